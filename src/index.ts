@@ -1,0 +1,3 @@
+/** llama-ts public API. */
+export * from "./kernels/index.js";
+export { UserError } from "./util/errors.js";
