@@ -8,7 +8,9 @@ interface Section {
   load: () => Promise<{ bench: () => Promise<string> }>;
 }
 
-const sections: Section[] = [];
+const sections: Section[] = [
+  { name: "decode", load: () => import("./decode.js") },
+];
 
 const only = process.argv.slice(2);
 for (const s of sections) {

@@ -1,0 +1,192 @@
+/**
+ * The paper's training recipe: AdamW (β1 0.9, β2 0.95, eps 1e-8, weight decay 0.1 on every
+ * matrix, none on RMSNorm weights), linear warm-up then cosine decay to a fraction of the peak
+ * learning rate, global-norm gradient clipping, gradient accumulation, over one contiguous
+ * parameter buffer. Runs are folders: a Hugging Face model folder plus optimizer.safetensors
+ * and trainer_state.json, saved atomically, so `--resume` continues exactly where it stopped.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type { LlamaConfig } from "../model/config.js";
+import { paramLayout, type ParamLayout } from "../model/params.js";
+import { TrainGraph } from "../model/train-graph.js";
+import { backendLinearOps } from "../model/linear.js";
+import { getBackend } from "../kernels/backend.js";
+import { adamwStep, clipScale, globalNorm, learningRate, type DecayMask } from "../kernels/optim.js";
+import { saveModelFolder, writeFileAtomic, loadModelFolder } from "../formats/hf-folder.js";
+import { openSafetensors, readTensorF32, writeSafetensors } from "../formats/safetensors.js";
+import { UserError } from "../util/errors.js";
+
+export interface TrainHyperparameters {
+  batch: number;
+  seqLen: number;
+  gradAccum: number;
+  lr: number;
+  warmup: number;
+  minLrRatio: number;
+  totalSteps: number;
+  weightDecay: number;
+  clip: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  seed: number;
+}
+
+export const PAPER_DEFAULTS: Pick<TrainHyperparameters, "minLrRatio" | "weightDecay" | "clip" | "beta1" | "beta2" | "eps"> = {
+  minLrRatio: 0.1,
+  weightDecay: 0.1,
+  clip: 1.0,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+};
+
+/**
+ * Where training windows come from. Window `row` (a global row counter: step s, micro-batch
+ * a, row b is row s·B·A + a·B + b) is T+1 consecutive tokens; sources are deterministic
+ * functions of the row index, so resuming only needs the step number.
+ */
+export interface WindowSource {
+  readonly description: string;
+  /** Writes `rows` windows of T+1 tokens, starting at global row `firstRow`, into `out`. */
+  fill(out: Int32Array, firstRow: number, rows: number, T: number): void;
+  /** Optional held-out windows for validation loss. */
+  validation?: (out: Int32Array, index: number, rows: number, T: number) => void;
+}
+
+export interface StepLog {
+  step: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  tokens_per_s: number;
+}
+
+export interface TrainerState {
+  version: 1;
+  /** Steps completed. */
+  step: number;
+  hyperparameters: TrainHyperparameters;
+  data: string;
+  losses: number[];
+  valLosses: Array<{ step: number; loss: number }>;
+}
+
+export const STATE_FILE = "trainer_state.json";
+export const OPTIMIZER_FILE = "optimizer.safetensors";
+
+function decayRanges(layout: ParamLayout): DecayMask {
+  return layout.specs.filter((s) => s.decay).map((s) => [s.offset, s.offset + s.size] as const);
+}
+
+export class Trainer {
+  readonly layout: ParamLayout;
+  readonly grads: Float32Array;
+  readonly m: Float32Array;
+  readonly v: Float32Array;
+  private readonly graph: TrainGraph<Float32Array>;
+  private readonly decay: DecayMask;
+  private readonly windows: Int32Array;
+  state: TrainerState;
+
+  constructor(
+    readonly config: LlamaConfig,
+    readonly params: Float32Array,
+    readonly hp: TrainHyperparameters,
+    readonly data: WindowSource,
+    state?: TrainerState,
+    moments?: { m: Float32Array; v: Float32Array },
+  ) {
+    this.layout = paramLayout(config);
+    if (hp.seqLen > config.maxPositionEmbeddings) {
+      throw new UserError(`--seq-len ${hp.seqLen} exceeds the model's max_position_embeddings ${config.maxPositionEmbeddings}`);
+    }
+    this.grads = new Float32Array(this.layout.total);
+    this.m = moments?.m ?? new Float32Array(this.layout.total);
+    this.v = moments?.v ?? new Float32Array(this.layout.total);
+    this.graph = new TrainGraph<Float32Array>(config, hp.batch, hp.seqLen, backendLinearOps(getBackend()), (n) => new Float32Array(n));
+    this.decay = decayRanges(this.layout);
+    this.windows = new Int32Array(hp.batch * (hp.seqLen + 1));
+    this.state = state ?? { version: 1, step: 0, hyperparameters: hp, data: data.description, losses: [], valLosses: [] };
+  }
+
+  /** One optimiser step (B·A windows); returns its log line. Throws on a non-finite loss. */
+  step(): StepLog {
+    const { hp } = this;
+    const s = this.state.step;
+    const t0 = performance.now();
+    this.grads.fill(0);
+    const totalTargets = hp.batch * hp.gradAccum * hp.seqLen;
+    let loss = 0;
+    for (let a = 0; a < hp.gradAccum; a++) {
+      this.data.fill(this.windows, (s * hp.gradAccum + a) * hp.batch, hp.batch, hp.seqLen);
+      loss += this.graph.step(this.params, this.grads, this.windows, totalTargets);
+    }
+    const norm = globalNorm(this.grads, this.grads.length);
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+      throw new NonFiniteLossError(`step ${s}: the loss is ${loss} (gradient norm ${norm}); stopping. Try a lower --lr or more --warmup.`);
+    }
+    const lr = learningRate(s, { lr: hp.lr, warmup: hp.warmup, totalSteps: hp.totalSteps, minLrRatio: hp.minLrRatio });
+    adamwStep(this.params, this.grads, this.m, this.v, this.decay, this.params.length, {
+      lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, step: s + 1,
+      gradScale: clipScale(norm, hp.clip),
+    });
+    this.state.step = s + 1;
+    this.state.losses.push(loss);
+    const seconds = (performance.now() - t0) / 1000;
+    return { step: s, loss, lr, grad_norm: norm, tokens_per_s: totalTargets / seconds };
+  }
+
+  /** Mean loss over `batches` held-out batches (needs a validation source). */
+  validationLoss(batches: number): number | undefined {
+    const val = this.data.validation;
+    if (!val) return undefined;
+    let total = 0;
+    for (let i = 0; i < batches; i++) {
+      val(this.windows, i * this.hp.batch, this.hp.batch, this.hp.seqLen);
+      total += this.graph.evalLoss(this.params, this.windows);
+    }
+    const loss = total / batches;
+    this.state.valLosses.push({ step: this.state.step, loss });
+    return loss;
+  }
+
+  /** Saves the run folder: model (HF layout), optimizer moments, then the state (last, so a crash mid-save leaves the previous state consistent with... the files it names). */
+  save(dir: string, tokenizerPath?: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    saveModelFolder(dir, this.config, this.params, { tokenizerPath });
+    writeSafetensors(path.join(dir, OPTIMIZER_FILE), [
+      { name: "adamw.exp_avg", shape: [this.m.length], data: this.m },
+      { name: "adamw.exp_avg_sq", shape: [this.v.length], data: this.v },
+    ], { step: String(this.state.step) });
+    writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(this.state, null, 1) + "\n");
+  }
+
+  /** Loads a run folder written by `save`. */
+  static load(dir: string, data: WindowSource, override: Partial<TrainHyperparameters> = {}): Trainer {
+    const stateFile = path.join(dir, STATE_FILE);
+    if (!fs.existsSync(stateFile)) throw new UserError(`--resume: ${stateFile} does not exist (nothing to resume in ${dir})`);
+    let state: TrainerState;
+    try {
+      state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as TrainerState;
+    } catch (e) {
+      throw new UserError(`${stateFile}: not valid JSON (${(e as Error).message})`);
+    }
+    if (state.version !== 1 || typeof state.step !== "number") throw new UserError(`${stateFile}: not a llama-ts trainer state`);
+    const folder = loadModelFolder(dir);
+    const optFile = path.join(dir, OPTIMIZER_FILE);
+    if (!fs.existsSync(optFile)) throw new UserError(`${optFile} is missing; cannot resume the optimiser`);
+    const f = openSafetensors(optFile);
+    const m = readTensorF32(f, "adamw.exp_avg");
+    const v = readTensorF32(f, "adamw.exp_avg_sq");
+    f.close();
+    if (m.length !== folder.params.length || v.length !== folder.params.length) {
+      throw new UserError(`${optFile}: optimiser state has ${m.length} values, the model has ${folder.params.length} parameters`);
+    }
+    const hp = { ...state.hyperparameters, ...override };
+    return new Trainer(folder.config, folder.params, hp, data, { ...state, hyperparameters: hp }, { m, v });
+  }
+}
+
+export class NonFiniteLossError extends UserError {}
