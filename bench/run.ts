@@ -1,6 +1,5 @@
 /**
  * `npm run bench`: runs every benchmark section and prints Markdown; BENCHMARKS.md records
- * the results with the command that reproduces them. `npm run bench -- matmul decode` runs
  * only the named sections.
  */
 interface Section {

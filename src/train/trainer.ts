@@ -51,8 +51,10 @@ export interface WindowSource {
   readonly description: string;
   /** Writes `rows` windows of T+1 tokens, starting at global row `firstRow`, into `out`. */
   fill(out: Int32Array, firstRow: number, rows: number, T: number): void;
-  /** Optional held-out windows for validation loss. */
-  validation?: (out: Int32Array, index: number, rows: number, T: number) => void;
+  /** The data position after the windows drawn so far (saved in trainer_state.json). */
+  cursor?: () => unknown;
+  /** Held-out windows for validation loss: `rows` windows starting at held-out row `index`; false when none. */
+  validation?: (out: Int32Array, index: number, rows: number, T: number) => boolean;
 }
 
 export interface StepLog {
@@ -69,6 +71,8 @@ export interface TrainerState {
   step: number;
   hyperparameters: TrainHyperparameters;
   data: string;
+  /** The data source's cursor after `step` steps (see WindowSource.cursor). */
+  dataCursor?: unknown;
   losses: number[];
   valLosses: Array<{ step: number; loss: number }>;
 }
@@ -134,6 +138,7 @@ export class Trainer {
     });
     this.state.step = s + 1;
     this.state.losses.push(loss);
+    if (this.data.cursor) this.state.dataCursor = this.data.cursor();
     const seconds = (performance.now() - t0) / 1000;
     return { step: s, loss, lr, grad_norm: norm, tokens_per_s: totalTargets / seconds };
   }
@@ -143,16 +148,22 @@ export class Trainer {
     const val = this.data.validation;
     if (!val) return undefined;
     let total = 0;
+    let n = 0;
     for (let i = 0; i < batches; i++) {
-      val(this.windows, i * this.hp.batch, this.hp.batch, this.hp.seqLen);
+      if (!val(this.windows, i * this.hp.batch, this.hp.batch, this.hp.seqLen)) break;
       total += this.graph.evalLoss(this.params, this.windows);
+      n++;
     }
-    const loss = total / batches;
+    if (n === 0) return undefined;
+    const loss = total / n;
     this.state.valLosses.push({ step: this.state.step, loss });
     return loss;
   }
 
-  /** Saves the run folder: model (HF layout), optimizer moments, then the state (last, so a crash mid-save leaves the previous state consistent with... the files it names). */
+  /**
+   * Saves the run folder: model (HF layout), optimiser moments, then the state. Each file is
+   * written to a temporary name and renamed, so an interrupted save never leaves a torn file.
+   */
   save(dir: string, tokenizerPath?: string): void {
     fs.mkdirSync(dir, { recursive: true });
     saveModelFolder(dir, this.config, this.params, { tokenizerPath });
@@ -164,7 +175,7 @@ export class Trainer {
   }
 
   /** Loads a run folder written by `save`. */
-  static load(dir: string, data: WindowSource, override: Partial<TrainHyperparameters> = {}): Trainer {
+  static readState(dir: string): TrainerState {
     const stateFile = path.join(dir, STATE_FILE);
     if (!fs.existsSync(stateFile)) throw new UserError(`--resume: ${stateFile} does not exist (nothing to resume in ${dir})`);
     let state: TrainerState;
@@ -174,6 +185,11 @@ export class Trainer {
       throw new UserError(`${stateFile}: not valid JSON (${(e as Error).message})`);
     }
     if (state.version !== 1 || typeof state.step !== "number") throw new UserError(`${stateFile}: not a llama-ts trainer state`);
+    return state;
+  }
+
+  static load(dir: string, data: WindowSource, override: Partial<TrainHyperparameters> = {}): Trainer {
+    const state = Trainer.readState(dir);
     const folder = loadModelFolder(dir);
     const optFile = path.join(dir, OPTIMIZER_FILE);
     if (!fs.existsSync(optFile)) throw new UserError(`${optFile} is missing; cannot resume the optimiser`);

@@ -1,7 +1,19 @@
 /** Every CLI command, one module each; add a line here when adding a command. */
 import type { Command } from "commander";
+import { register as registerGenerate } from "./generate.js";
 import { register as registerLogits } from "./logits.js";
+import { register as registerTokenize } from "./tokenize.js";
+import { register as registerDetokenize } from "./detokenize.js";
+import { register as registerTokenizerTrain } from "./tokenizer-train.js";
+import { register as registerPrepare } from "./prepare.js";
+import { register as registerTrain } from "./train.js";
 
 export function registerCommands(program: Command): void {
+  registerGenerate(program);
   registerLogits(program);
+  registerTokenize(program);
+  registerDetokenize(program);
+  registerTokenizerTrain(program);
+  registerPrepare(program);
+  registerTrain(program);
 }

@@ -1,0 +1,74 @@
+/** `llama-ts tokenize`: text -> token ids with a SentencePiece tokenizer.model. */
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { SentencePieceTokenizer } from "../../tokenizer/index.js";
+import { UserError } from "../../util/errors.js";
+
+interface TokenizeOptions {
+  tokenizer: string;
+  text?: string;
+  file?: string;
+  bos?: boolean;
+  eos?: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command("tokenize")
+    .description(
+      "Encode text into token ids exactly as SentencePiece does (BPE models such as LLaMA's tokenizer.model).\n" +
+        "Output: the ids separated by commas (e.g. 1,15043,3186), the format --ids of `detokenize` takes;\n" +
+        "with --file, one line of ids per input line (an empty input line gives an empty output line).\n" +
+        "With --json: {\"ids\": [...]} for --text, {\"ids\": [[...], ...]} (one array per line) for --file.\n" +
+        "Examples:\n" +
+        "  llama-ts tokenize --tokenizer tokenizer.model --text \"Hello world\" --bos\n" +
+        "  llama-ts tokenize --tokenizer tokenizer.model --file corpus.txt --json > ids.json",
+    )
+    .requiredOption("--tokenizer <file>", "SentencePiece model file (tokenizer.model)")
+    .option("--text <text>", "the text to encode (as one piece of text, newlines included)")
+    .option("--file <file>", "encode each line of this UTF-8 file (\"-\" reads stdin); the newline itself is not encoded")
+    .option("--bos", "prepend the BOS id (1 for LLaMA) to each sequence")
+    .option("--eos", "append the EOS id (2 for LLaMA) to each sequence")
+    .option("--json", "print JSON instead of comma-separated ids")
+    .action((opts: TokenizeOptions) => run(opts));
+}
+
+function run(opts: TokenizeOptions): void {
+  if ((opts.text === undefined) === (opts.file === undefined)) {
+    throw new UserError("give exactly one of --text TEXT or --file FILE");
+  }
+  const tok = SentencePieceTokenizer.fromFile(opts.tokenizer);
+  const encodeOpts = { bos: opts.bos === true, eos: opts.eos === true };
+  if (opts.text !== undefined) {
+    const ids = tok.encode(opts.text, encodeOpts);
+    process.stdout.write((opts.json ? JSON.stringify({ ids }) : ids.join(",")) + "\n");
+    return;
+  }
+  const lines = splitLines(readText(opts.file!));
+  const all = lines.map((line) => tok.encode(line, encodeOpts));
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ ids: all }) + "\n");
+    return;
+  }
+  const out: string[] = [];
+  for (const ids of all) out.push(ids.join(","));
+  process.stdout.write(out.length > 0 ? out.join("\n") + "\n" : "");
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file === "-" ? 0 : file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`--file: cannot read ${file}: ${code === "ENOENT" ? "no such file" : (err as Error).message}`);
+  }
+}
+
+/** Lines without their "\n"; a final newline does not start another (empty) line. */
+export function splitLines(text: string): string[] {
+  if (text.length === 0) return [];
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}

@@ -1,0 +1,160 @@
+/**
+ * SentencePieceTokenizer: a `tokenizer.model` loaded and ready to encode and decode with
+ * exactly SentencePiece's ids (BPE models such as LLaMA's).
+ */
+import { readFileSync } from "node:fs";
+import { UserError } from "../util/errors.js";
+import { BpeEncoder } from "./bpe.js";
+import { Decoder } from "./decoder.js";
+import { ModelError, Vocab } from "./model.js";
+import { ModelProto, PieceType, TRAINER_DEFAULTS, parseModelProto, serializeModelProto } from "./model-proto.js";
+import { Normalizer } from "./normalizer.js";
+import { ProtobufError } from "./protobuf.js";
+
+export interface EncodeOptions {
+  /** Prepend the BOS id (default false, as in SentencePiece). */
+  bos?: boolean;
+  /** Append the EOS id (default false). */
+  eos?: boolean;
+}
+
+export class SentencePieceTokenizer {
+  readonly vocabSize: number;
+  /** -1 when the model has none (as SentencePiece's bos_id()). */
+  readonly bosId: number;
+  readonly eosId: number;
+  readonly unkId: number;
+  readonly padId: number;
+  private readonly vocab: Vocab;
+  private readonly normalizer: Normalizer;
+  private readonly encoder: BpeEncoder;
+  private readonly decoder: Decoder;
+
+  private constructor(vocab: Vocab) {
+    this.vocab = vocab;
+    this.vocabSize = vocab.size;
+    const t = vocab.trainer;
+    this.unkId = vocab.unkId;
+    this.bosId = vocab.specialId(t.bosPiece ?? TRAINER_DEFAULTS.bosPiece, PieceType.CONTROL);
+    this.eosId = vocab.specialId(t.eosPiece ?? TRAINER_DEFAULTS.eosPiece, PieceType.CONTROL);
+    this.padId = vocab.specialId(t.padPiece ?? TRAINER_DEFAULTS.padPiece, PieceType.CONTROL);
+    this.normalizer = new Normalizer(vocab.normalizer, vocab.userDefined);
+    this.encoder = new BpeEncoder(vocab);
+    this.decoder = new Decoder(vocab);
+  }
+
+  /** Loads a SentencePiece `tokenizer.model`; a missing or malformed file is a UserError naming it. */
+  static fromFile(path: string): SentencePieceTokenizer {
+    let buf: Uint8Array;
+    try {
+      buf = readFileSync(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UserError(`cannot read tokenizer ${path}: ${code === "ENOENT" ? "no such file" : (err as Error).message}`);
+    }
+    return SentencePieceTokenizer.fromBytes(buf, path);
+  }
+
+  /** Parses a serialised ModelProto; `name` is used in error messages. */
+  static fromBytes(buf: Uint8Array, name = "tokenizer model"): SentencePieceTokenizer {
+    let proto: ModelProto;
+    try {
+      proto = parseModelProto(buf);
+    } catch (err) {
+      if (err instanceof ProtobufError) throw new UserError(`${name} is not a SentencePiece model (malformed protobuf: ${err.message})`);
+      throw err;
+    }
+    return SentencePieceTokenizer.fromModel(proto, name);
+  }
+
+  static fromModel(proto: ModelProto, name = "tokenizer model"): SentencePieceTokenizer {
+    try {
+      return new SentencePieceTokenizer(new Vocab(proto));
+    } catch (err) {
+      if (err instanceof ModelError) {
+        throw new UserError(`${name}: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
+  /** The parsed model (pieces, trainer and normaliser specs). */
+  get model(): ModelProto {
+    return this.vocab.proto;
+  }
+
+  /** The model serialised again (byte-identical to the file it was loaded from). */
+  toBytes(): Uint8Array {
+    return serializeModelProto(this.vocab.proto);
+  }
+
+  /** Text -> ids, exactly as SentencePiece's EncodeAsIds (plus optional BOS/EOS). */
+  encode(text: string, opts: EncodeOptions = {}): number[] {
+    const out: number[] = [];
+    if (opts.bos) out.push(this.requireSpecial(this.bosId, "BOS"));
+    this.encoder.encodeNormalized(this.normalizer.normalize(text), out);
+    if (opts.eos) out.push(this.requireSpecial(this.eosId, "EOS"));
+    return out;
+  }
+
+  /** Text -> piece strings (byte pieces appear as <0xXX>, unknown runs as the unk piece). */
+  encodeAsPieces(text: string): string[] {
+    return this.encode(text).map((id) => this.vocab.pieces[id]!);
+  }
+
+  /** The normalised form SentencePiece segments (spaces as '▁', dummy prefix added). */
+  normalize(text: string): string {
+    return this.normalizer.normalize(text);
+  }
+
+  /**
+   * Ids -> text, as SentencePiece's DecodeIds: control tokens are skipped, byte pieces are
+   * turned back into UTF-8. Throws RangeError for ids outside the vocabulary.
+   */
+  decode(ids: readonly number[]): string {
+    return this.decoder.decode(ids);
+  }
+
+  idToPiece(id: number): string {
+    this.checkId(id);
+    return this.vocab.pieces[id]!;
+  }
+
+  /** SentencePiece's PieceToId: the unknown id for a string that is no piece. */
+  pieceToId(piece: string): number {
+    return this.vocab.pieceToId(piece);
+  }
+
+  score(id: number): number {
+    this.checkId(id);
+    return this.vocab.scores[id]!;
+  }
+
+  pieceType(id: number): PieceType {
+    this.checkId(id);
+    return this.vocab.types[id]!;
+  }
+
+  isControl(id: number): boolean {
+    return this.pieceType(id) === PieceType.CONTROL;
+  }
+
+  isByte(id: number): boolean {
+    return this.pieceType(id) === PieceType.BYTE;
+  }
+
+  isUnknown(id: number): boolean {
+    return this.pieceType(id) === PieceType.UNKNOWN;
+  }
+
+  private checkId(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+      throw new RangeError(`token id ${id} is out of range (the vocabulary has ids 0..${this.vocabSize - 1})`);
+    }
+  }
+
+  private requireSpecial(id: number, what: string): number {
+    if (id < 0) throw new UserError(`this tokenizer has no ${what} piece`);
+    return id;
+  }
+}
