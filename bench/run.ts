@@ -1,5 +1,6 @@
 /**
  * `npm run bench`: runs every benchmark section and prints Markdown; BENCHMARKS.md records
+ * the results with the command that reproduces them. `npm run bench -- matmul decode` runs
  * only the named sections.
  */
 interface Section {
@@ -8,7 +9,9 @@ interface Section {
 }
 
 const sections: Section[] = [
+  { name: "matmul", load: () => import("./matmul.js") },
   { name: "decode", load: () => import("./decode.js") },
+  { name: "train", load: () => import("./train.js") },
 ];
 
 const only = process.argv.slice(2);

@@ -1,7 +1,7 @@
 /**
  * Backend selection. The native addon (C, built by node-gyp at install time) is used when it
  * loads; otherwise everything runs on the reference kernels, and we say so once.
- * LLAMA_TS_BACKEND=reference|native forces one.
+ * LLAMA_TS_BACKEND=reference|native forces one; LLAMA_TS_THREADS=N sets the native threads.
  */
 import os from "node:os";
 import type { Backend } from "./types.js";
@@ -26,6 +26,17 @@ function notice(line: string): void {
   process.stderr.write(`llama-ts: ${line}\n`);
 }
 
+/** LLAMA_TS_THREADS if set, else every core. */
+function defaultThreads(): number {
+  const env = process.env.LLAMA_TS_THREADS;
+  if (env !== undefined && env !== "") {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`LLAMA_TS_THREADS must be a positive integer, got "${env}"`);
+    return n;
+  }
+  return os.availableParallelism();
+}
+
 /** The process-wide backend, chosen on first use. */
 export function getBackend(): Backend {
   if (current) return current;
@@ -40,7 +51,7 @@ export function getBackend(): Backend {
   const native = loadNativeBackend();
   if (native.backend) {
     current = native.backend;
-    current.setThreads(os.availableParallelism());
+    current.setThreads(defaultThreads());
     return current;
   }
   if (forced === "native") {

@@ -1,0 +1,51 @@
+/**
+ * Training speed for the stories15M shape (dim 288, 6 layers, 6 heads, vocab 32000, seq-len
+ * 256) on llama-ts's backends and, when Debian's python3-torch is installed, PyTorch CPU with
+ * the same model, optimizer and batch, each in its own process (for its peak memory).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..", "..");
+
+interface Result { tokens_per_s: number; seconds_per_step: number; peak_rss_mb: number }
+
+function runJson(cmd: string, args: string[], env: Record<string, string> = {}): Result | string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, timeout: 900_000 });
+  if (r.status !== 0) return `failed: ${(r.stderr || r.error?.message || "").trim().split("\n").pop()}`;
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as Result;
+}
+
+export async function bench(): Promise<string> {
+  const steps = 3, batch = 4, seq = 256;
+  const worker = path.join(here, "train-worker.js");
+  const rows: string[] = [];
+  const add = (label: string, threads: number, r: Result | string): void => {
+    if (typeof r === "string") rows.push(`| ${label} | ${threads} | ${r} | | |`);
+    else rows.push(`| ${label} | ${threads} | ${r.tokens_per_s.toFixed(0)} | ${r.seconds_per_step.toFixed(2)} | ${r.peak_rss_mb.toFixed(0)} |`);
+  };
+  for (const threads of [1, 2]) {
+    add("llama-ts (native matmul)", threads, runJson(process.execPath, [worker, String(steps), String(batch), String(seq)], { LLAMA_TS_THREADS: String(threads) }));
+  }
+  const torchScript = path.join(root, "tools", "bench_torch_train.py");
+  const py = "/usr/bin/python3";
+  const hasTorch = existsSync(py) && spawnSync(py, ["-c", "import torch"]).status === 0;
+  if (hasTorch) {
+    for (const threads of [1, 2]) add("PyTorch CPU (float32, eager)", threads, runJson(py, [torchScript, String(steps), String(batch), String(seq), String(threads)]));
+  } else {
+    rows.push("| PyTorch | - | not installed (apt-get install python3-torch) | | |");
+  }
+  return [
+    "## Training: stories15M shape (dim 288, 6 layers, 6 heads, vocab 32000), seq-len 256, batch 4",
+    "",
+    `Tokens/s over ${steps} optimiser steps after one warm-up step (AdamW + clipping included); each row its own process.`,
+    "",
+    "| implementation | threads | tokens/s | s/step | peak RSS (MB) |",
+    "|---|---|---|---|---|",
+    ...rows,
+    "",
+  ].join("\n");
+}

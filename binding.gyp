@@ -1,0 +1,36 @@
+{
+  "variables": {
+    "lt_cflags": ["-std=c11", "-O3", "-ffp-contract=fast", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-function", "-fPIC"]
+  },
+  "targets": [
+    {
+      "target_name": "llama_ts_native",
+      "sources": ["native/addon.c", "native/pool.c", "native/kernels.c", "native/isa_scalar.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_c": ["<@(lt_cflags)"],
+      "ldflags": ["-pthread"],
+      "libraries": ["-lm"],
+      "conditions": [
+        ["target_arch=='x64'", {"dependencies": ["llama_ts_avx2", "llama_ts_avx512"]}]
+      ]
+    },
+    {
+      "target_name": "llama_ts_avx2",
+      "type": "static_library",
+      "sources": ["native/isa_avx2.c"],
+      "cflags_c": ["<@(lt_cflags)"],
+      "conditions": [
+        ["target_arch=='x64'", {"cflags_c": ["-mavx2", "-mfma"]}]
+      ]
+    },
+    {
+      "target_name": "llama_ts_avx512",
+      "type": "static_library",
+      "sources": ["native/isa_avx512.c"],
+      "cflags_c": ["<@(lt_cflags)"],
+      "conditions": [
+        ["target_arch=='x64'", {"cflags_c": ["-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx2", "-mfma"]}]
+      ]
+    }
+  ]
+}
