@@ -9,6 +9,7 @@ interface Section {
 }
 
 const sections: Section[] = [
+  { name: "tokenizer", load: () => import("./tokenizer.js") },
   { name: "matmul", load: () => import("./matmul.js") },
   { name: "decode", load: () => import("./decode.js") },
   { name: "train", load: () => import("./train.js") },

@@ -15,3 +15,4 @@ export { sampleToken, argmax, nucleus, softmaxWithTemperature, type SamplingOpti
 export { Trainer, PAPER_DEFAULTS, type TrainHyperparameters, type WindowSource, type StepLog, type TrainerState } from "./train/trainer.js";
 export { trainRun, type TrainRunOptions, type TrainRunResult } from "./train/run.js";
 export * from "./data/index.js";
+export * from "./tokenizer/index.js";

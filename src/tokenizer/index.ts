@@ -1,5 +1,19 @@
-/** SentencePiece-compatible BPE tokenizer: load, encode, decode, train. */
+/**
+ * SentencePiece-compatible BPE tokenizer: load a `tokenizer.model`, encode and decode with
+ * exactly SentencePiece's ids, train new models.
+ *
+ *   protobuf.ts      protobuf wire format (read/write)
+ *   model-proto.ts   ModelProto: pieces, trainer spec, normaliser spec (byte-exact round trip)
+ *   model.ts         the vocabulary, checked as SentencePiece checks it
+ *   charsmap.ts      precompiled normalisation maps (Darts double-array trie)
+ *   normalizer.ts    normalisation: map, dummy prefix, whitespace, '▁'
+ *   bpe.ts           BPE segmentation (heap + linked list, segment cache), byte fallback
+ *   decoder.ts       ids -> text, whole or streaming
+ *   trainer.ts       BPE training with SentencePiece's piece rules
+ *   tokenizer.ts     SentencePieceTokenizer, the entry point
+ */
 export { SentencePieceTokenizer, type EncodeOptions } from "./tokenizer.js";
+export type { DecodeStream } from "./decoder.js";
 export {
   ModelType,
   PieceType,

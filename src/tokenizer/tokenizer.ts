@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { UserError } from "../util/errors.js";
 import { BpeEncoder } from "./bpe.js";
-import { Decoder } from "./decoder.js";
+import { DecodeStream, Decoder } from "./decoder.js";
 import { ModelError, Vocab } from "./model.js";
 import { ModelProto, PieceType, TRAINER_DEFAULTS, parseModelProto, serializeModelProto } from "./model-proto.js";
 import { Normalizer } from "./normalizer.js";
@@ -113,6 +113,15 @@ export class SentencePieceTokenizer {
    */
   decode(ids: readonly number[]): string {
     return this.decoder.decode(ids);
+  }
+
+  /**
+   * Incremental decoding for generation: `push(id)` returns the text that became final
+   * (bytes of an unfinished UTF-8 character are held back), `flush()` ends the sequence.
+   * The concatenated output equals decode() of the same ids.
+   */
+  decodeStream(): DecodeStream {
+    return new DecodeStream(this.decoder);
   }
 
   idToPiece(id: number): string {

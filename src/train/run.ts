@@ -161,7 +161,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
         const s = trainer.state.step;
         if (opts.evalEvery > 0 && s % opts.evalEvery === 0) {
           lastVal = trainer.validationLoss(opts.evalBatches ?? 8);
-          if (lastVal !== undefined && !opts.quiet && !opts.logJson) log(`\nstep ${s}: validation loss ${lastVal.toFixed(4)}`);
+          if (lastVal !== undefined && !opts.quiet && !opts.logJson) log(`${process.stderr.isTTY ? "\n" : ""}step ${s}: validation loss ${lastVal.toFixed(4)}`);
         }
         if (opts.saveEvery > 0 && s % opts.saveEvery === 0 && s < opts.steps) trainer.save(opts.out, tokenizer);
         // Let signals (Ctrl-C) through between steps.

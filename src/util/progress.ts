@@ -34,10 +34,12 @@ export function createProgress(label: string, total: number, opts: { silent?: bo
   }
   const start = Date.now();
   let lastLog = 0;
+  let finished = false;
   return {
     update(done, info) {
       const now = Date.now();
-      if (now - lastLog < 2000 && done < total) return;
+      if (finished || (now - lastLog < 2000 && done < total)) return;
+      if (done >= total) finished = true; // log completion once
       lastLog = now;
       const elapsed = (now - start) / 1000;
       const eta = done > 0 ? (elapsed * (total - done)) / done : NaN;

@@ -12,13 +12,13 @@ interface DetokenizeOptions {
 export function register(program: Command): void {
   program
     .command("detokenize")
+    .summary("token ids -> text (SentencePiece-exact)")
     .description(
-      "Decode token ids into text exactly as SentencePiece does: control tokens (<s>, </s>) are skipped,\n" +
-        "byte pieces (<0x..>) are joined back into UTF-8 (malformed bytes become U+FFFD), <unk> shows as \" ⁇ \".\n" +
-        "Prints the text followed by a newline (with --json: {\"text\": \"...\"}).\n" +
-        "Example:\n" +
-        "  llama-ts detokenize --tokenizer tokenizer.model --ids 1,15043,3186",
+      "Decode token ids into text exactly as SentencePiece does: control tokens (<s>, </s>) are skipped, " +
+        "byte pieces (<0x..>) are joined back into UTF-8 (malformed bytes become U+FFFD), <unk> shows as \" \u2047 \". " +
+        "Prints the text and a newline (with --json: {\"text\": \"...\"}).",
     )
+    .addHelpText("after", "\nExample:\n  llama-ts detokenize --tokenizer tokenizer.model --ids 1,15043,3186")
     .requiredOption("--tokenizer <file>", "SentencePiece model file (tokenizer.model)")
     .requiredOption("--ids <ids>", "comma-separated token ids, e.g. 1,15043,3186 (the output format of `tokenize`)")
     .option("--json", "print {\"text\": ...} instead of the bare text")

@@ -84,31 +84,18 @@ function run(opts: GenerateCliOptions): void {
   }
 
   // Streaming: with a tokenizer, print the prompt then each new piece of text as soon as it
-  // is complete UTF-8 (decoding prompt + generated keeps SentencePiece's spacing right);
-  // without one, print the ids.
-  const promptText = tokenizer ? tokenizer.decode(prompt) : "";
-  if (tokenizer) process.stdout.write(promptText);
-  let printed = promptText.length;
+  // is final (an incremental decoder: byte-fallback pieces wait until their UTF-8 character is
+  // complete, and SentencePiece's spacing stays right); without one, print the ids.
+  const stream = tokenizer?.decodeStream();
+  if (stream) for (const id of prompt) process.stdout.write(stream.push(id));
   for (;;) {
     const r = gen.next();
     if (r.done) { stats = r.value; break; }
     generated.push(r.value);
-    if (tokenizer) {
-      const text = tokenizer.decode([...prompt, ...generated]);
-      // Hold back an incomplete UTF-8 sequence (decoded as U+FFFD) until its bytes arrive.
-      const safeEnd = text.endsWith("\uFFFD") ? text.length - 1 : text.length;
-      if (safeEnd > printed) {
-        process.stdout.write(text.slice(printed, safeEnd));
-        printed = safeEnd;
-      }
-    } else {
-      process.stdout.write((generated.length > 1 ? " " : "") + String(r.value));
-    }
+    if (stream) process.stdout.write(stream.push(r.value));
+    else process.stdout.write((generated.length > 1 ? " " : "") + String(r.value));
   }
-  if (tokenizer) {
-    const text = tokenizer.decode([...prompt, ...generated]);
-    if (text.length > printed) process.stdout.write(text.slice(printed));
-  }
+  if (stream) process.stdout.write(stream.flush());
   process.stdout.write("\n");
   const tps = stats.generatedTokens > 1 ? (stats.generatedTokens - 1) / stats.decodeSeconds : NaN;
   process.stderr.write(

@@ -7,6 +7,7 @@ import { register as registerDetokenize } from "./detokenize.js";
 import { register as registerTokenizerTrain } from "./tokenizer-train.js";
 import { register as registerPrepare } from "./prepare.js";
 import { register as registerTrain } from "./train.js";
+import { register as registerStart } from "./start.js";
 
 export function registerCommands(program: Command): void {
   registerGenerate(program);
@@ -16,4 +17,5 @@ export function registerCommands(program: Command): void {
   registerTokenizerTrain(program);
   registerPrepare(program);
   registerTrain(program);
+  registerStart(program);
 }

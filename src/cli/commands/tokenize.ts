@@ -16,12 +16,16 @@ interface TokenizeOptions {
 export function register(program: Command): void {
   program
     .command("tokenize")
+    .summary("text -> token ids (SentencePiece-exact)")
     .description(
-      "Encode text into token ids exactly as SentencePiece does (BPE models such as LLaMA's tokenizer.model).\n" +
-        "Output: the ids separated by commas (e.g. 1,15043,3186), the format --ids of `detokenize` takes;\n" +
-        "with --file, one line of ids per input line (an empty input line gives an empty output line).\n" +
-        "With --json: {\"ids\": [...]} for --text, {\"ids\": [[...], ...]} (one array per line) for --file.\n" +
-        "Examples:\n" +
+      "Encode text into token ids exactly as SentencePiece does, with a BPE tokenizer.model such as LLaMA's.\n" +
+        "Output: the ids separated by commas (e.g. 1,15043,3186), which is what `detokenize --ids` takes. " +
+        "With --file, one line of ids per input line (an empty input line gives an empty output line). " +
+        "With --json: {\"ids\": [...]} for --text, {\"ids\": [[...], ...]} (one array per line) for --file.",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
         "  llama-ts tokenize --tokenizer tokenizer.model --text \"Hello world\" --bos\n" +
         "  llama-ts tokenize --tokenizer tokenizer.model --file corpus.txt --json > ids.json",
     )

@@ -33,17 +33,24 @@ interface TrainCliOptions {
 export function register(program: Command): void {
   const group = program
     .command("tokenizer")
-    .description("Tokenizer tools (see `llama-ts tokenizer train --help`; encoding: `tokenize`, `detokenize`)");
+    .summary("tokenizer tools: train")
+    .description("Tokenizer tools. Encoding and decoding are the top-level `tokenize` and `detokenize` commands.");
   group
     .command("train")
+    .summary("train a SentencePiece-compatible BPE tokenizer.model")
     .description(
-      "Train a BPE tokenizer on text files and write a SentencePiece tokenizer.model (loadable by SentencePiece\n" +
-        "itself and by `tokenize`). Defaults are LLaMA's: BPE, digits split into single pieces, byte fallback\n" +
-        "(<0x00>..<0xFF> at ids 3..258, so no text is unknown), identity normalisation, a dummy-prefix space,\n" +
-        "whitespace kept as is (runs of spaces become pieces), unk 0 / bos 1 / eos 2, character coverage 0.99995.\n" +
-        "Each line of the input is one sentence; lines longer than --max-sentence-length bytes are skipped.\n" +
-        "Example:\n" +
-        "  llama-ts tokenizer train --input books.txt wiki.txt --vocab-size 32000 --out tokenizer.model",
+      "Train a BPE tokenizer on text files and write a SentencePiece tokenizer.model that SentencePiece itself " +
+        "and `tokenize` load.\n" +
+        "Defaults are LLaMA's: BPE; numbers split into single digits; byte fallback (<0x00>..<0xFF> at ids 3..258, " +
+        "so no text is ever unknown); identity normalisation; a dummy-prefix space; whitespace kept as it is (runs of " +
+        "spaces become pieces); unk 0, bos 1, eos 2; character coverage 0.99995.\n" +
+        "Each input line is one sentence; lines longer than --max-sentence-length bytes are skipped (as spm_train does).",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  llama-ts tokenizer train --input books.txt wiki.txt --vocab-size 32000 --out tokenizer.model\n" +
+        "  llama-ts tokenizer train --input code.txt --vocab-size 16000 --out code.model --input-sentence-size 2000000",
     )
     .requiredOption("--input <files...>", "UTF-8 text files, one sentence per line")
     .requiredOption("--vocab-size <n>", "number of pieces in the model, special and byte pieces included (LLaMA: 32000)")
