@@ -13,7 +13,8 @@ import { TrainGraph } from "../model/train-graph.js";
 import { backendLinearOps } from "../model/linear.js";
 import { getBackend } from "../kernels/backend.js";
 import { adamwStep, clipScale, globalNorm, learningRate, type DecayMask } from "../kernels/optim.js";
-import { saveModelFolder, writeFileAtomic, loadModelFolder } from "../formats/hf-folder.js";
+import { writeFileAtomic, loadModelFolder } from "../formats/hf-folder.js";
+import { configToHf } from "../model/config.js";
 import { openSafetensors, readTensorF32, writeSafetensors } from "../formats/safetensors.js";
 import { UserError } from "../util/errors.js";
 
@@ -161,21 +162,33 @@ export class Trainer {
   }
 
   /**
-   * Saves the run folder: model (HF layout), optimiser moments, then the state. Each file is
-   * written to a temporary name and renamed, so an interrupted save never leaves a torn file.
+   * Saves the run folder: model (HF layout), optimiser moments and state, as a two-phase
+   * commit so that a kill at any moment leaves a consistent checkpoint: every file is first
+   * written completely under a `.next` name (each itself via temporary file + rename), the
+   * state last, which commits the set; then each is renamed into place. `recoverCheckpoint`
+   * finishes an interrupted rename phase or discards an uncommitted set.
    */
   save(dir: string, tokenizerPath?: string): void {
     fs.mkdirSync(dir, { recursive: true });
-    saveModelFolder(dir, this.config, this.params, { tokenizerPath });
-    writeSafetensors(path.join(dir, OPTIMIZER_FILE), [
+    recoverCheckpoint(dir);
+    const next = (f: string): string => path.join(dir, f + NEXT);
+    writeSafetensors(next(MODEL_FILE), this.layout.specs.map((s) => ({
+      name: s.name, shape: s.shape, data: this.params.subarray(s.offset, s.offset + s.size),
+    })), { format: "pt", step: String(this.state.step) });
+    writeFileAtomic(next(CONFIG_FILE), JSON.stringify(configToHf(this.config), null, 2) + "\n");
+    writeSafetensors(next(OPTIMIZER_FILE), [
       { name: "adamw.exp_avg", shape: [this.m.length], data: this.m },
       { name: "adamw.exp_avg_sq", shape: [this.v.length], data: this.v },
     ], { step: String(this.state.step) });
-    writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(this.state, null, 1) + "\n");
+    if (tokenizerPath && path.resolve(tokenizerPath) !== path.resolve(dir, "tokenizer.model")) {
+      fs.copyFileSync(tokenizerPath, next("tokenizer.model"));
+    }
+    writeFileAtomic(next(STATE_FILE), JSON.stringify(this.state, null, 1) + "\n"); // the commit point
+    recoverCheckpoint(dir);
   }
 
-  /** Loads a run folder written by `save`. */
   static readState(dir: string): TrainerState {
+    recoverCheckpoint(dir);
     const stateFile = path.join(dir, STATE_FILE);
     if (!fs.existsSync(stateFile)) throw new UserError(`--resume: ${stateFile} does not exist (nothing to resume in ${dir})`);
     let state: TrainerState;
@@ -206,3 +219,28 @@ export class Trainer {
 }
 
 export class NonFiniteLossError extends UserError {}
+
+const NEXT = ".next";
+const MODEL_FILE = "model.safetensors";
+const CONFIG_FILE = "config.json";
+/** Files of a checkpoint, the state last (renaming it completes the checkpoint). */
+const CHECKPOINT_FILES = [MODEL_FILE, CONFIG_FILE, OPTIMIZER_FILE, "tokenizer.model", STATE_FILE];
+
+/**
+ * Brings a run folder to a consistent checkpoint after an interrupted save: if the new state
+ * was written (committed), the remaining `.next` files are renamed into place; otherwise the
+ * uncommitted `.next` files are removed and the previous checkpoint stands.
+ */
+export function recoverCheckpoint(dir: string): void {
+  // Temporary files of a write that was killed half-way are never part of a checkpoint.
+  if (fs.existsSync(dir)) {
+    for (const f of fs.readdirSync(dir)) if (/\.tmp-\d+$/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
+  }
+  const committed = fs.existsSync(path.join(dir, STATE_FILE + NEXT));
+  for (const f of CHECKPOINT_FILES) {
+    const pending = path.join(dir, f + NEXT);
+    if (!fs.existsSync(pending)) continue;
+    if (committed) fs.renameSync(pending, path.join(dir, f));
+    else fs.rmSync(pending, { force: true });
+  }
+}

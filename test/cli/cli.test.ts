@@ -107,3 +107,34 @@ test("train --log-json follows the contract (PyTorch losses); stop + --resume gi
   const g = run(["generate", "--model", out2, "--tokens", "1,2,3", "--max-tokens", "3", "--json"]);
   assert.equal(g.code, 0, g.stderr);
 });
+
+test("train killed with SIGKILL at a random moment resumes with exactly the uninterrupted losses", async () => {
+  const dir = path.join(fixturesDir, "train");
+  const common = ["--data", path.join(dir, "tokens.bin"), "--batch", "2", "--seq-len", "8", "--lr", "1e-2", "--warmup", "5", "--steps", "150", "--save-every", "1", "--log-json"];
+  const straightDir = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-kill-"));
+  const straight = run(["train", ...common, "--init", path.join(dir, "model"), "--out", straightDir]);
+  assert.equal(straight.code, 0, straight.stderr);
+  const want = straight.stdout.trim().split("\n").map((l) => (JSON.parse(l) as StepLine).loss);
+
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-kill-"));
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, [cli, "train", ...common, "--init", path.join(dir, "model"), "--out", runDir], { stdio: "ignore" });
+  // Kill once a few checkpoints exist (often in the middle of writing the next one).
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      const f = path.join(runDir, "trainer_state.json");
+      if (fs.existsSync(f)) {
+        try {
+          if ((JSON.parse(fs.readFileSync(f, "utf8")) as { step: number }).step >= 20) { clearInterval(poll); resolve(); }
+        } catch { /* being renamed */ }
+      }
+    }, 5);
+  });
+  child.kill("SIGKILL");
+  await new Promise((r) => child.on("exit", r));
+  const resumed = run(["train", ...common, "--resume", "--out", runDir]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const lines = resumed.stdout.trim().split("\n").map((l) => JSON.parse(l) as StepLine);
+  assert.ok(lines.length > 0 && lines[lines.length - 1]!.step === 149);
+  for (const l of lines) assert.equal(l.loss, want[l.step], `step ${l.step}`);
+});
