@@ -11,7 +11,7 @@ import { registerCommands } from "./commands/index.js";
 const program = new Command();
 program
   .name("llama-ts")
-  .description("LLaMA models in TypeScript: generate, inspect logits, tokenize, train, evaluate.\nEnvironment: LLAMA_TS_BACKEND=native|reference forces a kernel backend.")
+  .description("LLaMA models in TypeScript: generate, inspect logits, tokenize, prepare data, train, evaluate.\n\nEnvironment: LLAMA_TS_BACKEND=native|reference forces a kernel backend; LLAMA_TS_THREADS=N sets the native threads (or --threads N).")
   .showHelpAfterError("(add --help for usage)")
   .exitOverride();
 registerCommands(program);

@@ -20,10 +20,11 @@ interface GenerateCliOptions {
 export function register(program: Command): void {
   program
     .command("generate")
+    .summary("generate text or token ids from a model (streaming, greedy/temperature/top-p)")
     .description(
       "Generate text (or token ids) from a model folder, streaming to stdout.\n" +
-        "Sampling follows Meta's reference: --temperature 0 is greedy; otherwise softmax(logits/T) restricted to the\n" +
-        "smallest set of tokens whose probability reaches --top-p. Generation stops at EOS (not printed) or --max-tokens.\n" +
+        "Sampling follows Meta's reference: --temperature 0 is greedy; otherwise softmax(logits/T) restricted to the " +
+        "smallest set of tokens whose probability reaches --top-p. Generation stops at EOS (not printed) or --max-tokens.\n\n" +
         "With --json prints one object {\"tokens\": [generated ids], \"text\": \"...\"} (text only when the folder has tokenizer.model).",
     )
     .requiredOption("--model <dir>", "model folder (config.json + model.safetensors [+ tokenizer.model])")

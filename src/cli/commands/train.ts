@@ -13,12 +13,13 @@ interface TrainCli {
 export function register(program: Command): void {
   program
     .command("train")
+    .summary("train a LLaMA model with the paper's recipe (resumable)")
     .description(
-      "Train a LLaMA model with the paper's recipe: AdamW (β1 0.9, β2 0.95, eps 1e-8, weight decay on matrices),\n" +
-        "linear warm-up then cosine decay to --min-lr-ratio × --lr at --total-steps, global-norm clipping, gradient accumulation.\n" +
-        "RUN_DIR becomes a Hugging Face model folder (generate/logits/eval take it directly) plus optimizer.safetensors,\n" +
+      "Train a LLaMA model with the paper's recipe: AdamW (β1 0.9, β2 0.95, eps 1e-8, weight decay on matrices), " +
+        "linear warm-up then cosine decay to --min-lr-ratio × --lr at --total-steps, global-norm clipping, gradient accumulation.\n\n" +
+        "RUN_DIR becomes a Hugging Face model folder (generate/logits/eval take it directly) plus optimizer.safetensors, " +
         "trainer_state.json and loss.svg. Saves are atomic; --resume continues exactly where the run stopped (Ctrl-C saves).\n\n" +
-        "Data contract for a raw token file with --order sequential: row r (0 <= r < B·A) of step s is the window\n" +
+        "Data contract for a raw token file with --order sequential: row r (0 <= r < B·A) of step s is the window " +
         "tokens[(s·B·A + r)·T : (s·B·A + r)·T + T + 1] (the file wraps around); the loss is the mean over all B·A·T targets.",
     )
     .requiredOption("--data <path>", "prepared dataset folder (llama-ts prepare) or a raw token file (tokens.bin)")
