@@ -13,6 +13,7 @@ const sections: Section[] = [
   { name: "matmul", load: () => import("./matmul.js") },
   { name: "decode", load: () => import("./decode.js") },
   { name: "train", load: () => import("./train.js") },
+  { name: "eval", load: () => import("./eval.js") },
 ];
 
 const only = process.argv.slice(2);

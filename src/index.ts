@@ -16,3 +16,4 @@ export { Trainer, PAPER_DEFAULTS, type TrainHyperparameters, type WindowSource, 
 export { trainRun, type TrainRunOptions, type TrainRunResult } from "./train/run.js";
 export * from "./data/index.js";
 export * from "./tokenizer/index.js";
+export * from "./eval/index.js";

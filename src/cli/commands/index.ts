@@ -8,6 +8,7 @@ import { register as registerTokenizerTrain } from "./tokenizer-train.js";
 import { register as registerPrepare } from "./prepare.js";
 import { register as registerTrain } from "./train.js";
 import { register as registerStart } from "./start.js";
+import { register as registerEval } from "./eval.js";
 
 export function registerCommands(program: Command): void {
   registerGenerate(program);
@@ -18,4 +19,5 @@ export function registerCommands(program: Command): void {
   registerPrepare(program);
   registerTrain(program);
   registerStart(program);
+  registerEval(program);
 }
