@@ -28,7 +28,7 @@ export async function bench(): Promise<string> {
     else rows.push(`| ${label} | ${threads} | ${r.tokens_per_s.toFixed(0)} | ${r.seconds_per_step.toFixed(2)} | ${r.peak_rss_mb.toFixed(0)} |`);
   };
   for (const threads of [1, 2]) {
-    add("llama-ts (native matmul)", threads, runJson(process.execPath, [worker, String(steps), String(batch), String(seq)], { LLAMA_TS_THREADS: String(threads) }));
+    add("llama-ts (native training kernels)", threads, runJson(process.execPath, [worker, String(steps), String(batch), String(seq)], { LLAMA_TS_THREADS: String(threads) }));
   }
   const torchScript = path.join(root, "tools", "bench_torch_train.py");
   const py = "/usr/bin/python3";

@@ -15,6 +15,11 @@
 
 #include "lt.h"
 
+/* training kernels (train_napi.c) */
+napi_status lt_train_register(napi_env env, napi_value exports);
+/* quantised-weight products (quant_addon.c) */
+napi_status lt_quant_register(napi_env env, napi_value exports);
+
 /* ---- instruction sets ---- */
 
 static int cpu_has_avx2(void) {
@@ -387,6 +392,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"supportedIsas", NULL, js_supported_isas, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (lt_train_register(env, exports) != napi_ok) return NULL;
+  if (lt_quant_register(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

@@ -17,3 +17,9 @@ export { trainRun, type TrainRunOptions, type TrainRunResult } from "./train/run
 export * from "./data/index.js";
 export * from "./tokenizer/index.js";
 export * from "./eval/index.js";
+export * from "./kernels/quant.js";
+export * from "./formats/gguf.js";
+export * from "./formats/gguf-model.js";
+export { loadLlama2c, saveLlama2c, type Llama2cVersion } from "./formats/llama2c.js";
+export { loadAnyModel, saveAnyModel, detectInputFormat, detectOutputFormat, type ModelFormat, type LoadedWeights } from "./formats/convert.js";
+export { loadGgufModel } from "./model/load.js";

@@ -15,10 +15,11 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Backend } from "./types.js";
+import { GGML_TYPE_ID, rowBytes, type QuantMatrix } from "./quant.js";
 
 export type Isa = "avx512" | "avx2" | "scalar";
 
-export interface NativeBackend extends Backend {
+export interface NativeBackend extends Omit<Backend, "qmatmul">, NativeTrainOps, NativeQuantOps {
   readonly name: "native";
   /** The instruction set the kernels run on now. */
   readonly isa: Isa;
@@ -34,7 +35,7 @@ export interface NativeLoad {
 }
 
 /** The addon's own exports. */
-interface Addon {
+interface Addon extends TrainAddon, QuantAddon {
   matmul(out: Float32Array, a: Float32Array, w: Float32Array, m: number, n: number, k: number): void;
   matvec(out: Float32Array, w: Float32Array, x: Float32Array, n: number, k: number): void;
   rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, rows: number, dim: number, eps: number): void;
@@ -99,6 +100,8 @@ function isIsa(s: string): s is Isa {
 
 function wrap(addon: Addon): NativeBackend {
   const backend: NativeBackend = {
+    ...wrapTrain(addon),
+    ...wrapQuant(addon),
     name: "native",
     get threads(): number {
       return addon.getThreads();
@@ -199,6 +202,210 @@ function wrap(addon: Addon): NativeBackend {
   return backend;
 }
 
+// ---- training kernels (native/train.c) ----
+
+/**
+ * The training kernels of the native backend (Float32Array only). Each equals a TypeScript
+ * reference (named per method) to float32 rounding; test/kernels/native-train.test.ts checks them.
+ */
+export interface NativeTrainOps {
+  /** out[m×n] (+)= a[m×k] · b[k×n] (dA = dOut · W of a linear layer). */
+  matmulNN(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  /** out[m×n] (+)= aᵀ · b with a [k×m], b [k×n] (dW += dOutᵀ · A of a linear layer). */
+  matmulTN(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  /**
+   * attentionForwardTrain over `batch` sequences of T rows at once: q, out [batch·T × nHeads × headDim],
+   * k, v [batch·T × nKvHeads × headDim], lse [batch·T × nHeads].
+   */
+  attentionTrainForward(
+    out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
+    batch: number, T: number, nHeads: number, nKvHeads: number, headDim: number,
+  ): void;
+  /** attentionBackwardTrain over `batch` sequences (layouts as attentionTrainForward). */
+  attentionTrainBackward(
+    dq: Float32Array, dk: Float32Array, dv: Float32Array, dOut: Float32Array,
+    q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
+    batch: number, T: number, nHeads: number, nKvHeads: number, headDim: number, accumulate: boolean,
+  ): void;
+  /** crossEntropyForwardBackward (in place; returns Σ loss / totalCount). */
+  crossEntropy(logits: Float32Array, targets: Int32Array, rows: number, vocab: number, totalCount: number): number;
+  /** rmsnormForwardStats. */
+  rmsnormStats(out: Float32Array, invRms: Float32Array, x: Float32Array, weight: Float32Array, rows: number, dim: number, eps: number): void;
+  /** rmsnormApply. */
+  rmsnormApply(out: Float32Array, x: Float32Array, weight: Float32Array, invRms: Float32Array, rows: number, dim: number): void;
+  /** rmsnormBackward (dWeight may be null). */
+  rmsnormBackward(
+    dx: Float32Array, dWeight: Float32Array | null, dOut: Float32Array, x: Float32Array, weight: Float32Array,
+    invRms: Float32Array, rows: number, dim: number, accumulate: boolean,
+  ): void;
+  /** swigluBackward. */
+  swigluBackward(dGate: Float32Array, dUp: Float32Array, dOut: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  /** One AdamW segment [start, end) (optim.ts adamwSegment), float64 arithmetic per element. */
+  adamwSegment(
+    params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, start: number, end: number,
+    decayFactor: number, gradScale: number, beta1: number, beta2: number, eps: number, stepSize: number, bc2Sqrt: number,
+  ): void;
+  /** Σ x[i]² over i < n in float64 (optim.ts sumSquares). */
+  sumSquares(x: Float32Array, n: number): number;
+}
+
+interface TrainAddon {
+  matmulNN(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  matmulTN(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  attentionTrainForward(
+    out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
+    batch: number, T: number, nHeads: number, nKvHeads: number, headDim: number,
+  ): void;
+  attentionTrainBackward(
+    dq: Float32Array, dk: Float32Array, dv: Float32Array, dOut: Float32Array,
+    q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
+    batch: number, T: number, nHeads: number, nKvHeads: number, headDim: number, accumulate: boolean,
+  ): void;
+  crossEntropy(logits: Float32Array, targets: Int32Array, rows: number, vocab: number, totalCount: number): number;
+  rmsnormStats(out: Float32Array, invRms: Float32Array, x: Float32Array, weight: Float32Array, rows: number, dim: number, eps: number): void;
+  rmsnormApply(out: Float32Array, x: Float32Array, weight: Float32Array, invRms: Float32Array, rows: number, dim: number): void;
+  rmsnormBackward(
+    dx: Float32Array, dWeight: Float32Array | null, dOut: Float32Array, x: Float32Array, weight: Float32Array,
+    invRms: Float32Array, rows: number, dim: number, accumulate: boolean,
+  ): void;
+  swigluBackward(dGate: Float32Array, dUp: Float32Array, dOut: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  adamw(
+    params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, start: number, end: number,
+    decayFactor: number, gradScale: number, beta1: number, beta2: number, eps: number, stepSize: number, bc2Sqrt: number,
+  ): void;
+  sumSquares(x: Float32Array, n: number): number;
+}
+
+function checkBool(fn: string, name: string, v: unknown): void {
+  if (typeof v !== "boolean") throw new TypeError(`native ${fn}: ${name} must be a boolean, got ${typeof v}`);
+}
+
+function checkFinite(fn: string, name: string, v: unknown): void {
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new RangeError(`native ${fn}: ${name} must be a finite number, got ${String(v)}`);
+}
+
+function checkHeads(fn: string, nHeads: number, nKvHeads: number): void {
+  if (nKvHeads === 0 || nHeads % nKvHeads !== 0) {
+    throw new RangeError(`native ${fn}: nHeads (${nHeads}) must be a positive multiple of nKvHeads (${nKvHeads})`);
+  }
+}
+
+function wrapTrain(addon: TrainAddon): NativeTrainOps {
+  const matmulVariant = (fn: "matmulNN" | "matmulTN") => (
+    out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
+  ): void => {
+    checkArray(fn, "out", out); checkArray(fn, "a", a); checkArray(fn, "b", b);
+    checkSize(fn, "m", m); checkSize(fn, "n", n); checkSize(fn, "k", k); checkBool(fn, "accumulate", accumulate);
+    checkLength(fn, "out", out, m * n, "m·n");
+    checkLength(fn, "a", a, m * k, fn === "matmulNN" ? "m·k" : "k·m");
+    checkLength(fn, "b", b, k * n, "k·n");
+    addon[fn](out, a, b, m, n, k, accumulate);
+  };
+  return {
+    matmulNN: matmulVariant("matmulNN"),
+    matmulTN: matmulVariant("matmulTN"),
+    attentionTrainForward(out, lse, q, k, v, batch, T, nHeads, nKvHeads, headDim) {
+      const fn = "attentionTrainForward";
+      checkArray(fn, "out", out); checkArray(fn, "lse", lse); checkArray(fn, "q", q); checkArray(fn, "k", k); checkArray(fn, "v", v);
+      checkSize(fn, "batch", batch); checkSize(fn, "T", T); checkSize(fn, "nHeads", nHeads);
+      checkSize(fn, "nKvHeads", nKvHeads); checkSize(fn, "headDim", headDim);
+      checkHeads(fn, nHeads, nKvHeads);
+      const rows = batch * T;
+      checkLength(fn, "out", out, rows * nHeads * headDim, "batch·T·nHeads·headDim");
+      checkLength(fn, "q", q, rows * nHeads * headDim, "batch·T·nHeads·headDim");
+      checkLength(fn, "lse", lse, rows * nHeads, "batch·T·nHeads");
+      checkLength(fn, "k", k, rows * nKvHeads * headDim, "batch·T·nKvHeads·headDim");
+      checkLength(fn, "v", v, rows * nKvHeads * headDim, "batch·T·nKvHeads·headDim");
+      addon.attentionTrainForward(out, lse, q, k, v, batch, T, nHeads, nKvHeads, headDim);
+    },
+    attentionTrainBackward(dq, dk, dv, dOut, q, k, v, out, lse, batch, T, nHeads, nKvHeads, headDim, accumulate) {
+      const fn = "attentionTrainBackward";
+      for (const [name, a] of [["dq", dq], ["dk", dk], ["dv", dv], ["dOut", dOut], ["q", q], ["k", k], ["v", v], ["out", out], ["lse", lse]] as const) checkArray(fn, name, a);
+      checkSize(fn, "batch", batch); checkSize(fn, "T", T); checkSize(fn, "nHeads", nHeads);
+      checkSize(fn, "nKvHeads", nKvHeads); checkSize(fn, "headDim", headDim); checkBool(fn, "accumulate", accumulate);
+      checkHeads(fn, nHeads, nKvHeads);
+      const rows = batch * T;
+      for (const [name, a] of [["dq", dq], ["dOut", dOut], ["q", q], ["out", out]] as const) checkLength(fn, name, a, rows * nHeads * headDim, "batch·T·nHeads·headDim");
+      for (const [name, a] of [["dk", dk], ["dv", dv], ["k", k], ["v", v]] as const) checkLength(fn, name, a, rows * nKvHeads * headDim, "batch·T·nKvHeads·headDim");
+      checkLength(fn, "lse", lse, rows * nHeads, "batch·T·nHeads");
+      addon.attentionTrainBackward(dq, dk, dv, dOut, q, k, v, out, lse, batch, T, nHeads, nKvHeads, headDim, accumulate);
+    },
+    crossEntropy(logits, targets, rows, vocab, totalCount) {
+      const fn = "crossEntropy";
+      checkArray(fn, "logits", logits);
+      if (!(targets instanceof Int32Array)) throw new TypeError(`native ${fn}: targets must be an Int32Array`);
+      checkSize(fn, "rows", rows); checkSize(fn, "vocab", vocab);
+      if (typeof totalCount !== "number" || !(totalCount > 0) || !Number.isFinite(totalCount)) {
+        throw new RangeError(`native ${fn}: totalCount must be a finite number > 0, got ${String(totalCount)}`);
+      }
+      checkLength(fn, "logits", logits, rows * vocab, "rows·vocab");
+      if (targets.length < rows) throw new RangeError(`native ${fn}: targets has ${targets.length} elements, needs rows = ${rows}`);
+      for (let r = 0; r < rows; r++) {
+        const y = targets[r]!;
+        if (y >= vocab) throw new RangeError(`crossEntropyForwardBackward: target ${y} at row ${r} is outside the vocabulary (${vocab})`);
+      }
+      return addon.crossEntropy(logits, targets, rows, vocab, totalCount);
+    },
+    rmsnormStats(out, invRms, x, weight, rows, dim, eps) {
+      const fn = "rmsnormStats";
+      checkArray(fn, "out", out); checkArray(fn, "invRms", invRms); checkArray(fn, "x", x); checkArray(fn, "weight", weight);
+      checkSize(fn, "rows", rows); checkSize(fn, "dim", dim); checkFinite(fn, "eps", eps);
+      checkLength(fn, "out", out, rows * dim, "rows·dim");
+      checkLength(fn, "x", x, rows * dim, "rows·dim");
+      checkLength(fn, "invRms", invRms, rows, "rows");
+      checkLength(fn, "weight", weight, dim, "dim");
+      addon.rmsnormStats(out, invRms, x, weight, rows, dim, eps);
+    },
+    rmsnormApply(out, x, weight, invRms, rows, dim) {
+      const fn = "rmsnormApply";
+      checkArray(fn, "out", out); checkArray(fn, "x", x); checkArray(fn, "weight", weight); checkArray(fn, "invRms", invRms);
+      checkSize(fn, "rows", rows); checkSize(fn, "dim", dim);
+      checkLength(fn, "out", out, rows * dim, "rows·dim");
+      checkLength(fn, "x", x, rows * dim, "rows·dim");
+      checkLength(fn, "invRms", invRms, rows, "rows");
+      checkLength(fn, "weight", weight, dim, "dim");
+      addon.rmsnormApply(out, x, weight, invRms, rows, dim);
+    },
+    rmsnormBackward(dx, dWeight, dOut, x, weight, invRms, rows, dim, accumulate) {
+      const fn = "rmsnormBackward";
+      checkArray(fn, "dx", dx); checkArray(fn, "dOut", dOut); checkArray(fn, "x", x); checkArray(fn, "weight", weight); checkArray(fn, "invRms", invRms);
+      if (dWeight !== null) { checkArray(fn, "dWeight", dWeight); checkLength(fn, "dWeight", dWeight, dim, "dim"); }
+      checkSize(fn, "rows", rows); checkSize(fn, "dim", dim); checkBool(fn, "accumulate", accumulate);
+      checkLength(fn, "dx", dx, rows * dim, "rows·dim");
+      checkLength(fn, "dOut", dOut, rows * dim, "rows·dim");
+      checkLength(fn, "x", x, rows * dim, "rows·dim");
+      checkLength(fn, "invRms", invRms, rows, "rows");
+      checkLength(fn, "weight", weight, dim, "dim");
+      addon.rmsnormBackward(dx, dWeight, dOut, x, weight, invRms, rows, dim, accumulate);
+    },
+    swigluBackward(dGate, dUp, dOut, gate, up, n) {
+      const fn = "swigluBackward";
+      for (const [name, a] of [["dGate", dGate], ["dUp", dUp], ["dOut", dOut], ["gate", gate], ["up", up]] as const) {
+        checkArray(fn, name, a);
+        checkLength(fn, name, a, n, "n");
+      }
+      checkSize(fn, "n", n);
+      addon.swigluBackward(dGate, dUp, dOut, gate, up, n);
+    },
+    adamwSegment(params, grads, m, v, start, end, decayFactor, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt) {
+      const fn = "adamw";
+      checkSize(fn, "start", start); checkSize(fn, "end", end);
+      if (end < start) throw new RangeError(`native ${fn}: end (${end}) < start (${start})`);
+      for (const [name, a] of [["params", params], ["grads", grads], ["m", m], ["v", v]] as const) {
+        checkArray(fn, name, a);
+        checkLength(fn, name, a, end, "end");
+      }
+      addon.adamw(params, grads, m, v, start, end, decayFactor, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt);
+    },
+    sumSquares(x, n) {
+      const fn = "sumSquares";
+      checkArray(fn, "x", x); checkSize(fn, "n", n);
+      checkLength(fn, "x", x, n, "n");
+      return addon.sumSquares(x, n);
+    },
+  };
+}
+
 let cached: NativeLoad | undefined;
 
 /**
@@ -225,4 +432,41 @@ export function loadNativeBackend(): NativeLoad {
     cached = { error: `the native addon failed to load: ${msg.split("\n")[0]}` };
   }
   return cached;
+}
+
+// ---- quantised-weight products (native/quant.c) ----
+
+export interface NativeQuantOps {
+  /** out[m×n] = a[m×k] · wᵀ, w quantised (f16/q8_0/q4_0 GGUF blocks); equals quantMatmulReference to float rounding. */
+  qmatmul(out: Float32Array, a: Float32Array, w: QuantMatrix, m: number): void;
+  /** The quantised kernel variant in use: "avx512-vnni", "avx2" or "scalar" (follows the ISA). */
+  qVariant(): string;
+}
+
+interface QuantAddon {
+  qmatmul(out: Float32Array, a: Float32Array, w: Uint8Array, type: number, m: number, n: number, k: number): void;
+  qVariant(): string;
+}
+
+function wrapQuant(addon: QuantAddon): NativeQuantOps {
+  return {
+    qmatmul(out, a, w, m) {
+      const fn = "qmatmul";
+      checkArray(fn, "out", out); checkArray(fn, "a", a);
+      checkSize(fn, "m", m);
+      if (!(w.data instanceof Uint8Array)) throw new TypeError("native qmatmul: w.data must be a Uint8Array");
+      const type = GGML_TYPE_ID[w.type];
+      if (type === undefined || type === 0) throw new RangeError(`native qmatmul: unknown weight type ${String(w.type)}`);
+      const n = w.rows;
+      const k = w.cols;
+      checkSize(fn, "rows", n); checkSize(fn, "cols", k);
+      if (w.data.length < n * rowBytes(w.type, k)) throw new RangeError(`native qmatmul: w.data has ${w.data.length} bytes, ${n} rows of ${k} ${w.type} values need ${n * rowBytes(w.type, k)}`);
+      checkLength(fn, "out", out, m * n, "m·rows");
+      checkLength(fn, "a", a, m * k, "m·cols");
+      addon.qmatmul(out, a, w.data, type, m, n, k);
+    },
+    qVariant(): string {
+      return addon.qVariant();
+    },
+  };
 }

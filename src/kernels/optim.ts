@@ -63,9 +63,9 @@ export interface AdamWOptions {
  * Updates `params`, `m`, `v` in place; `grads` is only read. Arithmetic runs in float64 per
  * element; no allocation beyond the segment walk over a `Uint8Array` mask.
  */
-export function adamwStep(
-  params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, decayMask: DecayMask, n: number,
-  opts: AdamWOptions,
+export function adamwStep<F extends FloatArray>(
+  params: F, grads: F, m: F, v: F, decayMask: DecayMask, n: number,
+  opts: AdamWOptions, segment: AdamWSegment<F> = adamwSegment,
 ): void {
   const { lr, beta1, beta2, eps, weightDecay, step } = opts;
   const gradScale = opts.gradScale ?? 1;
@@ -82,7 +82,7 @@ export function adamwStep(
       const on = decayMask[start] !== 0;
       let end = start + 1;
       while (end < n && (decayMask[end] !== 0) === on) end++;
-      adamwSegment(params, grads, m, v, start, end, on ? decayFactor : 1, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt);
+      segment(params, grads, m, v, start, end, on ? decayFactor : 1, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt);
       start = end;
     }
     return;
@@ -91,11 +91,11 @@ export function adamwStep(
   const ranges = checkRanges(decayMask, n);
   let pos = 0;
   for (const [s, e] of ranges) {
-    if (pos < s) adamwSegment(params, grads, m, v, pos, s, 1, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt);
-    adamwSegment(params, grads, m, v, s, e, decayFactor, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt);
+    if (pos < s) segment(params, grads, m, v, pos, s, 1, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt);
+    segment(params, grads, m, v, s, e, decayFactor, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt);
     pos = e;
   }
-  if (pos < n) adamwSegment(params, grads, m, v, pos, n, 1, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt);
+  if (pos < n) segment(params, grads, m, v, pos, n, 1, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt);
 }
 
 function checkRanges(ranges: ReadonlyArray<readonly [number, number]>, n: number): ReadonlyArray<readonly [number, number]> {
@@ -112,7 +112,16 @@ function checkRanges(ranges: ReadonlyArray<readonly [number, number]>, n: number
   return rs;
 }
 
-function adamwSegment(
+/**
+ * One AdamW pass over [start, end) with a fixed decay factor (1 for no decay); the native
+ * backend's `adamwSegment` is a drop-in replacement (same float64 arithmetic per element).
+ */
+export type AdamWSegment<F extends FloatArray = FloatArray> = (
+  params: F, grads: F, m: F, v: F, start: number, end: number,
+  decayFactor: number, gradScale: number, beta1: number, beta2: number, eps: number, stepSize: number, bc2Sqrt: number,
+) => void;
+
+export function adamwSegment(
   params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, start: number, end: number,
   decayFactor: number, gradScale: number, beta1: number, beta2: number, eps: number, stepSize: number, bc2Sqrt: number,
 ): void {

@@ -6,6 +6,8 @@
  * Reference kernels accept Float32Array or Float64Array (float64 is what finite-difference
  * gradient checks run in); fast backends work on Float32Array only.
  */
+import type { QuantMatrix } from "./quant.js";
+
 export type FloatArray = Float32Array | Float64Array;
 
 export interface Kernels<F extends FloatArray = Float32Array> {
@@ -38,6 +40,11 @@ export interface Kernels<F extends FloatArray = Float32Array> {
 }
 
 export interface Backend extends Kernels<Float32Array> {
+  /**
+   * out[m×n] = a[m×k] · wᵀ with w [n×k] stored quantised (GGUF f16/q8_0/q4_0 blocks); see
+   * kernels/quant.ts for the numerics. Optional: without it the model uses the TS reference.
+   */
+  qmatmul?(out: Float32Array, a: Float32Array, w: QuantMatrix, m: number): void;
   readonly name: "reference" | "native";
   /** Threads the backend uses (1 for the reference backend). */
   readonly threads: number;

@@ -1,12 +1,14 @@
 /**
  * The three products a linear layer needs in training. With out = a · wᵀ (w stored [n × k]):
  * forward, the input gradient dA (+)= dOut · w, and the weight gradient dW += dOutᵀ · a.
- * The reference version runs the plain kernels (float32 or float64); the fast version maps
- * all three onto the backend's x·Wᵀ matmul with transposed copies held in scratch buffers.
+ * The reference version runs the plain kernels (float32 or float64); the fast version uses the
+ * native backend's matmulNN / matmulTN, or else maps all three onto the backend's x·Wᵀ matmul
+ * with transposed copies held in scratch buffers.
  */
 import type { Backend, FloatArray } from "../kernels/types.js";
 import { matmul as refMatmul } from "../kernels/reference.js";
 import { matmulBackward } from "../kernels/backward-reference.js";
+import { hasNativeTrainOps } from "../kernels/train-kernels.js";
 
 export interface LinearOps<F extends FloatArray> {
   /** out[m×n] = a[m×k] · wᵀ. */
@@ -40,7 +42,21 @@ export function transpose(dst: Float32Array, src: Float32Array, rows: number, co
   }
 }
 
+/**
+ * The fast linear ops on a backend. With the native backend's matmulNN / matmulTN the two
+ * backward products run straight from the stored layouts (no transposed copies, accumulation
+ * inside the product); other backends fall back to transposes + the x·Wᵀ matmul.
+ */
 export function backendLinearOps(backend: Backend): LinearOps<Float32Array> {
+  if (hasNativeTrainOps(backend)) {
+    return {
+      forward: (out, a, w, m, n, k) => backend.matmul(out, a, w, m, n, k),
+      // dA[m×k] (+)= dOut[m×n] · w[n×k]
+      backwardInput: (dA, dOut, w, m, n, k, accumulate) => backend.matmulNN(dA, dOut, w, m, k, n, accumulate),
+      // dW[n×k] += dOut[m×n]ᵀ · a[m×k]
+      backwardWeight: (dW, dOut, a, m, n, k) => backend.matmulTN(dW, dOut, a, n, k, m, true),
+    };
+  }
   let t1: Float32Array = new Float32Array(0);
   let t2: Float32Array = new Float32Array(0);
   let t3: Float32Array = new Float32Array(0);

@@ -9,6 +9,7 @@ import { getBackend } from "../kernels/backend.js";
 import type { LlamaConfig } from "./config.js";
 import { headDim } from "./config.js";
 import type { ModelTensors, ParamLayout } from "./params.js";
+import { dequantizeRows, isQuantMatrix, quantMatmulReference, type Weight } from "../kernels/quant.js";
 import { paramLayout, tensorViews } from "./params.js";
 import { ropeTables } from "./rope.js";
 
@@ -55,18 +56,31 @@ class Scratch {
 
 export class LlamaModel {
   readonly layout: ParamLayout;
-  readonly weights: ModelTensors<Float32Array>;
+  /** Linear matrices (and the embedding) may be quantised (GGUF q8_0/q4_0/f16 blocks). */
+  readonly weights: ModelTensors<Weight>;
+  /** The contiguous float32 parameters, when the model was built from them (not from quantised tensors). */
+  readonly params: Float32Array | undefined;
   private readonly ropeCos: Float32Array;
   private readonly ropeSin: Float32Array;
   private scratch: Scratch | undefined;
 
-  /** `params` is the contiguous parameter buffer in `paramLayout(config)` order. */
-  constructor(readonly config: LlamaConfig, readonly params: Float32Array, private readonly backendOverride?: Backend) {
+  /**
+   * `params` is the contiguous parameter buffer in `paramLayout(config)` order, or named tensors
+   * whose matrices may be quantised (e.g. from `loadGgufTensors`).
+   */
+  constructor(readonly config: LlamaConfig, params: Float32Array | ModelTensors<Weight>, private readonly backendOverride?: Backend) {
     this.layout = paramLayout(config);
-    if (params.length !== this.layout.total) {
-      throw new Error(`parameter buffer has ${params.length} floats, the config needs ${this.layout.total}`);
+    if (params instanceof Float32Array) {
+      if (params.length !== this.layout.total) {
+        throw new Error(`parameter buffer has ${params.length} floats, the config needs ${this.layout.total}`);
+      }
+      this.params = params;
+      this.weights = tensorViews(config, this.layout, params);
+    } else {
+      this.params = undefined;
+      this.weights = params;
+      checkTensors(config, this.layout, params);
     }
-    this.weights = tensorViews(config, this.layout, params);
     const t = ropeTables(headDim(config), config.maxPositionEmbeddings, config.ropeTheta);
     this.ropeCos = t.cos;
     this.ropeSin = t.sin;
@@ -116,7 +130,11 @@ export class LlamaModel {
     const w = this.weights;
 
     // Token embeddings.
-    for (let t = 0; t < T; t++) x.set(w.embedTokens.subarray(tokens[t]! * d, (tokens[t]! + 1) * d), t * d);
+    const emb = w.embedTokens;
+    for (let t = 0; t < T; t++) {
+      if (isQuantMatrix(emb)) dequantizeRows(emb, tokens[t]!, 1, x.subarray(t * d, (t + 1) * d));
+      else x.set(emb.subarray(tokens[t]! * d, (tokens[t]! + 1) * d), t * d);
+    }
 
     for (let l = 0; l < c.numHiddenLayers; l++) {
       const L = w.layers[l]!;
@@ -126,7 +144,7 @@ export class LlamaModel {
       const vNew = vCache.subarray(pos0 * kvDim, (pos0 + T) * kvDim);
 
       // Attention sub-layer: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)).
-      k.rmsnorm(xn, x, L.inputNorm, T, d, c.rmsNormEps);
+      k.rmsnorm(xn, x, L.inputNorm as Float32Array, T, d, c.rmsNormEps);
       this.linear(q, xn, L.wq, T, qDim, d);
       this.linear(kNew, xn, L.wk, T, kvDim, d);
       this.linear(vNew, xn, L.wv, T, kvDim, d);
@@ -137,7 +155,7 @@ export class LlamaModel {
       k.addInPlace(x, proj, T * d);
 
       // Feed-forward sub-layer: x += W2 · (silu(W1·norm(x)) ⊙ W3·norm(x)).
-      k.rmsnorm(xn, x, L.postAttentionNorm, T, d, c.rmsNormEps);
+      k.rmsnorm(xn, x, L.postAttentionNorm as Float32Array, T, d, c.rmsNormEps);
       this.linear(gate, xn, L.wGate, T, F, d);
       this.linear(up, xn, L.wUp, T, F, d);
       k.swiglu(gate, gate, up, T * F);
@@ -149,15 +167,52 @@ export class LlamaModel {
     // Final norm and output head (only the rows the caller wants).
     const first = allLogits ? 0 : T - 1;
     const rows = T - first;
-    k.rmsnorm(xn.subarray(first * d), x.subarray(first * d), w.finalNorm, rows, d, c.rmsNormEps);
+    k.rmsnorm(xn.subarray(first * d), x.subarray(first * d), w.finalNorm as Float32Array, rows, d, c.rmsNormEps);
     const logits = new Float32Array(rows * c.vocabSize);
     this.linear(logits, xn.subarray(first * d), w.lmHead, rows, c.vocabSize, d);
     return logits;
   }
 
   /** out[rows × n] = a[rows × k] · wᵀ: matrix-vector for one row (decoding), matmul otherwise. */
-  private linear(out: Float32Array, a: Float32Array, w: Float32Array, rows: number, n: number, kDim: number): void {
-    if (rows === 1) this.backend.matvec(out, w, a, n, kDim);
+  private linear(out: Float32Array, a: Float32Array, w: Weight, rows: number, n: number, kDim: number): void {
+    if (isQuantMatrix(w)) {
+      // Quantised weights: the backend's block kernels when it has them, else the reference.
+      const q = this.backend.qmatmul;
+      if (q) q(out, a, w, rows);
+      else quantMatmulReference(out, a, w, rows);
+    } else if (rows === 1) this.backend.matvec(out, w, a, n, kDim);
     else this.backend.matmul(out, a, w, rows, n, kDim);
   }
+}
+
+/** Checks named tensors against the config's shapes (norms must be float32). */
+function checkTensors(c: LlamaConfig, layout: ParamLayout, t: ModelTensors<Weight>): void {
+  const check = (name: string, w: Weight | undefined, matrix: boolean): void => {
+    const spec = layout.byName.get(name);
+    if (!spec) throw new Error(`no parameter named ${name}`);
+    if (w === undefined) throw new Error(`tensor ${name} is missing`);
+    if (isQuantMatrix(w)) {
+      if (!matrix || w.rows !== spec.shape[0] || w.cols !== spec.shape[1]) {
+        throw new Error(`tensor ${name}: ${w.type} [${w.rows}, ${w.cols}] does not fit shape [${spec.shape.join(", ")}]`);
+      }
+    } else if (w.length !== spec.size) {
+      throw new Error(`tensor ${name} has ${w.length} values, shape [${spec.shape.join(", ")}] needs ${spec.size}`);
+    }
+  };
+  check("model.embed_tokens.weight", t.embedTokens, true);
+  if (t.layers.length !== c.numHiddenLayers) throw new Error(`${t.layers.length} layers, the config has ${c.numHiddenLayers}`);
+  t.layers.forEach((L, l) => {
+    const p = `model.layers.${l}.`;
+    check(p + "input_layernorm.weight", L.inputNorm, false);
+    check(p + "self_attn.q_proj.weight", L.wq, true);
+    check(p + "self_attn.k_proj.weight", L.wk, true);
+    check(p + "self_attn.v_proj.weight", L.wv, true);
+    check(p + "self_attn.o_proj.weight", L.wo, true);
+    check(p + "post_attention_layernorm.weight", L.postAttentionNorm, false);
+    check(p + "mlp.gate_proj.weight", L.wGate, true);
+    check(p + "mlp.up_proj.weight", L.wUp, true);
+    check(p + "mlp.down_proj.weight", L.wDown, true);
+  });
+  check("model.norm.weight", t.finalNorm, false);
+  check(c.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight", t.lmHead, true);
 }

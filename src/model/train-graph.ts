@@ -7,17 +7,13 @@
  * stores a T×T matrix; the loss is a fused softmax + cross-entropy computed in chunks of rows,
  * so full logits never exist either.
  *
- * Generic over Float32Array (training) and Float64Array (finite-difference checks).
+ * Generic over Float32Array (training) and Float64Array (finite-difference checks). The
+ * products run on `LinearOps`, everything else on `TrainKernels` (the TypeScript references by
+ * default; the native kernels on the Float32Array fast path).
  */
 import type { FloatArray } from "../kernels/types.js";
-import * as ref from "../kernels/reference.js";
-import {
-  crossEntropyForwardBackward, embeddingBackward, embeddingForward, rmsnormApply, rmsnormBackward,
-  rmsnormForwardStats, ropeBackward, swigluBackward,
-} from "../kernels/backward-reference.js";
-import {
-  attentionBackwardTrain, attentionForwardTrain, createAttentionTrainScratch, type AttentionTrainScratch,
-} from "../kernels/attention-train.js";
+import { embeddingBackward, embeddingForward } from "../kernels/backward-reference.js";
+import { referenceTrainKernels, type TrainKernels } from "../kernels/train-kernels.js";
 import type { LlamaConfig } from "./config.js";
 import { headDim } from "./config.js";
 import type { LinearOps } from "./linear.js";
@@ -53,7 +49,7 @@ export class TrainGraph<F extends FloatArray> {
   private readonly invRmsFinal: F;
   private readonly cos: F;
   private readonly sin: F;
-  private readonly scratch: AttentionTrainScratch;
+  private readonly kern: TrainKernels<F>;
   // Work buffers, reused.
   private readonly xn: F;
   private readonly qr: F;
@@ -77,7 +73,7 @@ export class TrainGraph<F extends FloatArray> {
     readonly seqLen: number,
     private readonly linear: LinearOps<F>,
     private readonly alloc: (n: number) => F,
-    opts: { lossChunkRows?: number; blockQ?: number; blockK?: number } = {},
+    opts: { lossChunkRows?: number; blockQ?: number; blockK?: number; kernels?: TrainKernels<F> } = {},
   ) {
     const c = config;
     if (seqLen > c.maxPositionEmbeddings) throw new RangeError(`sequence length ${seqLen} exceeds max_position_embeddings ${c.maxPositionEmbeddings}`);
@@ -100,7 +96,7 @@ export class TrainGraph<F extends FloatArray> {
     this.sin = alloc(t.sin.length);
     this.cos.set(t.cos);
     this.sin.set(t.sin);
-    this.scratch = createAttentionTrainScratch(hd, opts.blockQ ?? 64, opts.blockK ?? 64);
+    this.kern = opts.kernels ?? referenceTrainKernels<F>({ blockQ: opts.blockQ, blockK: opts.blockK });
     this.xn = alloc(N * d);
     this.qr = alloc(N * qDim);
     this.kr = alloc(N * kvDim);
@@ -165,13 +161,13 @@ export class TrainGraph<F extends FloatArray> {
     const d = c.hiddenSize;
     const V = c.vocabSize;
     const xn = this.xn;
-    rmsnormApply(xn, this.xFinal, W.finalNorm, this.invRmsFinal, N, d);
+    this.kern.rmsnormApply(xn, this.xFinal, W.finalNorm, this.invRmsFinal, N, d);
     let loss = 0;
     for (let r0 = 0; r0 < N; r0 += this.lossChunkRows) {
       const rows = Math.min(this.lossChunkRows, N - r0);
       const logits = this.logitsChunk.subarray(0, rows * V) as F;
       this.linear.forward(logits, xn.subarray(r0 * d, (r0 + rows) * d) as F, W.lmHead, rows, V, d);
-      loss += crossEntropyForwardBackward(logits, targets.subarray(r0, r0 + rows), rows, V, N);
+      loss += this.kern.crossEntropy(logits, targets.subarray(r0, r0 + rows), rows, V, N);
     }
     return loss;
   }
@@ -187,6 +183,7 @@ export class TrainGraph<F extends FloatArray> {
     const kvDim = nKv * hd;
     const F = c.intermediateSize;
     const lin = this.linear;
+    const K = this.kern;
     const { xn, qr, kr, h } = this;
     const x = this.tmpD; // the running residual stream
 
@@ -196,32 +193,26 @@ export class TrainGraph<F extends FloatArray> {
       const A = this.acts[l]!;
       A.xIn.set(x);
       // Attention sub-layer.
-      rmsnormForwardStats(xn, A.invRmsAttn, x, L.inputNorm, N, d, c.rmsNormEps);
+      K.rmsnormForwardStats(xn, A.invRmsAttn, x, L.inputNorm, N, d, c.rmsNormEps);
       lin.forward(A.q, xn, L.wq, N, qDim, d);
       lin.forward(A.k, xn, L.wk, N, kvDim, d);
       lin.forward(A.v, xn, L.wv, N, kvDim, d);
       this.applyRope(qr, A.q, nH);
       this.applyRope(kr, A.k, nKv);
-      for (let b = 0; b < B; b++) {
-        attentionForwardTrain(
-          A.attn.subarray(b * T * qDim, (b + 1) * T * qDim), A.lse.subarray(b * T * nH, (b + 1) * T * nH),
-          qr.subarray(b * T * qDim, (b + 1) * T * qDim), kr.subarray(b * T * kvDim, (b + 1) * T * kvDim),
-          A.v.subarray(b * T * kvDim, (b + 1) * T * kvDim), T, nH, nKv, hd, this.scratch,
-        );
-      }
+      K.attentionForward(A.attn, A.lse, qr, kr, A.v, B, T, nH, nKv, hd);
       lin.forward(this.dxn, A.attn, L.wo, N, d, qDim); // dxn used as scratch for the projection
-      ref.addInPlace(x, this.dxn, N * d);
+      K.addInPlace(x, this.dxn, N * d);
       A.xMid.set(x);
       // Feed-forward sub-layer.
-      rmsnormForwardStats(xn, A.invRmsFfn, x, L.postAttentionNorm, N, d, c.rmsNormEps);
+      K.rmsnormForwardStats(xn, A.invRmsFfn, x, L.postAttentionNorm, N, d, c.rmsNormEps);
       lin.forward(A.gate, xn, L.wGate, N, F, d);
       lin.forward(A.up, xn, L.wUp, N, F, d);
-      ref.swiglu(h, A.gate, A.up, N * F);
+      K.swiglu(h, A.gate, A.up, N * F);
       lin.forward(this.dxn, h, L.wDown, N, d, F);
-      ref.addInPlace(x, this.dxn, N * d);
+      K.addInPlace(x, this.dxn, N * d);
     }
     this.xFinal.set(x);
-    rmsnormForwardStats(xn, this.invRmsFinal, x, W.finalNorm, N, d, c.rmsNormEps);
+    K.rmsnormForwardStats(xn, this.invRmsFinal, x, W.finalNorm, N, d, c.rmsNormEps);
   }
 
   /** q or k with RoPE applied, written into `dst` (the saved linear output stays as is). */
@@ -230,7 +221,7 @@ export class TrainGraph<F extends FloatArray> {
     const hd = headDim(this.config);
     dst.set(src);
     for (let b = 0; b < B; b++) {
-      ref.rope(dst.subarray(b * T * heads * hd, (b + 1) * T * heads * hd), T, heads, hd, 0, this.cos, this.sin);
+      this.kern.rope(dst.subarray(b * T * heads * hd, (b + 1) * T * heads * hd) as F, T, heads, hd, 0, this.cos, this.sin);
     }
   }
 
@@ -247,7 +238,7 @@ export class TrainGraph<F extends FloatArray> {
       const logits = this.logitsChunk.subarray(0, rows * V) as F;
       const xnChunk = xn.subarray(r0 * d, (r0 + rows) * d) as F;
       this.linear.forward(logits, xnChunk, W.lmHead, rows, V, d);
-      loss += crossEntropyForwardBackward(logits, targets.subarray(r0, r0 + rows), rows, V, totalTargets);
+      loss += this.kern.crossEntropy(logits, targets.subarray(r0, r0 + rows), rows, V, totalTargets);
       // logits now hold dLogits.
       this.linear.backwardWeight(G.lmHead, logits, xnChunk, rows, V, d);
       this.linear.backwardInput(this.dxn.subarray(r0 * d, (r0 + rows) * d) as F, logits, W.lmHead, rows, V, d, false);
@@ -266,10 +257,11 @@ export class TrainGraph<F extends FloatArray> {
     const kvDim = nKv * hd;
     const F = c.intermediateSize;
     const lin = this.linear;
+    const K = this.kern;
     const { xn, qr, kr, dx, dxn, dq, dk, dv, dAttn, h, dGate, dUp } = this;
 
     // Final norm: dx = d(loss)/d(residual stream at the top).
-    rmsnormBackward(dx, G.finalNorm, dxn, this.xFinal, W.finalNorm, this.invRmsFinal, N, d, false);
+    K.rmsnormBackward(dx, G.finalNorm, dxn, this.xFinal, W.finalNorm, this.invRmsFinal, N, d, false);
 
     for (let l = c.numHiddenLayers - 1; l >= 0; l--) {
       const L = W.layers[l]!;
@@ -277,42 +269,36 @@ export class TrainGraph<F extends FloatArray> {
       const A = this.acts[l]!;
 
       // Feed-forward: out = xMid + W2·(silu(W1·n) ⊙ W3·n), n = norm(xMid). Recompute n and h.
-      rmsnormApply(xn, A.xMid, L.postAttentionNorm, A.invRmsFfn, N, d);
-      ref.swiglu(h, A.gate, A.up, N * F);
+      K.rmsnormApply(xn, A.xMid, L.postAttentionNorm, A.invRmsFfn, N, d);
+      K.swiglu(h, A.gate, A.up, N * F);
       lin.backwardWeight(GL.wDown, dx, h, N, d, F);
       lin.backwardInput(h, dx, L.wDown, N, d, F, false); // h now holds dH
-      swigluBackward(dGate, dUp, h, A.gate, A.up, N * F);
+      K.swigluBackward(dGate, dUp, h, A.gate, A.up, N * F);
       lin.backwardWeight(GL.wGate, dGate, xn, N, F, d);
       lin.backwardWeight(GL.wUp, dUp, xn, N, F, d);
       lin.backwardInput(dxn, dGate, L.wGate, N, F, d, false);
       lin.backwardInput(dxn, dUp, L.wUp, N, F, d, true);
       // dx (gradient at xMid) = dx (residual path) + norm backward.
-      rmsnormBackward(dx, GL.postAttentionNorm, dxn, A.xMid, L.postAttentionNorm, A.invRmsFfn, N, d, true);
+      K.rmsnormBackward(dx, GL.postAttentionNorm, dxn, A.xMid, L.postAttentionNorm, A.invRmsFfn, N, d, true);
 
       // Attention: xMid = xIn + Wo·attn(rope(Wq·n), rope(Wk·n), Wv·n), n = norm(xIn).
       lin.backwardWeight(GL.wo, dx, A.attn, N, d, qDim);
       lin.backwardInput(dAttn, dx, L.wo, N, d, qDim, false);
       this.applyRope(qr, A.q, nH);
       this.applyRope(kr, A.k, nKv);
+      K.attentionBackward(dq, dk, dv, dAttn, qr, kr, A.v, A.attn, A.lse, B, T, nH, nKv, hd, false);
       for (let b = 0; b < B; b++) {
-        const qs = (i: number) => [i * T * qDim, (i + 1) * T * qDim] as const;
-        const ks = (i: number) => [i * T * kvDim, (i + 1) * T * kvDim] as const;
-        attentionBackwardTrain(
-          dq.subarray(...qs(b)), dk.subarray(...ks(b)), dv.subarray(...ks(b)), dAttn.subarray(...qs(b)),
-          qr.subarray(...qs(b)), kr.subarray(...ks(b)), A.v.subarray(...ks(b)), A.attn.subarray(...qs(b)),
-          A.lse.subarray(b * T * nH, (b + 1) * T * nH), T, nH, nKv, hd, this.scratch, false,
-        );
-        ropeBackward(dq.subarray(...qs(b)), T, nH, hd, 0, this.cos, this.sin);
-        ropeBackward(dk.subarray(...ks(b)), T, nKv, hd, 0, this.cos, this.sin);
+        K.ropeBackward(dq.subarray(b * T * qDim, (b + 1) * T * qDim) as F, T, nH, hd, 0, this.cos, this.sin);
+        K.ropeBackward(dk.subarray(b * T * kvDim, (b + 1) * T * kvDim) as F, T, nKv, hd, 0, this.cos, this.sin);
       }
-      rmsnormApply(xn, A.xIn, L.inputNorm, A.invRmsAttn, N, d);
+      K.rmsnormApply(xn, A.xIn, L.inputNorm, A.invRmsAttn, N, d);
       lin.backwardWeight(GL.wq, dq, xn, N, qDim, d);
       lin.backwardWeight(GL.wk, dk, xn, N, kvDim, d);
       lin.backwardWeight(GL.wv, dv, xn, N, kvDim, d);
       lin.backwardInput(dxn, dq, L.wq, N, qDim, d, false);
       lin.backwardInput(dxn, dk, L.wk, N, kvDim, d, true);
       lin.backwardInput(dxn, dv, L.wv, N, kvDim, d, true);
-      rmsnormBackward(dx, GL.inputNorm, dxn, A.xIn, L.inputNorm, A.invRmsAttn, N, d, true);
+      K.rmsnormBackward(dx, GL.inputNorm, dxn, A.xIn, L.inputNorm, A.invRmsAttn, N, d, true);
     }
     embeddingBackward(G.embedTokens, dx, inputs, N, d);
   }

@@ -12,7 +12,8 @@ import { paramLayout, type ParamLayout } from "../model/params.js";
 import { TrainGraph } from "../model/train-graph.js";
 import { backendLinearOps } from "../model/linear.js";
 import { getBackend } from "../kernels/backend.js";
-import { adamwStep, clipScale, globalNorm, learningRate, type DecayMask } from "../kernels/optim.js";
+import { adamwSegment, adamwStep, clipScale, globalNorm, learningRate, type AdamWSegment, type DecayMask } from "../kernels/optim.js";
+import { hasNativeTrainOps, trainKernelsFor } from "../kernels/train-kernels.js";
 import { writeFileAtomic, loadModelFolder } from "../formats/hf-folder.js";
 import { configToHf } from "../model/config.js";
 import { openSafetensors, readTensorF32, writeSafetensors } from "../formats/safetensors.js";
@@ -93,6 +94,9 @@ export class Trainer {
   private readonly graph: TrainGraph<Float32Array>;
   private readonly decay: DecayMask;
   private readonly windows: Int32Array;
+  /** AdamW pass and gradient norm: native (threaded) when the backend has them. */
+  private readonly adamwSeg: AdamWSegment<Float32Array>;
+  private readonly gradNorm: (g: Float32Array, n: number) => number;
   state: TrainerState;
 
   constructor(
@@ -110,7 +114,17 @@ export class Trainer {
     this.grads = new Float32Array(this.layout.total);
     this.m = moments?.m ?? new Float32Array(this.layout.total);
     this.v = moments?.v ?? new Float32Array(this.layout.total);
-    this.graph = new TrainGraph<Float32Array>(config, hp.batch, hp.seqLen, backendLinearOps(getBackend()), (n) => new Float32Array(n));
+    const backend = getBackend();
+    this.graph = new TrainGraph<Float32Array>(config, hp.batch, hp.seqLen, backendLinearOps(backend), (n) => new Float32Array(n), {
+      kernels: trainKernelsFor(backend),
+    });
+    if (hasNativeTrainOps(backend)) {
+      this.adamwSeg = backend.adamwSegment.bind(backend);
+      this.gradNorm = (g, n) => Math.sqrt(backend.sumSquares(g, n));
+    } else {
+      this.adamwSeg = adamwSegment;
+      this.gradNorm = globalNorm;
+    }
     this.decay = decayRanges(this.layout);
     this.windows = new Int32Array(hp.batch * (hp.seqLen + 1));
     this.state = state ?? { version: 1, step: 0, hyperparameters: hp, data: data.description, losses: [], valLosses: [] };
@@ -128,7 +142,7 @@ export class Trainer {
       this.data.fill(this.windows, (s * hp.gradAccum + a) * hp.batch, hp.batch, hp.seqLen);
       loss += this.graph.step(this.params, this.grads, this.windows, totalTargets);
     }
-    const norm = globalNorm(this.grads, this.grads.length);
+    const norm = this.gradNorm(this.grads, this.grads.length);
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
       throw new NonFiniteLossError(`step ${s}: the loss is ${loss} (gradient norm ${norm}); stopping. Try a lower --lr or more --warmup.`);
     }
@@ -136,7 +150,7 @@ export class Trainer {
     adamwStep(this.params, this.grads, this.m, this.v, this.decay, this.params.length, {
       lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, step: s + 1,
       gradScale: clipScale(norm, hp.clip),
-    });
+    }, this.adamwSeg);
     this.state.step = s + 1;
     this.state.losses.push(loss);
     if (this.data.cursor) this.state.dataCursor = this.data.cursor();

@@ -11,6 +11,7 @@ import { backendLinearOps, referenceLinearOps } from "../../src/model/linear.js"
 import { paramLayout } from "../../src/model/params.js";
 import { initParams } from "../../src/model/init.js";
 import { getBackend } from "../../src/kernels/backend.js";
+import { referenceTrainKernels, trainKernelsFor, type TrainKernels } from "../../src/kernels/train-kernels.js";
 import { loadModelFolder } from "../../src/formats/hf-folder.js";
 import { openSafetensors, readTensorF32 } from "../../src/formats/safetensors.js";
 import type { LlamaConfig } from "../../src/model/config.js";
@@ -65,7 +66,12 @@ for (const tied of [false, true]) {
 
 interface TrainExpected { batch: number; grad_accum: number; seq_len: number; steps: Array<{ loss: number }> }
 
-test("loss and every gradient match PyTorch autograd (float32, fast path)", () => {
+const kernelSets: Array<[string, () => TrainKernels<Float32Array>]> = [
+  ["reference kernels", () => referenceTrainKernels<Float32Array>()],
+  ["backend kernels", () => trainKernelsFor(getBackend())],
+];
+
+for (const [kname, kernels] of kernelSets) test(`loss and every gradient match PyTorch autograd (float32, fast path, ${kname})`, () => {
   const dir = path.join(fixturesDir, "train");
   const exp = JSON.parse(fs.readFileSync(path.join(dir, "expected.json"), "utf8")) as TrainExpected;
   const folder = loadModelFolder(path.join(dir, "model"));
@@ -76,7 +82,7 @@ test("loss and every gradient match PyTorch autograd (float32, fast path)", () =
   const T = exp.seq_len;
   const windows: number[] = [];
   for (let r = 0; r < rows; r++) windows.push(...tokens.subarray(r * T, r * T + T + 1));
-  const graph = new TrainGraph<Float32Array>(c, rows, T, backendLinearOps(getBackend()), (n) => new Float32Array(n));
+  const graph = new TrainGraph<Float32Array>(c, rows, T, backendLinearOps(getBackend()), (n) => new Float32Array(n), { kernels: kernels() });
   const layout = paramLayout(c);
   const grads = new Float32Array(layout.total);
   const loss = graph.step(folder.params, grads, windows, rows * T);
@@ -96,9 +102,10 @@ test("B=4,A=1 and B=2,A=2 accumulate the same gradient", () => {
   const windows = windowsFor(c, 4, T, 12);
   const backend = backendLinearOps(getBackend());
   const g4 = new Float32Array(layout.total);
-  const l4 = new TrainGraph<Float32Array>(c, 4, T, backend, (n) => new Float32Array(n)).step(params, g4, windows, 4 * T);
+  const kernels = trainKernelsFor(getBackend());
+  const l4 = new TrainGraph<Float32Array>(c, 4, T, backend, (n) => new Float32Array(n), { kernels }).step(params, g4, windows, 4 * T);
   const g22 = new Float32Array(layout.total);
-  const half = new TrainGraph<Float32Array>(c, 2, T, backend, (n) => new Float32Array(n));
+  const half = new TrainGraph<Float32Array>(c, 2, T, backend, (n) => new Float32Array(n), { kernels });
   let l22 = half.step(params, g22, windows.slice(0, 2 * (T + 1)), 4 * T);
   l22 += half.step(params, g22, windows.slice(2 * (T + 1)), 4 * T);
   assert.ok(Math.abs(l4 - l22) < 1e-5 * l4);

@@ -92,7 +92,7 @@ function run(opts: EvalCliOptions): void {
   const loaded = loadModel(opts.model);
   const { folder, model } = loaded;
   if (!folder.tokenizerPath) throw new UserError(`eval needs a tokenizer, but ${opts.model} has no tokenizer.model`);
-  const tokenizer = SentencePieceTokenizer.fromFile(folder.tokenizerPath);
+  const tokenizer = loaded.tokenizer()!;
   if (tokenizer.vocabSize > model.config.vocabSize) {
     throw new UserError(`${folder.tokenizerPath}: the tokenizer has ${tokenizer.vocabSize} pieces but the model's vocab_size is ${model.config.vocabSize}`);
   }

@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { applyThreads, checkTokenIds, loadModel } from "../common.js";
 import { generateTokens, type GenerateStats } from "../../generate/generate.js";
 import { parseIntList, parseNumberOption, UserError } from "../../util/errors.js";
-import { SentencePieceTokenizer } from "../../tokenizer/index.js";
 
 interface GenerateCliOptions {
   model: string;
@@ -27,7 +26,7 @@ export function register(program: Command): void {
         "smallest set of tokens whose probability reaches --top-p. Generation stops at EOS (not printed) or --max-tokens.\n\n" +
         "With --json prints one object {\"tokens\": [generated ids], \"text\": \"...\"} (text only when the folder has tokenizer.model).",
     )
-    .requiredOption("--model <dir>", "model folder (config.json + model.safetensors [+ tokenizer.model])")
+    .requiredOption("--model <dir>", "model folder (config.json + model.safetensors [+ tokenizer.model]) or a .gguf file")
     .option("--prompt <text>", "prompt text (needs tokenizer.model in the model folder); BOS is prepended")
     .option("--tokens <ids>", "prompt as comma-separated token ids, used as given, e.g. 1,2,3")
     .option("--max-tokens <n>", "maximum number of tokens to generate", "128")
@@ -50,8 +49,9 @@ function run(opts: GenerateCliOptions): void {
   const topP = parseNumberOption(opts.topP, "--top-p", { min: 0, max: 1 });
   if (topP === 0) throw new UserError("--top-p must be above 0 (use --temperature 0 for greedy decoding)");
   const seed = parseNumberOption(opts.seed, "--seed", { integer: true });
-  const { folder, model } = loadModel(opts.model);
-  const tokenizer = folder.tokenizerPath ? SentencePieceTokenizer.fromFile(folder.tokenizerPath) : undefined;
+  const loaded = loadModel(opts.model);
+  const { folder, model } = loaded;
+  const tokenizer = loaded.tokenizer();
   if (tokenizer && tokenizer.vocabSize > model.config.vocabSize) {
     throw new UserError(`${folder.tokenizerPath}: the tokenizer has ${tokenizer.vocabSize} pieces but the model's vocab_size is ${model.config.vocabSize}`);
   }

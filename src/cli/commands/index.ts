@@ -9,6 +9,8 @@ import { register as registerPrepare } from "./prepare.js";
 import { register as registerTrain } from "./train.js";
 import { register as registerStart } from "./start.js";
 import { register as registerEval } from "./eval.js";
+import { register as registerQuantize } from "./quantize.js";
+import { register as registerConvert } from "./convert.js";
 
 export function registerCommands(program: Command): void {
   registerGenerate(program);
@@ -20,4 +22,6 @@ export function registerCommands(program: Command): void {
   registerTrain(program);
   registerStart(program);
   registerEval(program);
+  registerQuantize(program);
+  registerConvert(program);
 }

@@ -7,7 +7,7 @@ export function register(program: Command): void {
     .command("logits")
     .summary("print output logits for a token sequence as JSON")
     .description("Print the model's output logits for a token sequence as JSON: {\"logits\": [[...vocab floats...], ...]}, one row per input position.")
-    .requiredOption("--model <dir>", "model folder (config.json + model.safetensors)")
+    .requiredOption("--model <dir>", "model folder (config.json + model.safetensors) or a .gguf file")
     .requiredOption("--tokens <ids>", "comma-separated input token ids, e.g. 1,2,3")
     .option("--last", "print only the last position's row")
     .option("--threads <n>", "kernel threads (default: all cores)")

@@ -1,0 +1,29 @@
+/*
+ * Products with quantised weight matrices in the GGUF block layouts (f16, q8_0, q4_0):
+ * see native/quant.c for the layouts and the numerics.
+ */
+#ifndef LLAMA_TS_QUANT_H
+#define LLAMA_TS_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ggml type ids */
+#define LT_QT_F16 1
+#define LT_QT_Q4_0 2
+#define LT_QT_Q8_0 8
+
+/* Bytes of one row of k values of `type`, 0 if the type is unknown or k does not fit its blocks. */
+size_t lt_q_row_bytes(int type, size_t k);
+
+/*
+ * out[m x n] = a[m x k] . w^T, w holding n rows of k values stored as `type`
+ * (n * lt_q_row_bytes(type, k) bytes). Returns 0, or -1 when out of memory.
+ */
+int lt_qmatmul(float *out, const float *a, const uint8_t *w, int type, size_t m, size_t n, size_t k);
+
+/* The kernel variant in use for `type` now ("avx512-vnni", "avx2", "scalar"), for tests and benchmarks. */
+const char *lt_q_variant(void);
+
+
+#endif

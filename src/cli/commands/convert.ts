@@ -1,0 +1,53 @@
+import fs from "node:fs";
+import type { Command } from "commander";
+import { UserError } from "../../util/errors.js";
+import { loadAnyModel, readTokenizerFile, saveAnyModel } from "../../formats/convert.js";
+import { GGUF_EXPORT_TYPES, type GgufExportType } from "../../formats/gguf-model.js";
+
+interface ConvertOptions {
+  from: string;
+  to: string;
+  type?: string;
+  tokenizer?: string;
+  binVersion: string;
+  name?: string;
+}
+
+export function parseExportType(t: string | undefined, flag = "--type"): GgufExportType | undefined {
+  if (t === undefined) return undefined;
+  if (!(GGUF_EXPORT_TYPES as readonly string[]).includes(t)) throw new UserError(`${flag} must be one of ${GGUF_EXPORT_TYPES.join(", ")}, got "${t}"`);
+  return t as GgufExportType;
+}
+
+/** Reads `from`, writes `to`; prints one summary line (and notes on stderr). */
+export function runConvert(opts: ConvertOptions): void {
+  const type = parseExportType(opts.type);
+  if (opts.binVersion !== "0" && opts.binVersion !== "1") throw new UserError(`--bin-version must be 0 (legacy, read by run.c) or 1 (ak42 header), got "${opts.binVersion}"`);
+  const m = loadAnyModel(opts.from);
+  if (opts.tokenizer !== undefined) m.tokenizer = readTokenizerFile(opts.tokenizer);
+  const saveOpts: Parameters<typeof saveAnyModel>[2] = { llama2cVersion: opts.binVersion === "1" ? 1 : 0 };
+  if (type) saveOpts.type = type;
+  if (opts.name) saveOpts.name = opts.name;
+  const notes = saveAnyModel(opts.to, m, saveOpts);
+  for (const n of notes) process.stderr.write(`note: ${n}\n`);
+  const st = fs.statSync(opts.to);
+  const size = st.isDirectory() ? "" : `, ${(st.size / 1048576).toFixed(2)} MiB`;
+  process.stdout.write(`wrote ${opts.to} (${type ?? "f32"}${size}) from ${opts.from} (${m.format})\n`);
+}
+
+export function register(program: Command): void {
+  program
+    .command("convert")
+    .description(
+      "Convert a model between a Hugging Face folder, GGUF (.gguf) and llama2.c (.bin), chosen by path.\n" +
+        "GGUF output takes --type f32|f16|q8_0|q4_0 (default f32); folders and .bin files are float32.\n" +
+        "q/k rows are permuted between our rotate_half layout and the interleaved RoPE layout of GGUF and llama2.c.",
+    )
+    .requiredOption("--from <path>", "model folder, .gguf file or llama2.c .bin file")
+    .requiredOption("--to <path>", "output: a .gguf file, a .bin file, or a folder")
+    .option("--type <type>", `GGUF tensor type: ${GGUF_EXPORT_TYPES.join(", ")}`)
+    .option("--tokenizer <file>", "SentencePiece tokenizer.model to store with the output (e.g. for llama2.c input)")
+    .option("--bin-version <v>", "llama2.c output format: 0 = legacy (run.c), 1 = ak42 header", "0")
+    .option("--name <name>", "general.name for GGUF output")
+    .action((opts: ConvertOptions) => runConvert(opts));
+}

@@ -1,0 +1,462 @@
+/**
+ * LLaMA models in GGUF files, as llama.cpp writes and reads them: the `llama` architecture
+ * keys, the `tokenizer.ggml.*` keys (SentencePiece vocabulary), and the tensor names
+ * (`token_embd.weight`, `blk.N.attn_q.weight`, ...).
+ *
+ * RoPE layout. Our weights (like Hugging Face's) rotate the pair (i, i + headDim/2) of each
+ * head ("rotate_half"); GGUF, Meta's checkpoints and llama2.c rotate adjacent pairs (2i, 2i+1).
+ * The q and k projections are therefore stored with their rows permuted within each head:
+ *
+ *   GGUF row h·hd + 2i + j  =  HF row h·hd + j·hd/2 + i        (i < hd/2, j ∈ {0, 1})
+ *
+ * (the `permute` of llama.cpp's convert_hf_to_gguf.py, whose inverse is HF's
+ * convert_llama_weights_to_hf.py). k uses the number of kv heads. Rows are permuted whole, so
+ * this works on quantised rows too.
+ */
+import fs from "node:fs";
+import { UserError } from "../util/errors.js";
+import type { LlamaConfig } from "../model/config.js";
+import { headDim, validateConfig } from "../model/config.js";
+import type { LayerTensors, ModelTensors } from "../model/params.js";
+import { paramLayout } from "../model/params.js";
+import {
+  GGML_TYPE_ID,
+  canQuantize,
+  dequantize,
+  permuteQuantRows,
+  quantize,
+  type QuantMatrix,
+  type QuantType,
+  type Weight,
+} from "../kernels/quant.js";
+import { bf16ArrayToF32, f16ArrayToF32 } from "./half.js";
+import { GgufFile, GgufValueType, ggmlTypeName, gguf, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
+import { ModelType, PieceType, parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
+
+export type GgufExportType = "f32" | QuantType;
+export const GGUF_EXPORT_TYPES: readonly GgufExportType[] = ["f32", "f16", "q8_0", "q4_0"];
+
+/** llama.cpp's general.file_type (LLAMA_FTYPE_*). */
+const FILE_TYPE: Record<GgufExportType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7 };
+
+// ---- the q/k row permutation ----
+
+/** perm[g] = the HF row stored at GGUF row g (HF -> GGUF). */
+export function ropeToInterleavedPerm(rows: number, nHeads: number): number[] {
+  const hd = rows / nHeads;
+  const half = hd / 2;
+  const perm = new Array<number>(rows);
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) perm[h * hd + 2 * i + j] = h * hd + j * half + i;
+    }
+  }
+  return perm;
+}
+
+/** perm[r] = the GGUF row that holds HF row r (GGUF -> HF). */
+export function interleavedToRopePerm(rows: number, nHeads: number): number[] {
+  const fwd = ropeToInterleavedPerm(rows, nHeads);
+  const inv = new Array<number>(rows);
+  fwd.forEach((src, g) => (inv[src] = g));
+  return inv;
+}
+
+/** out row i = src row perm[i] for a row-major float matrix. */
+export function permuteRows(src: Float32Array, cols: number, perm: readonly number[]): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < perm.length; i++) out.set(src.subarray(perm[i]! * cols, (perm[i]! + 1) * cols), i * cols);
+  return out;
+}
+
+// ---- names ----
+
+const LAYER_NAMES: Array<[keyof LayerTensors<unknown>, string, string]> = [
+  ["inputNorm", "attn_norm", "input_layernorm"],
+  ["wq", "attn_q", "self_attn.q_proj"],
+  ["wk", "attn_k", "self_attn.k_proj"],
+  ["wv", "attn_v", "self_attn.v_proj"],
+  ["wo", "attn_output", "self_attn.o_proj"],
+  ["postAttentionNorm", "ffn_norm", "post_attention_layernorm"],
+  ["wGate", "ffn_gate", "mlp.gate_proj"],
+  ["wUp", "ffn_up", "mlp.up_proj"],
+  ["wDown", "ffn_down", "mlp.down_proj"],
+];
+
+/** GGUF tensor name -> HF tensor name, for every tensor the config has. */
+export function ggufTensorNames(c: LlamaConfig): Map<string, string> {
+  const m = new Map<string, string>();
+  m.set("token_embd.weight", "model.embed_tokens.weight");
+  for (let l = 0; l < c.numHiddenLayers; l++) {
+    for (const [, g, h] of LAYER_NAMES) m.set(`blk.${l}.${g}.weight`, `model.layers.${l}.${h}.weight`);
+  }
+  m.set("output_norm.weight", "model.norm.weight");
+  if (!c.tieWordEmbeddings) m.set("output.weight", "lm_head.weight");
+  return m;
+}
+
+/** The shortest decimal that rounds to the same float32 (1e-5 stays 1e-5 after a float32 trip). */
+function shortestF32(x: number): number {
+  const f = Math.fround(x);
+  for (let p = 1; p <= 9; p++) {
+    const v = Number(f.toPrecision(p));
+    if (Math.fround(v) === f) return v;
+  }
+  return f;
+}
+
+// ---- tokenizer keys ----
+
+/** `tokenizer.ggml.*` keys from a SentencePiece model, padded to the model's vocab size. */
+export function tokenizerMetadata(proto: ModelProto, vocabSize: number): Map<string, GgufValue> {
+  const m = new Map<string, GgufValue>();
+  const tokens: string[] = [];
+  const scores: number[] = [];
+  const types: number[] = [];
+  for (const p of proto.pieces) {
+    tokens.push(p.piece);
+    scores.push(p.score);
+    types.push(p.type);
+  }
+  if (tokens.length > vocabSize) throw new UserError(`the tokenizer has ${tokens.length} pieces but the model's vocab_size is ${vocabSize}`);
+  // llama.cpp's converter pads a short vocabulary the same way.
+  for (let i = tokens.length; i < vocabSize; i++) {
+    tokens.push(`[PAD${i}]`);
+    scores.push(-1000);
+    types.push(PieceType.UNUSED);
+  }
+  const find = (piece: string | undefined, fallback: number): number => {
+    const i = piece === undefined ? -1 : proto.pieces.findIndex((p) => p.piece === piece);
+    return i >= 0 ? i : fallback;
+  };
+  const t = proto.trainerSpec;
+  const unk = proto.pieces.findIndex((p) => p.type === PieceType.UNKNOWN);
+  const bos = find(t.bosPiece ?? "<s>", t.bosId ?? 1);
+  const eos = find(t.eosPiece ?? "</s>", t.eosId ?? 2);
+  m.set("tokenizer.ggml.model", gguf.str("llama"));
+  m.set("tokenizer.ggml.tokens", gguf.strings(tokens));
+  m.set("tokenizer.ggml.scores", gguf.f32s(scores));
+  m.set("tokenizer.ggml.token_type", gguf.i32s(types));
+  if (bos >= 0) m.set("tokenizer.ggml.bos_token_id", gguf.u32(bos));
+  if (eos >= 0) m.set("tokenizer.ggml.eos_token_id", gguf.u32(eos));
+  if (unk >= 0) m.set("tokenizer.ggml.unknown_token_id", gguf.u32(unk));
+  const pad = t.padId ?? -1;
+  if (pad >= 0 && pad < tokens.length) m.set("tokenizer.ggml.padding_token_id", gguf.u32(pad));
+  m.set("tokenizer.ggml.add_bos_token", gguf.bool(true));
+  m.set("tokenizer.ggml.add_eos_token", gguf.bool(false));
+  m.set("tokenizer.ggml.add_space_prefix", gguf.bool(proto.normalizerSpec.addDummyPrefix ?? true));
+  return m;
+}
+
+/**
+ * A SentencePiece model rebuilt from `tokenizer.ggml.*` keys (llama / SPM vocabularies only),
+ * or undefined when the file has none. Padding pieces `[PADn]` at the end are dropped. The
+ * normaliser is the identity (as LLaMA's); trainer-only settings are not in GGUF.
+ */
+export function tokenizerFromGguf(f: GgufFile): ModelProto | undefined {
+  const model = f.getString("tokenizer.ggml.model");
+  if (model === undefined || model === "no_vocab") return undefined;
+  if (model !== "llama") throw new UserError(`${f.path}: tokenizer.ggml.model is "${model}"; only SentencePiece ("llama") vocabularies can be turned into tokenizer.model`);
+  const tokens = f.get("tokenizer.ggml.tokens");
+  const scores = f.get("tokenizer.ggml.scores");
+  const types = f.get("tokenizer.ggml.token_type");
+  if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== "string")) throw new UserError(`${f.path}: tokenizer.ggml.tokens must be an array of strings`);
+  const n = tokens.length;
+  const num = (arr: unknown, i: number, d: number): number => (Array.isArray(arr) && arr.length === n ? Number(arr[i]) : d);
+  const pieces = (tokens as string[]).map((piece, i) => {
+    let type = num(types, i, PieceType.NORMAL);
+    if (!(type >= 1 && type <= 6)) type = PieceType.NORMAL;
+    return { piece, score: num(scores, i, 0), type: type as PieceType };
+  });
+  while (pieces.length > 0 && pieces[pieces.length - 1]!.type === PieceType.UNUSED && /^\[PAD\d+\]$/.test(pieces[pieces.length - 1]!.piece)) pieces.pop();
+  const id = (key: string): number | undefined => f.getNumber(key);
+  const unk = pieces.findIndex((p) => p.type === PieceType.UNKNOWN);
+  const bos = id("tokenizer.ggml.bos_token_id");
+  const eos = id("tokenizer.ggml.eos_token_id");
+  const pad = id("tokenizer.ggml.padding_token_id");
+  const pieceAt = (i: number | undefined): string | undefined => (i !== undefined && i >= 0 && i < pieces.length ? pieces[i]!.piece : undefined);
+  const addPrefix = f.metadata.get("tokenizer.ggml.add_space_prefix");
+  const proto: ModelProto = {
+    pieces,
+    trainerSpec: {
+      modelType: ModelType.BPE,
+      vocabSize: pieces.length,
+      byteFallback: pieces.some((p) => p.type === PieceType.BYTE),
+      unkId: unk >= 0 ? unk : 0,
+      bosId: bos ?? -1,
+      eosId: eos ?? -1,
+      padId: pad ?? -1,
+    },
+    normalizerSpec: {
+      name: "identity",
+      addDummyPrefix: addPrefix && addPrefix.type === GgufValueType.BOOL ? (addPrefix.value as boolean) : true,
+      removeExtraWhitespaces: false,
+      escapeWhitespaces: true,
+    },
+  };
+  const bp = pieceAt(bos);
+  const ep = pieceAt(eos);
+  const pp = pieceAt(pad);
+  const up = pieceAt(unk);
+  if (bp) proto.trainerSpec.bosPiece = bp;
+  if (ep) proto.trainerSpec.eosPiece = ep;
+  if (pp) proto.trainerSpec.padPiece = pp;
+  if (up) proto.trainerSpec.unkPiece = up;
+  return proto;
+}
+
+// ---- writing ----
+
+export interface GgufExportOptions {
+  type: GgufExportType;
+  /** SentencePiece tokenizer.model bytes (or a parsed proto) for the tokenizer keys. */
+  tokenizer?: Uint8Array | ModelProto;
+  name?: string;
+}
+
+/** The storage type of one tensor in a file of `type`. */
+function tensorType(type: GgufExportType, ggufName: string, shape: readonly number[]): GgufExportType {
+  if (shape.length === 1 || type === "f32") return "f32";
+  const cols = shape[1]!;
+  // llama.cpp keeps the output head at higher precision in 4-bit files (q6_K there; q8_0 here).
+  const want: QuantType = type === "q4_0" && ggufName === "output.weight" ? "q8_0" : type;
+  // Block types need rows of whole blocks; llama.cpp falls back to a wider type too.
+  return canQuantize(want, cols) ? want : "f16";
+}
+
+/**
+ * Writes a model as GGUF. `params` is the contiguous float32 buffer in `paramLayout(config)`
+ * order (HF naming, rotate_half q/k). Tensors are converted one at a time while writing.
+ */
+export function saveGguf(path: string, config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): void {
+  const layout = paramLayout(config);
+  if (params.length !== layout.total) throw new Error(`params has ${params.length} floats, the config needs ${layout.total}`);
+  const hd = headDim(config);
+  const md = new Map<string, GgufValue>();
+  md.set("general.architecture", gguf.str("llama"));
+  md.set("general.name", gguf.str(opts.name ?? "llama-ts model"));
+  md.set("general.file_type", gguf.u32(FILE_TYPE[opts.type]));
+  if (opts.type !== "f32" && opts.type !== "f16") md.set("general.quantization_version", gguf.u32(2));
+  md.set("llama.context_length", gguf.u32(config.maxPositionEmbeddings));
+  md.set("llama.embedding_length", gguf.u32(config.hiddenSize));
+  md.set("llama.block_count", gguf.u32(config.numHiddenLayers));
+  md.set("llama.feed_forward_length", gguf.u32(config.intermediateSize));
+  md.set("llama.attention.head_count", gguf.u32(config.numAttentionHeads));
+  md.set("llama.attention.head_count_kv", gguf.u32(config.numKeyValueHeads));
+  md.set("llama.rope.dimension_count", gguf.u32(hd));
+  md.set("llama.attention.layer_norm_rms_epsilon", gguf.f32(config.rmsNormEps));
+  md.set("llama.rope.freq_base", gguf.f32(config.ropeTheta));
+  md.set("llama.vocab_size", gguf.u32(config.vocabSize));
+  if (opts.tokenizer) {
+    const proto = opts.tokenizer instanceof Uint8Array ? parseModelProto(opts.tokenizer) : opts.tokenizer;
+    for (const [k, v] of tokenizerMetadata(proto, config.vocabSize)) md.set(k, v);
+  } else {
+    md.set("tokenizer.ggml.model", gguf.str("no_vocab"));
+    md.set("tokenizer.ggml.bos_token_id", gguf.u32(config.bosTokenId));
+    md.set("tokenizer.ggml.eos_token_id", gguf.u32(config.eosTokenId));
+  }
+
+  const tensors: GgufTensorToWrite[] = [];
+  for (const [g, h] of ggufTensorNames(config)) {
+    const spec = layout.byName.get(h)!;
+    const t = tensorType(opts.type, g, spec.shape);
+    tensors.push({
+      name: g,
+      dims: [...spec.shape].reverse(),
+      type: GGML_TYPE_ID[t],
+      data: () => {
+        let v = params.subarray(spec.offset, spec.offset + spec.size);
+        if (h.endsWith("q_proj.weight")) v = permuteRows(v, spec.shape[1]!, ropeToInterleavedPerm(spec.shape[0]!, config.numAttentionHeads));
+        else if (h.endsWith("k_proj.weight")) v = permuteRows(v, spec.shape[1]!, ropeToInterleavedPerm(spec.shape[0]!, config.numKeyValueHeads));
+        if (t === "f32") return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+        return quantize(v, spec.shape[0]!, spec.shape[1]!, t).data;
+      },
+    });
+  }
+  writeGguf(path, md, tensors);
+}
+
+// ---- reading ----
+
+/** The LlamaConfig a GGUF file describes (architecture `llama`). */
+export function configFromGguf(f: GgufFile): LlamaConfig {
+  const where = f.path;
+  const arch = f.getString("general.architecture");
+  if (arch !== "llama") throw new UserError(`${where}: general.architecture is ${JSON.stringify(arch)}; llama-ts reads "llama" models`);
+  const need = (k: string): number => {
+    const v = f.getNumber(k);
+    if (v === undefined) throw new UserError(`${where}: metadata ${k} is missing`);
+    return v;
+  };
+  const emb = f.tensorsByName.get("token_embd.weight");
+  if (!emb) throw new UserError(`${where}: tensor token_embd.weight is missing`);
+  if (emb.dims.length !== 2) throw new UserError(`${where}: token_embd.weight must be 2-D`);
+  const tokens = f.get("tokenizer.ggml.tokens");
+  const vocab = f.getNumber("llama.vocab_size") ?? (Array.isArray(tokens) ? tokens.length : emb.dims[1]!);
+  const hidden = need("llama.embedding_length");
+  const heads = need("llama.attention.head_count");
+  const config: LlamaConfig = {
+    vocabSize: vocab,
+    hiddenSize: hidden,
+    intermediateSize: need("llama.feed_forward_length"),
+    numHiddenLayers: need("llama.block_count"),
+    numAttentionHeads: heads,
+    numKeyValueHeads: f.getNumber("llama.attention.head_count_kv") ?? heads,
+    rmsNormEps: shortestF32(f.getNumber("llama.attention.layer_norm_rms_epsilon") ?? 1e-5),
+    ropeTheta: shortestF32(f.getNumber("llama.rope.freq_base") ?? 10000),
+    maxPositionEmbeddings: f.getNumber("llama.context_length") ?? 2048,
+    tieWordEmbeddings: !f.tensorsByName.has("output.weight"),
+    bosTokenId: f.getNumber("tokenizer.ggml.bos_token_id") ?? 1,
+    eosTokenId: f.getNumber("tokenizer.ggml.eos_token_id") ?? 2,
+  };
+  validateConfig(config, where);
+  const rd = f.getNumber("llama.rope.dimension_count");
+  if (rd !== undefined && rd !== headDim(config)) throw new UserError(`${where}: llama.rope.dimension_count ${rd} != head dimension ${headDim(config)} (partial RoPE is not supported)`);
+  const scaling = f.getString("llama.rope.scaling.type");
+  if (scaling !== undefined && scaling !== "none") throw new UserError(`${where}: RoPE scaling "${scaling}" is not supported`);
+  if (f.metadata.has("llama.expert_count") && (f.getNumber("llama.expert_count") ?? 0) > 0) throw new UserError(`${where}: mixture-of-experts models are not supported`);
+  return config;
+}
+
+/**
+ * Reads one tensor for the model: checked against the expected PyTorch shape; q/k rows
+ * un-permuted to the rotate_half layout. `keepQuant` keeps F16/Q8_0/Q4_0 matrices quantised.
+ */
+function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shape: readonly number[], keepQuant: boolean): Weight {
+  const info = f.tensorsByName.get(g);
+  if (!info) throw new UserError(`${f.path}: tensor ${g} is missing`);
+  const want = [...shape].reverse();
+  // llama.cpp stores 1-D norms as [n]; matrices as [cols, rows].
+  if (info.dims.length !== want.length || info.dims.some((d, i) => d !== want[i])) {
+    throw new UserError(`${f.path}: tensor ${g} has dims [${info.dims.join(", ")}], the metadata implies [${want.join(", ")}]`);
+  }
+  const bytes = f.readTensorBytes(g);
+  const rows = shape.length === 2 ? shape[0]! : 1;
+  const cols = shape.length === 2 ? shape[1]! : shape[0]!;
+  let perm: number[] | undefined;
+  if (h.endsWith("q_proj.weight")) perm = interleavedToRopePerm(rows, c.numAttentionHeads);
+  else if (h.endsWith("k_proj.weight")) perm = interleavedToRopePerm(rows, c.numKeyValueHeads);
+  // readTensorBytes returns a fresh, zero-offset buffer: typed views need no copy.
+  const buf = bytes.buffer as ArrayBuffer;
+  let out: Weight;
+  switch (info.type) {
+    case GGML_TYPE_ID.f32:
+      out = new Float32Array(buf, 0, bytes.length / 4);
+      break;
+    case 30: // BF16
+      out = bf16ArrayToF32(new Uint16Array(buf, 0, bytes.length / 2));
+      break;
+    case GGML_TYPE_ID.f16:
+    case GGML_TYPE_ID.q8_0:
+    case GGML_TYPE_ID.q4_0: {
+      const type: QuantType = info.type === GGML_TYPE_ID.f16 ? "f16" : info.type === GGML_TYPE_ID.q8_0 ? "q8_0" : "q4_0";
+      const q: QuantMatrix = { kind: "quant", type, rows, cols, data: bytes };
+      if (keepQuant && shape.length === 2) return perm ? permuteQuantRows(q, perm) : q;
+      out = type === "f16" ? f16ArrayToF32(new Uint16Array(buf, 0, bytes.length / 2)) : dequantize(q);
+      break;
+    }
+    default:
+      throw new UserError(`${f.path}: tensor ${g} is ${ggmlTypeName(info.type)}; llama-ts reads F32, F16, BF16, Q8_0 and Q4_0 tensors (re-quantise with --pure to one of those)`);
+  }
+  for (let i = 0; i < out.length; i++) {
+    if (!Number.isFinite(out[i]!)) throw new UserError(`${f.path}: tensor ${g} holds a non-finite value (${out[i]}) at index ${i}`);
+  }
+  return perm ? permuteRows(out, cols, perm) : out;
+}
+
+function checkTensorSet(f: GgufFile, c: LlamaConfig): Map<string, string> {
+  const names = ggufTensorNames(c);
+  const extra = f.tensors.map((t) => t.name).filter((n) => !names.has(n));
+  if (extra.length > 0) {
+    throw new UserError(`${f.path}: unexpected tensors for a llama model: ${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ` (+${extra.length - 5} more)` : ""}`);
+  }
+  return names;
+}
+
+export interface GgufModel {
+  path: string;
+  config: LlamaConfig;
+  /** The tokenizer rebuilt from the file's tokenizer keys, if it has them. */
+  tokenizer: ModelProto | undefined;
+  fileType: number | undefined;
+}
+
+/** A GGUF model as float32 parameters in `paramLayout` order (every type dequantised). */
+export function loadGgufParams(path: string): GgufModel & { params: Float32Array } {
+  const f = GgufFile.open(path);
+  try {
+    const config = configFromGguf(f);
+    const names = checkTensorSet(f, config);
+    const layout = paramLayout(config);
+    const params = new Float32Array(layout.total);
+    for (const [g, h] of names) {
+      const spec = layout.byName.get(h)!;
+      params.set(readModelTensor(f, config, g, h, spec.shape, false) as Float32Array, spec.offset);
+    }
+    return { path, config, params, tokenizer: tokenizerFromGguf(f), fileType: f.getNumber("general.file_type") };
+  } finally {
+    f.close();
+  }
+}
+
+/**
+ * A GGUF model's tensors for inference: linear matrices stay F16/Q8_0/Q4_0 as stored (q/k rows
+ * un-permuted), everything else float32.
+ */
+export function loadGgufTensors(path: string): GgufModel & { tensors: ModelTensors<Weight> } {
+  const f = GgufFile.open(path);
+  try {
+    const config = configFromGguf(f);
+    const names = checkTensorSet(f, config);
+    const layout = paramLayout(config);
+    const byHf = new Map<string, Weight>();
+    for (const [g, h] of names) {
+      const spec = layout.byName.get(h)!;
+      const keepQuant = spec.shape.length === 2;
+      byHf.set(h, readModelTensor(f, config, g, h, spec.shape, keepQuant));
+    }
+    const get = (h: string): Weight => byHf.get(h)!;
+    const norm = (h: string): Float32Array => get(h) as Float32Array;
+    const layers: LayerTensors<Weight>[] = [];
+    for (let l = 0; l < config.numHiddenLayers; l++) {
+      const p = `model.layers.${l}.`;
+      layers.push({
+        inputNorm: norm(p + "input_layernorm.weight"),
+        wq: get(p + "self_attn.q_proj.weight"),
+        wk: get(p + "self_attn.k_proj.weight"),
+        wv: get(p + "self_attn.v_proj.weight"),
+        wo: get(p + "self_attn.o_proj.weight"),
+        postAttentionNorm: norm(p + "post_attention_layernorm.weight"),
+        wGate: get(p + "mlp.gate_proj.weight"),
+        wUp: get(p + "mlp.up_proj.weight"),
+        wDown: get(p + "mlp.down_proj.weight"),
+      });
+    }
+    const embedTokens = get("model.embed_tokens.weight");
+    const tensors: ModelTensors<Weight> = {
+      embedTokens,
+      layers,
+      finalNorm: norm("model.norm.weight"),
+      lmHead: config.tieWordEmbeddings ? embedTokens : get("lm_head.weight"),
+    };
+    return { path, config, tensors, tokenizer: tokenizerFromGguf(f), fileType: f.getNumber("general.file_type") };
+  } finally {
+    f.close();
+  }
+}
+
+/** True when the path looks like a GGUF file (by extension, or by magic if it exists). */
+export function isGgufPath(p: string): boolean {
+  if (p.toLowerCase().endsWith(".gguf")) return true;
+  try {
+    const fd = fs.openSync(p, "r");
+    try {
+      const b = Buffer.alloc(4);
+      return fs.readSync(fd, b, 0, 4, 0) === 4 && b.toString("latin1") === "GGUF";
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,468 @@
+/**
+ * GGUF container (version 3, also reads 2): little-endian header, typed metadata key/values,
+ * tensor infos, then aligned tensor data (alignment `general.alignment`, default 32).
+ *
+ *   u32 magic "GGUF" | u32 version | u64 tensor_count | u64 kv_count
+ *   kv:     string key | u32 value_type | value          (arrays: u32 item_type, u64 count, items)
+ *   tensor: string name | u32 n_dims | u64 dims[n_dims] (fastest-varying first) | u32 ggml_type | u64 offset
+ *   strings: u64 length + UTF-8 bytes (no terminator)
+ *
+ * Reading is defensive: every count, length and offset is checked against the file size before
+ * anything is allocated or read (a crafted header cannot make us allocate more than the file
+ * holds), and tensor data is read with positioned reads, one tensor at a time, never the whole
+ * file. Every failure is a UserError naming the file.
+ */
+import fs from "node:fs";
+import { UserError } from "../util/errors.js";
+
+export enum GgufValueType {
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12,
+}
+
+export type GgufScalar = number | bigint | boolean | string;
+
+/** One metadata value: scalar, or an array of one item type. 64-bit integers are bigint. */
+export type GgufValue =
+  | { type: Exclude<GgufValueType, GgufValueType.ARRAY>; value: GgufScalar }
+  | { type: GgufValueType.ARRAY; itemType: Exclude<GgufValueType, GgufValueType.ARRAY>; value: GgufScalar[] | GgufArrayValue[] }
+  | { type: GgufValueType.ARRAY; itemType: GgufValueType.ARRAY; value: GgufArrayValue[] };
+
+export interface GgufArrayValue {
+  itemType: GgufValueType;
+  value: GgufScalar[] | GgufArrayValue[];
+}
+
+/** ggml tensor types: [block elements, block bytes]. Only the ones we know the size of. */
+export const GGML_TYPES: Record<number, { name: string; blockSize: number; typeSize: number }> = {
+  0: { name: "F32", blockSize: 1, typeSize: 4 },
+  1: { name: "F16", blockSize: 1, typeSize: 2 },
+  2: { name: "Q4_0", blockSize: 32, typeSize: 18 },
+  3: { name: "Q4_1", blockSize: 32, typeSize: 20 },
+  6: { name: "Q5_0", blockSize: 32, typeSize: 22 },
+  7: { name: "Q5_1", blockSize: 32, typeSize: 24 },
+  8: { name: "Q8_0", blockSize: 32, typeSize: 34 },
+  9: { name: "Q8_1", blockSize: 32, typeSize: 36 },
+  10: { name: "Q2_K", blockSize: 256, typeSize: 84 },
+  11: { name: "Q3_K", blockSize: 256, typeSize: 110 },
+  12: { name: "Q4_K", blockSize: 256, typeSize: 144 },
+  13: { name: "Q5_K", blockSize: 256, typeSize: 176 },
+  14: { name: "Q6_K", blockSize: 256, typeSize: 210 },
+  15: { name: "Q8_K", blockSize: 256, typeSize: 292 },
+  24: { name: "I8", blockSize: 1, typeSize: 1 },
+  25: { name: "I16", blockSize: 1, typeSize: 2 },
+  26: { name: "I32", blockSize: 1, typeSize: 4 },
+  27: { name: "I64", blockSize: 1, typeSize: 8 },
+  28: { name: "F64", blockSize: 1, typeSize: 8 },
+  30: { name: "BF16", blockSize: 1, typeSize: 2 },
+};
+
+export function ggmlTypeName(t: number): string {
+  return GGML_TYPES[t]?.name ?? `type ${t}`;
+}
+
+export interface GgufTensorInfo {
+  name: string;
+  /** ggml order: dims[0] varies fastest (the reverse of a PyTorch shape). */
+  dims: number[];
+  type: number;
+  /** Offset from the start of the data section. */
+  offset: number;
+  /** Absolute file offset of the data. */
+  fileOffset: number;
+  nbytes: number;
+  elements: number;
+}
+
+const MAGIC = 0x46554747; // "GGUF" little-endian
+const MAX_DIMS = 4;
+const MAX_STRING = 1 << 26; // a single key or value string of 64 MiB is certainly broken
+const MAX_NESTING = 4;
+
+function scalarSize(t: number): number | undefined {
+  switch (t) {
+    case GgufValueType.UINT8: case GgufValueType.INT8: case GgufValueType.BOOL: return 1;
+    case GgufValueType.UINT16: case GgufValueType.INT16: return 2;
+    case GgufValueType.UINT32: case GgufValueType.INT32: case GgufValueType.FLOAT32: return 4;
+    case GgufValueType.UINT64: case GgufValueType.INT64: case GgufValueType.FLOAT64: return 8;
+    default: return undefined;
+  }
+}
+
+/** A buffered, bounds-checked sequential reader over a file descriptor. */
+class HeaderReader {
+  private buf = Buffer.alloc(0);
+  private bufStart = 0;
+  pos = 0;
+  constructor(private readonly fd: number, readonly size: number, private readonly file: string) {}
+
+  fail(msg: string): never {
+    throw new UserError(`${this.file}: ${msg}`);
+  }
+
+  get remaining(): number {
+    return this.size - this.pos;
+  }
+
+  private ensure(n: number, what: string): number {
+    if (n > this.remaining) this.fail(`truncated GGUF: ${what} needs ${n} bytes at offset ${this.pos}, the file has ${this.remaining} left`);
+    const rel = this.pos - this.bufStart;
+    if (rel >= 0 && rel + n <= this.buf.length) return rel;
+    const len = Math.min(Math.max(n, 1 << 20), this.remaining);
+    this.buf = Buffer.alloc(len);
+    let got = 0;
+    while (got < len) {
+      const r = fs.readSync(this.fd, this.buf, got, len - got, this.pos + got);
+      if (r <= 0) this.fail(`read error at offset ${this.pos + got}`);
+      got += r;
+    }
+    this.bufStart = this.pos;
+    return 0;
+  }
+
+  u8(what: string): number { const o = this.ensure(1, what); this.pos += 1; return this.buf.readUInt8(o); }
+  i8(what: string): number { const o = this.ensure(1, what); this.pos += 1; return this.buf.readInt8(o); }
+  u16(what: string): number { const o = this.ensure(2, what); this.pos += 2; return this.buf.readUInt16LE(o); }
+  i16(what: string): number { const o = this.ensure(2, what); this.pos += 2; return this.buf.readInt16LE(o); }
+  u32(what: string): number { const o = this.ensure(4, what); this.pos += 4; return this.buf.readUInt32LE(o); }
+  i32(what: string): number { const o = this.ensure(4, what); this.pos += 4; return this.buf.readInt32LE(o); }
+  f32(what: string): number { const o = this.ensure(4, what); this.pos += 4; return this.buf.readFloatLE(o); }
+  f64(what: string): number { const o = this.ensure(8, what); this.pos += 8; return this.buf.readDoubleLE(o); }
+  u64big(what: string): bigint { const o = this.ensure(8, what); this.pos += 8; return this.buf.readBigUInt64LE(o); }
+  i64big(what: string): bigint { const o = this.ensure(8, what); this.pos += 8; return this.buf.readBigInt64LE(o); }
+  /** A u64 that must fit a JS number and be <= limit. */
+  u64(what: string, limit: number): number {
+    const v = this.u64big(what);
+    if (v > BigInt(limit)) this.fail(`${what} is ${v}, more than this file can hold (limit ${limit})`);
+    return Number(v);
+  }
+  string(what: string): string {
+    const len = this.u64(`length of ${what}`, Math.min(this.remaining, MAX_STRING));
+    const o = this.ensure(len, what);
+    this.pos += len;
+    return this.buf.toString("utf8", o, o + len);
+  }
+}
+
+export class GgufFile {
+  readonly version: number;
+  readonly metadata = new Map<string, GgufValue>();
+  readonly tensors: GgufTensorInfo[] = [];
+  readonly tensorsByName = new Map<string, GgufTensorInfo>();
+  readonly alignment: number;
+  readonly dataOffset: number;
+  readonly fileSize: number;
+  private fd: number | undefined;
+
+  private constructor(readonly path: string) {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, "r");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UserError(`cannot open ${path}: ${code === "ENOENT" ? "no such file" : (e as Error).message}`);
+    }
+    this.fd = fd;
+    try {
+      this.fileSize = fs.fstatSync(fd).size;
+      const r = new HeaderReader(fd, this.fileSize, path);
+      if (this.fileSize < 24) r.fail(`not a GGUF file (only ${this.fileSize} bytes)`);
+      const magic = r.u32("magic");
+      if (magic !== MAGIC) r.fail(`not a GGUF file (magic ${magic.toString(16)}, expected "GGUF")`);
+      const version = r.u32("version");
+      if (version === 0x03000000 || version === 0x02000000) r.fail("big-endian GGUF files are not supported");
+      if (version === 1) r.fail("GGUF version 1 is not supported (re-convert the model with a current tool)");
+      if (version !== 2 && version !== 3) r.fail(`unsupported GGUF version ${version} (expected 3)`);
+      this.version = version;
+      // Each tensor info takes at least 8+4+4+8 bytes, each kv at least 8+4+1.
+      const nTensors = r.u64("tensor count", Math.floor(r.remaining / 24));
+      const nKv = r.u64("metadata count", Math.floor(r.remaining / 13));
+      for (let i = 0; i < nKv; i++) {
+        const key = r.string(`metadata key #${i}`);
+        if (this.metadata.has(key)) r.fail(`duplicate metadata key "${key}"`);
+        const type = r.u32(`type of "${key}"`);
+        this.metadata.set(key, readValue(r, type, key, 0) as GgufValue);
+      }
+      const align = this.metadata.get("general.alignment");
+      let alignment = 32;
+      if (align !== undefined) {
+        if (align.type !== GgufValueType.UINT32 || typeof align.value !== "number") r.fail("general.alignment must be a uint32");
+        alignment = align.value as number;
+        if (alignment === 0 || (alignment & (alignment - 1)) !== 0 || alignment > 1 << 20) r.fail(`general.alignment ${alignment} is not a power of two`);
+      }
+      this.alignment = alignment;
+      const infos: Omit<GgufTensorInfo, "fileOffset">[] = [];
+      for (let i = 0; i < nTensors; i++) {
+        const name = r.string(`name of tensor #${i}`);
+        if (this.tensorsByName.has(name) || infos.some((t) => t.name === name)) r.fail(`duplicate tensor name "${name}"`);
+        const nDims = r.u32(`dimension count of ${name}`);
+        if (nDims < 1 || nDims > MAX_DIMS) r.fail(`tensor ${name} has ${nDims} dimensions (1..${MAX_DIMS} allowed)`);
+        const dims: number[] = [];
+        let elements = 1;
+        for (let d = 0; d < nDims; d++) {
+          const v = r.u64(`dimension ${d} of ${name}`, Number.MAX_SAFE_INTEGER);
+          if (v === 0) r.fail(`tensor ${name} has a zero dimension`);
+          dims.push(v);
+          elements *= v;
+          if (elements > this.fileSize * 8) r.fail(`tensor ${name} with dims [${dims.join(", ")}...] has more elements than the file can hold`);
+        }
+        const type = r.u32(`type of ${name}`);
+        const tt = GGML_TYPES[type];
+        if (!tt) r.fail(`tensor ${name} has unknown ggml type ${type}`);
+        if (dims[0]! % tt.blockSize !== 0) r.fail(`tensor ${name}: row length ${dims[0]} is not a multiple of the ${tt.name} block size ${tt.blockSize}`);
+        const nbytes = (elements / tt.blockSize) * tt.typeSize;
+        const offset = r.u64(`data offset of ${name}`, this.fileSize);
+        if (offset % alignment !== 0) r.fail(`tensor ${name}: data offset ${offset} is not a multiple of the alignment ${alignment}`);
+        infos.push({ name, dims, type, offset, nbytes, elements });
+      }
+      this.dataOffset = Math.ceil(r.pos / alignment) * alignment;
+      for (const t of infos) {
+        const fileOffset = this.dataOffset + t.offset;
+        if (fileOffset + t.nbytes > this.fileSize) {
+          r.fail(`tensor ${t.name} (${ggmlTypeName(t.type)} [${t.dims.join(", ")}], ${t.nbytes} bytes at ${fileOffset}) extends past the end of the file (${this.fileSize} bytes): truncated or corrupt`);
+        }
+        const info = { ...t, fileOffset };
+        this.tensors.push(info);
+        this.tensorsByName.set(t.name, info);
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  static open(path: string): GgufFile {
+    return new GgufFile(path);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) {
+      fs.closeSync(this.fd);
+      this.fd = undefined;
+    }
+  }
+
+  /** The metadata value of `key` (scalar or array), or undefined. */
+  get(key: string): GgufScalar | GgufScalar[] | GgufArrayValue[] | undefined {
+    return this.metadata.get(key)?.value;
+  }
+
+  /** A numeric metadata value (any integer or float type). */
+  getNumber(key: string): number | undefined {
+    const v = this.metadata.get(key);
+    if (v === undefined) return undefined;
+    if (v.type === GgufValueType.ARRAY || v.type === GgufValueType.STRING || v.type === GgufValueType.BOOL) {
+      throw new UserError(`${this.path}: metadata ${key} must be a number`);
+    }
+    const n = Number(v.value);
+    if (!Number.isFinite(n)) throw new UserError(`${this.path}: metadata ${key} is not finite`);
+    return n;
+  }
+
+  getString(key: string): string | undefined {
+    const v = this.metadata.get(key);
+    if (v === undefined) return undefined;
+    if (v.type !== GgufValueType.STRING) throw new UserError(`${this.path}: metadata ${key} must be a string`);
+    return v.value as string;
+  }
+
+  /** The raw bytes of a tensor (one positioned read). */
+  readTensorBytes(name: string): Uint8Array {
+    const t = this.tensorsByName.get(name);
+    if (!t) throw new UserError(`${this.path}: no tensor named ${name}`);
+    if (this.fd === undefined) throw new Error(`${this.path} is closed`);
+    const out = new Uint8Array(t.nbytes);
+    let got = 0;
+    while (got < t.nbytes) {
+      const n = fs.readSync(this.fd, out, got, Math.min(t.nbytes - got, 1 << 30), t.fileOffset + got);
+      if (n <= 0) throw new UserError(`${this.path}: read error in tensor ${name}`);
+      got += n;
+    }
+    return out;
+  }
+}
+
+function readValue(r: HeaderReader, type: number, key: string, depth: number): GgufValue | GgufArrayValue {
+  switch (type) {
+    case GgufValueType.UINT8: return { type, value: r.u8(key) };
+    case GgufValueType.INT8: return { type, value: r.i8(key) };
+    case GgufValueType.UINT16: return { type, value: r.u16(key) };
+    case GgufValueType.INT16: return { type, value: r.i16(key) };
+    case GgufValueType.UINT32: return { type, value: r.u32(key) };
+    case GgufValueType.INT32: return { type, value: r.i32(key) };
+    case GgufValueType.FLOAT32: return { type, value: r.f32(key) };
+    case GgufValueType.FLOAT64: return { type, value: r.f64(key) };
+    case GgufValueType.UINT64: return { type, value: r.u64big(key) };
+    case GgufValueType.INT64: return { type, value: r.i64big(key) };
+    case GgufValueType.BOOL: {
+      const b = r.u8(key);
+      if (b > 1) r.fail(`metadata ${key}: bool value ${b}`);
+      return { type, value: b === 1 };
+    }
+    case GgufValueType.STRING: return { type, value: r.string(key) };
+    case GgufValueType.ARRAY: {
+      if (depth >= MAX_NESTING) r.fail(`metadata ${key}: arrays nested too deeply`);
+      const itemType = r.u32(`item type of ${key}`);
+      const size = scalarSize(itemType);
+      const minItem = size ?? (itemType === GgufValueType.STRING ? 8 : itemType === GgufValueType.ARRAY ? 12 : 0);
+      if (minItem === 0) r.fail(`metadata ${key}: unknown array item type ${itemType}`);
+      const count = r.u64(`item count of ${key}`, Math.floor(r.remaining / minItem));
+      const items: Array<GgufScalar | GgufArrayValue> = [];
+      for (let i = 0; i < count; i++) {
+        const v = readValue(r, itemType, key, depth + 1);
+        items.push(itemType === GgufValueType.ARRAY ? { itemType: (v as GgufArrayValue).itemType, value: v.value as GgufArrayValue["value"] } : (v.value as GgufScalar));
+      }
+      return { type: GgufValueType.ARRAY, itemType, value: items } as GgufValue;
+    }
+    default:
+      return r.fail(`metadata ${key}: unknown value type ${type}`);
+  }
+}
+
+// ---- writing ----
+
+export interface GgufTensorToWrite {
+  name: string;
+  /** ggml order (fastest first). */
+  dims: number[];
+  type: number;
+  /** The tensor's bytes, or a function producing them when the writer reaches it (streaming). */
+  data: Uint8Array | (() => Uint8Array);
+}
+
+class ByteSink {
+  private chunks: Buffer[] = [];
+  length = 0;
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+  u32(v: number): void { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.push(b); }
+  u64(v: number | bigint): void { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.push(b); }
+  string(s: string): void { const b = Buffer.from(s, "utf8"); this.u64(b.length); this.push(b); }
+  scalar(type: GgufValueType, v: GgufScalar): void {
+    const b = Buffer.alloc(scalarSize(type) ?? 0);
+    switch (type) {
+      case GgufValueType.UINT8: b.writeUInt8(Number(v)); break;
+      case GgufValueType.INT8: b.writeInt8(Number(v)); break;
+      case GgufValueType.UINT16: b.writeUInt16LE(Number(v)); break;
+      case GgufValueType.INT16: b.writeInt16LE(Number(v)); break;
+      case GgufValueType.UINT32: b.writeUInt32LE(Number(v)); break;
+      case GgufValueType.INT32: b.writeInt32LE(Number(v)); break;
+      case GgufValueType.FLOAT32: b.writeFloatLE(Number(v)); break;
+      case GgufValueType.FLOAT64: b.writeDoubleLE(Number(v)); break;
+      case GgufValueType.UINT64: b.writeBigUInt64LE(BigInt(v)); break;
+      case GgufValueType.INT64: b.writeBigInt64LE(BigInt(v)); break;
+      case GgufValueType.BOOL: b.writeUInt8(v ? 1 : 0); break;
+      case GgufValueType.STRING: this.string(String(v)); return;
+      default: throw new Error(`cannot write GGUF value type ${type}`);
+    }
+    this.push(b);
+  }
+  value(v: GgufValue | GgufArrayValue, type: GgufValueType): void {
+    if (type !== GgufValueType.ARRAY) {
+      this.scalar(type, (v as { value: GgufScalar }).value);
+      return;
+    }
+    const arr = v as GgufArrayValue;
+    this.u32(arr.itemType);
+    this.u64(arr.value.length);
+    if (arr.itemType === GgufValueType.ARRAY) for (const item of arr.value as GgufArrayValue[]) this.value(item, GgufValueType.ARRAY);
+    else for (const item of arr.value as GgufScalar[]) this.scalar(arr.itemType, item);
+  }
+  concat(): Buffer {
+    return Buffer.concat(this.chunks, this.length);
+  }
+}
+
+export function tensorBytes(dims: readonly number[], type: number): number {
+  const tt = GGML_TYPES[type];
+  if (!tt) throw new Error(`unknown ggml type ${type}`);
+  const elements = dims.reduce((a, b) => a * b, 1);
+  if (dims[0]! % tt.blockSize !== 0) throw new Error(`row length ${dims[0]} is not a multiple of the ${tt.name} block size`);
+  return (elements / tt.blockSize) * tt.typeSize;
+}
+
+/**
+ * Writes a GGUF v3 file atomically (temporary file + rename). Metadata keys are written in the
+ * map's order; `general.alignment` is honoured if present (else 32). Tensor data is written one
+ * tensor at a time.
+ */
+export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>, tensors: readonly GgufTensorToWrite[]): void {
+  const alignV = metadata.get("general.alignment");
+  const alignment = alignV && alignV.type === GgufValueType.UINT32 ? Number(alignV.value) : 32;
+  const head = new ByteSink();
+  head.u32(MAGIC);
+  head.u32(3);
+  head.u64(tensors.length);
+  head.u64(metadata.size);
+  for (const [key, v] of metadata) {
+    head.string(key);
+    head.u32(v.type);
+    head.value(v, v.type);
+  }
+  const pad = (n: number): number => Math.ceil(n / alignment) * alignment;
+  let offset = 0;
+  const sizes: number[] = [];
+  for (const t of tensors) {
+    const nbytes = tensorBytes(t.dims, t.type);
+    sizes.push(nbytes);
+    head.string(t.name);
+    head.u32(t.dims.length);
+    for (const d of t.dims) head.u64(d);
+    head.u32(t.type);
+    head.u64(offset);
+    offset = pad(offset + nbytes);
+  }
+  const headBuf = head.concat();
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, "w");
+  try {
+    let pos = 0;
+    const write = (b: Uint8Array): void => {
+      let done = 0;
+      while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done);
+      pos += b.length;
+    };
+    write(headBuf);
+    write(new Uint8Array(pad(pos) - pos));
+    const dataStart = pos;
+    tensors.forEach((t, i) => {
+      const bytes = typeof t.data === "function" ? t.data() : t.data;
+      if (bytes.length !== sizes[i]) throw new Error(`GGUF writer: tensor ${t.name} has ${bytes.length} bytes, its dims and type need ${sizes[i]}`);
+      write(bytes);
+      const rel = pos - dataStart;
+      if (i < tensors.length - 1) write(new Uint8Array(pad(rel) - rel));
+    });
+    fs.closeSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.renameSync(tmp, path);
+}
+
+// ---- small constructors for metadata values ----
+
+export const gguf = {
+  u32: (v: number): GgufValue => ({ type: GgufValueType.UINT32, value: v }),
+  i32: (v: number): GgufValue => ({ type: GgufValueType.INT32, value: v }),
+  f32: (v: number): GgufValue => ({ type: GgufValueType.FLOAT32, value: v }),
+  bool: (v: boolean): GgufValue => ({ type: GgufValueType.BOOL, value: v }),
+  str: (v: string): GgufValue => ({ type: GgufValueType.STRING, value: v }),
+  strings: (v: string[]): GgufValue => ({ type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, value: v }),
+  f32s: (v: ArrayLike<number>): GgufValue => ({ type: GgufValueType.ARRAY, itemType: GgufValueType.FLOAT32, value: Array.from(v) }),
+  i32s: (v: ArrayLike<number>): GgufValue => ({ type: GgufValueType.ARRAY, itemType: GgufValueType.INT32, value: Array.from(v) }),
+};

@@ -1,0 +1,266 @@
+/**
+ * llama2.c checkpoints (karpathy/llama2.c `.bin`), float32 only.
+ *
+ * Version 0 ("legacy", what run.c reads): 7 int32 — dim, hidden_dim, n_layers, n_heads,
+ * n_kv_heads, vocab_size, seq_len; a negative vocab_size means the classifier is NOT shared
+ * with the embedding. Then float32 tensors: token embedding [vocab, dim]; attention norms of all
+ * layers; wq, wk, wv, wo of all layers (each kind for every layer before the next kind);
+ * ffn norms; w1 (gate), w2 (down), w3 (up); final norm; freq_cis_real and freq_cis_imag
+ * [seq_len, head_size/2]; the classifier [vocab, dim] when not shared.
+ *
+ * Version 1: a 256-byte header — uint32 magic "ak42" (0x616b3432), int32 version 1, the same 7
+ * int32 (vocab_size positive), a uint8 shared-classifier flag, zero padding — then the norms
+ * (attention norms, ffn norms, final norm), the embedding, wq, wk, wv, wo, w1, w2, w3 of all
+ * layers, and the classifier when not shared. No freq_cis block.
+ *
+ * llama2.c's q/k rows are in Meta's interleaved-RoPE layout (its export permutes Hugging Face
+ * weights), so they are permuted to our rotate_half layout on read and back on write. run.c
+ * assumes RoPE theta 10000 and RMSNorm eps 1e-5.
+ */
+import fs from "node:fs";
+import { UserError } from "../util/errors.js";
+import type { LlamaConfig } from "../model/config.js";
+import { headDim, validateConfig } from "../model/config.js";
+import { paramLayout, type ParamLayout } from "../model/params.js";
+import { interleavedToRopePerm, permuteRows, ropeToInterleavedPerm } from "./gguf-model.js";
+
+const MAGIC = 0x616b3432;
+const V1_HEADER = 256;
+
+export type Llama2cVersion = 0 | 1;
+
+interface Header {
+  dim: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  vocab: number;
+  seqLen: number;
+  shared: boolean;
+  version: Llama2cVersion;
+  dataOffset: number;
+}
+
+/** One tensor of the file: HF name (undefined for freq_cis), float count. */
+interface Piece {
+  name: string | undefined;
+  size: number;
+}
+
+function pieces(c: LlamaConfig, version: Llama2cVersion): Piece[] {
+  const layout = paramLayout(c);
+  const out: Piece[] = [];
+  const add = (name: string): void => {
+    out.push({ name, size: layout.byName.get(name)!.size });
+  };
+  const perLayer = (suffix: string): void => {
+    for (let l = 0; l < c.numHiddenLayers; l++) add(`model.layers.${l}.${suffix}`);
+  };
+  const mats = (): void => {
+    for (const s of ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight"]) perLayer(s);
+  };
+  if (version === 0) {
+    add("model.embed_tokens.weight");
+    perLayer("input_layernorm.weight");
+    mats();
+    perLayer("post_attention_layernorm.weight");
+    for (const s of ["mlp.gate_proj.weight", "mlp.down_proj.weight", "mlp.up_proj.weight"]) perLayer(s);
+    add("model.norm.weight");
+    const half = (headDim(c) / 2) * c.maxPositionEmbeddings;
+    out.push({ name: undefined, size: half }, { name: undefined, size: half });
+  } else {
+    perLayer("input_layernorm.weight");
+    perLayer("post_attention_layernorm.weight");
+    add("model.norm.weight");
+    add("model.embed_tokens.weight");
+    mats();
+    for (const s of ["mlp.gate_proj.weight", "mlp.down_proj.weight", "mlp.up_proj.weight"]) perLayer(s);
+  }
+  if (!c.tieWordEmbeddings) add("lm_head.weight");
+  return out;
+}
+
+function configOf(h: Header, where: string): LlamaConfig {
+  const c: LlamaConfig = {
+    vocabSize: h.vocab,
+    hiddenSize: h.dim,
+    intermediateSize: h.hidden,
+    numHiddenLayers: h.layers,
+    numAttentionHeads: h.heads,
+    numKeyValueHeads: h.kvHeads,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: h.seqLen,
+    tieWordEmbeddings: h.shared,
+    bosTokenId: 1,
+    eosTokenId: 2,
+  };
+  return validateConfig(c, where);
+}
+
+function readHeader(fd: number, size: number, where: string): Header {
+  const b = Buffer.alloc(Math.min(size, V1_HEADER));
+  fs.readSync(fd, b, 0, b.length, 0);
+  if (size < 28) throw new UserError(`${where}: not a llama2.c checkpoint (only ${size} bytes)`);
+  let version: Llama2cVersion = 0;
+  let o = 0;
+  let sharedFlag: boolean | undefined;
+  if (b.readUInt32LE(0) === MAGIC) {
+    if (size < V1_HEADER) throw new UserError(`${where}: truncated llama2.c header (ak42 files have a 256-byte header)`);
+    const v = b.readInt32LE(4);
+    if (v === 2) throw new UserError(`${where}: llama2.c version 2 (int8 "Q8_0" export) is not supported; export version 0 or 1 (float32)`);
+    if (v !== 1) throw new UserError(`${where}: unknown llama2.c version ${v} (supported: legacy and version 1)`);
+    version = 1;
+    o = 8;
+    const flag = b.readUInt8(36);
+    if (flag > 1) throw new UserError(`${where}: shared-classifier flag is ${flag}, expected 0 or 1`);
+    sharedFlag = flag === 1;
+  }
+  const ints = Array.from({ length: 7 }, (_, i) => b.readInt32LE(o + 4 * i));
+  const [dim, hidden, layers, heads, kvHeads, vocabRaw, seqLen] = ints as [number, number, number, number, number, number, number];
+  const names = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"];
+  ints.forEach((v, i) => {
+    if (i !== 5 && v <= 0) throw new UserError(`${where}: header field ${names[i]} is ${v}; not a llama2.c checkpoint`);
+  });
+  if (vocabRaw === 0) throw new UserError(`${where}: header field vocab_size is 0`);
+  if (version === 1 && vocabRaw < 0) throw new UserError(`${where}: version 1 header has a negative vocab_size`);
+  return {
+    dim, hidden, layers, heads, kvHeads,
+    vocab: Math.abs(vocabRaw),
+    seqLen,
+    shared: sharedFlag ?? vocabRaw > 0,
+    version,
+    dataOffset: version === 1 ? V1_HEADER : 28,
+  };
+}
+
+/** Reads a llama2.c checkpoint (legacy or version 1) into our parameter layout. */
+export function loadLlama2c(path: string): { config: LlamaConfig; params: Float32Array; version: Llama2cVersion } {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, "r");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot open ${path}: ${code === "ENOENT" ? "no such file" : (e as Error).message}`);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const h = readHeader(fd, size, path);
+    const config = configOf(h, `${path} (llama2.c header)`);
+    const list = pieces(config, h.version);
+    const floats = list.reduce((a, p) => a + p.size, 0);
+    const expected = h.dataOffset + floats * 4;
+    if (expected !== size) {
+      throw new UserError(
+        `${path}: the llama2.c header (dim ${h.dim}, hidden ${h.hidden}, layers ${h.layers}, heads ${h.heads}/${h.kvHeads}, vocab ${h.vocab}${h.shared ? " shared" : ""}, seq_len ${h.seqLen}) ` +
+          `implies ${expected} bytes, the file has ${size}${expected > size ? " (truncated?)" : ""}`,
+      );
+    }
+    const layout = paramLayout(config);
+    const params = new Float32Array(layout.total);
+    let pos = h.dataOffset;
+    for (const p of list) {
+      const bytes = p.size * 4;
+      if (p.name !== undefined) {
+        const spec = layout.byName.get(p.name)!;
+        const view = new Uint8Array(params.buffer, spec.offset * 4, bytes);
+        let got = 0;
+        while (got < bytes) {
+          const n = fs.readSync(fd, view, got, Math.min(bytes - got, 1 << 30), pos + got);
+          if (n <= 0) throw new UserError(`${path}: read error`);
+          got += n;
+        }
+      }
+      pos += bytes;
+    }
+    for (let i = 0; i < params.length; i++) {
+      if (!Number.isFinite(params[i]!)) throw new UserError(`${path}: non-finite weight (${params[i]}) at parameter ${i}`);
+    }
+    permuteQK(config, layout, params, "toRotateHalf");
+    return { config, params, version: h.version };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function permuteQK(c: LlamaConfig, layout: ParamLayout, params: Float32Array, dir: "toRotateHalf" | "toInterleaved"): void {
+  for (let l = 0; l < c.numHiddenLayers; l++) {
+    for (const [name, heads] of [["q_proj", c.numAttentionHeads], ["k_proj", c.numKeyValueHeads]] as const) {
+      const spec = layout.byName.get(`model.layers.${l}.self_attn.${name}.weight`)!;
+      const rows = spec.shape[0]!;
+      const perm = dir === "toRotateHalf" ? interleavedToRopePerm(rows, heads) : ropeToInterleavedPerm(rows, heads);
+      params.set(permuteRows(params.subarray(spec.offset, spec.offset + spec.size), spec.shape[1]!, perm), spec.offset);
+    }
+  }
+}
+
+/**
+ * Writes a llama2.c checkpoint. Returns warnings about settings llama2.c cannot represent
+ * (it assumes RMSNorm eps 1e-5); RoPE theta other than 10000 is an error.
+ */
+export function saveLlama2c(path: string, config: LlamaConfig, params: Float32Array, opts: { version?: Llama2cVersion } = {}): string[] {
+  const version = opts.version ?? 0;
+  const layout = paramLayout(config);
+  if (params.length !== layout.total) throw new Error(`params has ${params.length} floats, the config needs ${layout.total}`);
+  if (config.ropeTheta !== 10000) throw new UserError(`llama2.c checkpoints assume RoPE theta 10000; this model uses ${config.ropeTheta}`);
+  const warnings: string[] = [];
+  if (Math.abs(config.rmsNormEps - 1e-5) > 1e-12) warnings.push(`llama2.c assumes RMSNorm eps 1e-5; this model uses ${config.rmsNormEps}`);
+  const perm = params.slice();
+  permuteQK(config, layout, perm, "toInterleaved");
+  const header = Buffer.alloc(version === 1 ? V1_HEADER : 28);
+  let o = 0;
+  if (version === 1) {
+    header.writeUInt32LE(MAGIC, 0);
+    header.writeInt32LE(1, 4);
+    o = 8;
+  }
+  const vocab = version === 0 && !config.tieWordEmbeddings ? -config.vocabSize : config.vocabSize;
+  [config.hiddenSize, config.intermediateSize, config.numHiddenLayers, config.numAttentionHeads, config.numKeyValueHeads, vocab, config.maxPositionEmbeddings]
+    .forEach((v, i) => header.writeInt32LE(v, o + 4 * i));
+  if (version === 1) header.writeUInt8(config.tieWordEmbeddings ? 1 : 0, 36);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, "w");
+  try {
+    const write = (b: Uint8Array): void => {
+      let done = 0;
+      while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done);
+    };
+    write(header);
+    const freq = freqCis(config);
+    let freqBlock = 0;
+    for (const p of pieces(config, version)) {
+      if (p.name !== undefined) {
+        const spec = layout.byName.get(p.name)!;
+        write(new Uint8Array(perm.buffer, spec.offset * 4, spec.size * 4));
+      } else {
+        const t = freqBlock++ === 0 ? freq.real : freq.imag;
+        write(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
+      }
+    }
+    fs.closeSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.renameSync(tmp, path);
+  return warnings;
+}
+
+/** The legacy format's freq_cis tables: cos/sin(pos · 10000^(−2i/head_size)), [seq_len × head_size/2]. */
+function freqCis(c: LlamaConfig): { real: Float32Array; imag: Float32Array } {
+  const hd = headDim(c);
+  const half = hd / 2;
+  const real = new Float32Array(c.maxPositionEmbeddings * half);
+  const imag = new Float32Array(c.maxPositionEmbeddings * half);
+  for (let i = 0; i < half; i++) {
+    const f = Math.fround(1 / Math.pow(10000, (2 * i) / hd));
+    for (let p = 0; p < c.maxPositionEmbeddings; p++) {
+      const a = Math.fround(p * f);
+      real[p * half + i] = Math.cos(a);
+      imag[p * half + i] = Math.sin(a);
+    }
+  }
+  return { real, imag };
+}

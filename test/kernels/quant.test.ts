@@ -1,0 +1,137 @@
+/**
+ * Quantised blocks (q8_0, q4_0, f16 in the GGUF layouts): the byte layouts, ggml's rounding
+ * rules, and the native block kernels against the TypeScript reference on odd sizes, for every
+ * instruction set the CPU has.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { dequantize, dequantizeRows, quantize, quantMatmulReference, rowBytes, type QuantMatrix } from "../../src/kernels/quant.js";
+import { f32ToF16, f16ToF32 } from "../../src/formats/half.js";
+import { loadNativeBackend } from "../../src/kernels/native.js";
+import { assertClose, randomArray } from "../helpers.js";
+
+test("row sizes: q8_0 34 B and q4_0 18 B per 32 values, f16 2 B per value; blocks need multiples of 32", () => {
+  assert.equal(rowBytes("q8_0", 64), 68);
+  assert.equal(rowBytes("q4_0", 96), 54);
+  assert.equal(rowBytes("f16", 7), 14);
+  assert.throws(() => rowBytes("q8_0", 48), /multiple of 32/);
+});
+
+test("q8_0 layout and rounding: d = amax/127 as f16, q = round half away from zero", () => {
+  const x = new Float32Array(32);
+  x[0] = 127; x[1] = -127; x[2] = 2.5; x[3] = -2.5; x[4] = 0.49; x[5] = 100.5;
+  const q = quantize(x, 1, 32, "q8_0");
+  assert.equal(q.data.length, 34);
+  const dv = new DataView(q.data.buffer);
+  assert.equal(dv.getUint16(0, true), f32ToF16(1));
+  const ints = Array.from(new Int8Array(q.data.buffer, 2, 32));
+  assert.deepEqual(ints.slice(0, 6), [127, -127, 3, -3, 0, 101]);
+  assert.deepEqual(Array.from(dequantize(q).subarray(0, 6)), [127, -127, 3, -3, 0, 101]);
+  // all-zero block: d = 0, q = 0
+  const z = quantize(new Float32Array(32), 1, 32, "q8_0");
+  assert.ok(z.data.every((b) => b === 0));
+});
+
+test("q4_0 layout and rounding: d = max/-8 (signed), q = min(15, trunc(x/d + 8.5)), low nibbles 0..15, high 16..31", () => {
+  const x = new Float32Array(32);
+  for (let j = 0; j < 32; j++) x[j] = j - 16; // max magnitude -16 at j=0 -> d = 2
+  const q = quantize(x, 1, 32, "q4_0");
+  assert.equal(q.data.length, 18);
+  assert.equal(f16ToF32(new DataView(q.data.buffer).getUint16(0, true)), 2);
+  const nib = (j: number): number => (j < 16 ? q.data[2 + j]! & 15 : q.data[2 + j - 16]! >> 4);
+  // x/d + 8.5 = (j-16)/2 + 8.5 -> trunc
+  for (let j = 0; j < 32; j++) assert.equal(nib(j), Math.min(15, Math.trunc((j - 16) / 2 + 8.5)), `element ${j}`);
+  assert.equal(nib(0), 0); // the extreme maps to q = 0, i.e. -8·d
+  const back = dequantize(q);
+  for (let j = 0; j < 32; j++) assert.ok(Math.abs(back[j]! - x[j]!) <= 1 + 1e-6, `element ${j}`);
+});
+
+test("hand-made blocks decode as the layout says (independent of the quantiser)", () => {
+  const q8 = new Uint8Array(34);
+  new DataView(q8.buffer).setUint16(0, f32ToF16(0.5), true);
+  for (let j = 0; j < 32; j++) q8[2 + j] = (j - 16) & 0xff;
+  assert.deepEqual(Array.from(dequantize({ kind: "quant", type: "q8_0", rows: 1, cols: 32, data: q8 })), Array.from({ length: 32 }, (_, j) => 0.5 * (j - 16)));
+  const q4 = new Uint8Array(18);
+  new DataView(q4.buffer).setUint16(0, f32ToF16(0.25), true);
+  for (let j = 0; j < 16; j++) q4[2 + j] = j | ((15 - j) << 4);
+  const want = [...Array.from({ length: 16 }, (_, j) => 0.25 * (j - 8)), ...Array.from({ length: 16 }, (_, j) => 0.25 * (15 - j - 8))];
+  assert.deepEqual(Array.from(dequantize({ kind: "quant", type: "q4_0", rows: 1, cols: 32, data: q4 })), want);
+});
+
+test("quantisation error: half a step (+ f16 rounding of d; q4_0: one step at the clamped end); dequantizeRows picks rows", () => {
+  const rows = 5, cols = 96;
+  const x = randomArray(rows * cols, 3, 2);
+  for (const type of ["q8_0", "q4_0", "f16"] as const) {
+    const q = quantize(x, rows, cols, type);
+    const back = dequantize(q);
+    for (let b = 0; b < (rows * cols) / 32; b++) {
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
+      const step = type === "q8_0" ? amax / 127 : type === "q4_0" ? amax / 8 : amax / 1024;
+      for (let j = 0; j < 32; j++) assert.ok(Math.abs(back[b * 32 + j]! - x[b * 32 + j]!) <= step * (type === "q4_0" ? 1.01 : 0.6) + 1e-6, `${type} block ${b}`);
+    }
+    assert.deepEqual(dequantizeRows(q, 2, 2), back.subarray(2 * cols, 4 * cols));
+  }
+});
+
+test("reference block product equals the float product of dequantised weights and 8-bit activations", () => {
+  const m = 3, n = 7, k = 64;
+  const a = randomArray(m * k, 5);
+  const w = quantize(randomArray(n * k, 6), n, k, "q8_0");
+  const out = new Float32Array(m * n);
+  quantMatmulReference(out, a, w, m);
+  const wd = dequantize(w);
+  const exact = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) { let s = 0; for (let p = 0; p < k; p++) s += a[i * k + p]! * wd[j * k + p]!; exact[i * n + j] = s; }
+  assertClose(out, exact, 2e-2, "8-bit activation error");
+});
+
+const native = loadNativeBackend().backend;
+
+test("native qmatmul equals the reference on odd sizes, every ISA, m = 1 (matvec) and m > 1", { skip: !native }, () => {
+  const nb = native!;
+  const isa0 = nb.isa;
+  const threads0 = nb.threads;
+  const variants: string[] = [];
+  try {
+    for (const isa of nb.supportedIsas) {
+      nb.setIsa(isa);
+      variants.push(nb.qVariant());
+      for (const threads of [1, 2]) {
+        nb.setThreads(threads);
+        for (const type of ["q8_0", "q4_0", "f16"] as const) {
+          for (const [m, n, k] of [[1, 37, 96], [1, 1, 32], [1, 301, 1024], [3, 67, 160], [21, 129, 64], [2, 1000, 288]] as const) {
+            const w: QuantMatrix = quantize(randomArray(n * k, n + k, 0.5), n, k, type);
+            const a = randomArray(m * k, m * 7 + 1);
+            const want = new Float32Array(m * n);
+            const got = new Float32Array(m * n).fill(NaN);
+            quantMatmulReference(want, a, w, m);
+            nb.qmatmul(got, a, w, m);
+            assertClose(got, want, 2e-6, `${isa} ${type} t${threads} ${m}x${n}x${k}`);
+          }
+          // subarray views at odd offsets work (the model passes views of its scratch)
+          const k = 64, n = 9;
+          const w = quantize(randomArray(n * k, 1), n, k, type);
+          const a = randomArray(k + 3, 2).subarray(3);
+          const want = new Float32Array(n), got = new Float32Array(n + 1).subarray(1);
+          quantMatmulReference(want, a, w, 1);
+          nb.qmatmul(got, a, w, 1);
+          assertClose(got, want, 2e-6, `${isa} ${type} views`);
+        }
+      }
+    }
+  } finally {
+    nb.setIsa(isa0);
+    nb.setThreads(threads0);
+  }
+  assert.ok(variants.includes("scalar"));
+});
+
+test("native qmatmul checks its arguments", { skip: !native }, () => {
+  const nb = native!;
+  const w = quantize(randomArray(4 * 32, 1), 4, 32, "q8_0");
+  assert.throws(() => nb.qmatmul(new Float32Array(3), new Float32Array(32), w, 1), /out has 3 elements/);
+  assert.throws(() => nb.qmatmul(new Float32Array(4), new Float32Array(31), w, 1), /a has 31 elements/);
+  assert.throws(() => nb.qmatmul(new Float32Array(4), new Float32Array(32), { ...w, data: w.data.subarray(1) }, 1), /bytes/);
+  assert.throws(() => nb.qmatmul(new Float32Array(4), new Float32Array(32), { ...w, cols: 31, data: new Uint8Array(1000) }, 1), /multiple of 32/);
+});
