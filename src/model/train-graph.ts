@@ -122,10 +122,20 @@ export class TrainGraph<F extends FloatArray> {
    */
   step(params: F, grads: F, windows: ArrayLike<number>, totalTargets: number): number {
     const c = this.config;
-    const { batch: B, seqLen: T, N } = this;
-    if (windows.length !== B * (T + 1)) throw new RangeError(`expected ${B}×${T + 1} tokens, got ${windows.length}`);
     const W = tensorViews(c, this.layout, params);
     const G = tensorViews(c, this.layout, grads);
+    const { inputs, targets } = this.splitWindows(windows);
+    this.forward(W, inputs);
+    const loss = this.lossAndHeadBackward(W, G, targets, totalTargets);
+    this.backward(W, G, inputs);
+    return loss;
+  }
+
+  /** Splits `batch` windows of T+1 tokens into inputs (tokens 0..T-1) and targets (1..T), checking ids. */
+  private splitWindows(windows: ArrayLike<number>): { inputs: Int32Array; targets: Int32Array } {
+    const { batch: B, seqLen: T, N } = this;
+    const V = this.config.vocabSize;
+    if (windows.length !== B * (T + 1)) throw new RangeError(`expected ${B}×${T + 1} tokens, got ${windows.length}`);
     const inputs = new Int32Array(N);
     const targets = new Int32Array(N);
     for (let b = 0; b < B; b++) {
@@ -136,27 +146,17 @@ export class TrainGraph<F extends FloatArray> {
     }
     for (let i = 0; i < N; i++) {
       const a = inputs[i]!, y = targets[i]!;
-      if (a < 0 || a >= c.vocabSize || y < 0 || y >= c.vocabSize) throw new RangeError(`token id ${a < 0 || a >= c.vocabSize ? a : y} outside the vocabulary [0, ${c.vocabSize})`);
+      if (a < 0 || a >= V || y < 0 || y >= V) throw new RangeError(`token id ${a < 0 || a >= V ? a : y} outside the vocabulary [0, ${V})`);
     }
-    this.forward(W, inputs);
-    const loss = this.lossAndHeadBackward(W, G, targets, totalTargets);
-    this.backward(W, G, inputs);
-    return loss;
+    return { inputs, targets };
   }
 
   /** Loss only (no gradients), e.g. for validation. Returns the mean over the batch's targets. */
   evalLoss(params: F, windows: ArrayLike<number>): number {
     const c = this.config;
-    const { batch: B, seqLen: T, N } = this;
+    const N = this.N;
     const W = tensorViews(c, this.layout, params);
-    const inputs = new Int32Array(N);
-    const targets = new Int32Array(N);
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) {
-        inputs[b * T + t] = windows[b * (T + 1) + t]!;
-        targets[b * T + t] = windows[b * (T + 1) + t + 1]!;
-      }
-    }
+    const { inputs, targets } = this.splitWindows(windows);
     this.forward(W, inputs);
     const d = c.hiddenSize;
     const V = c.vocabSize;
