@@ -138,3 +138,40 @@ test("train killed with SIGKILL at a random moment resumes with exactly the unin
   assert.ok(lines.length > 0 && lines[lines.length - 1]!.step === 149);
   for (const l of lines) assert.equal(l.loss, want[l.step], `step ${l.step}`);
 });
+
+test("a NaN loss stops training with one clear line, exit 2, and the last checkpoint intact", () => {
+  const dir = path.join(fixturesDir, "train");
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-nan-"));
+  const r = run(["train", "--data", path.join(dir, "tokens.bin"), "--init", path.join(dir, "model"), "--out", out, "--steps", "20",
+    "--batch", "2", "--seq-len", "8", "--lr", "1e30", "--warmup", "0", "--save-every", "1", "--log-json"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /llama-ts: error: step \d+: the loss is NaN.*last checkpoint .* is intact/);
+  const state = JSON.parse(fs.readFileSync(path.join(out, "trainer_state.json"), "utf8")) as { step: number; losses: number[] };
+  assert.ok(state.step >= 1 && state.losses.every((l) => Number.isFinite(l)));
+  // The checkpoint is a loadable model with finite weights.
+  const g = run(["logits", "--model", out, "--tokens", "1,2", "--last"]);
+  assert.equal(g.code, 0, g.stderr);
+});
+
+test("generate --prompt encodes with the folder's tokenizer; --json text is the decoded continuation", async () => {
+  const { saveModelFolder } = await import("../../src/formats/hf-folder.js");
+  const { initParams } = await import("../../src/model/init.js");
+  const { presetConfig } = await import("../../src/model/config.js");
+  const { SentencePieceTokenizer } = await import("../../src/tokenizer/index.js");
+  const tokPath = path.join(fixturesDir, "tokenizer", "small-bpe.model");
+  const tok = SentencePieceTokenizer.fromFile(tokPath);
+  const config = { ...presetConfig("tiny"), vocabSize: tok.vocabSize };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-prompt-"));
+  saveModelFolder(dir, config, initParams(config, 3, 0.5), { tokenizerPath: tokPath });
+  const r = run(["generate", "--model", dir, "--prompt", "Hello world", "--max-tokens", "12", "--temperature", "0", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { tokens: number[]; text: string };
+  assert.equal(out.text, tok.decode(out.tokens));
+  // Same as feeding the ids SentencePiece gives for the prompt, with BOS.
+  const ids = [tok.bosId, ...tok.encode("Hello world")];
+  const viaIds = JSON.parse(run(["generate", "--model", dir, "--tokens", ids.join(","), "--max-tokens", "12", "--temperature", "0", "--json"]).stdout) as { tokens: number[] };
+  assert.deepEqual(out.tokens, viaIds.tokens);
+  // Streaming prints the prompt and the same continuation.
+  const s = run(["generate", "--model", dir, "--prompt", "Hello world", "--max-tokens", "12", "--temperature", "0"]);
+  assert.equal(s.stdout, tok.decode([...ids, ...out.tokens]) + "\n");
+});
