@@ -19,6 +19,10 @@ function runJson(cmd: string, args: string[], env: Record<string, string> = {}):
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as Result;
 }
 
+function torchVersion(py: string): string {
+  return spawnSync(py, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" }).stdout.trim();
+}
+
 export async function bench(): Promise<string> {
   const steps = 3, batch = 4, seq = 256;
   const worker = path.join(here, "train-worker.js");
@@ -34,7 +38,11 @@ export async function bench(): Promise<string> {
   const py = "/usr/bin/python3";
   const hasTorch = existsSync(py) && spawnSync(py, ["-c", "import torch"]).status === 0;
   if (hasTorch) {
-    for (const threads of [1, 2]) add("PyTorch CPU (float32, eager)", threads, runJson(py, [torchScript, String(steps), String(batch), String(seq), String(threads)]));
+    // Debian's torch calls whatever libblas.so.3 the alternatives system selects: the slow
+    // reference BLAS by default, OpenBLAS once libopenblas0-pthread is installed. Say which.
+    const blas = spawnSync("readlink", ["-f", "/usr/lib/x86_64-linux-gnu/libblas.so.3"], { encoding: "utf8" }).stdout.trim();
+    const blasName = blas.includes("openblas") ? "OpenBLAS" : blas ? `reference BLAS (${blas}; apt-get install libopenblas0-pthread for OpenBLAS)` : "unknown BLAS";
+    for (const threads of [1, 2]) add(`PyTorch ${torchVersion(py)} CPU (float32, eager, ${blasName})`, threads, runJson(py, [torchScript, String(steps), String(batch), String(seq), String(threads)]));
   } else {
     rows.push("| PyTorch | - | not installed (apt-get install python3-torch) | | |");
   }

@@ -16,6 +16,23 @@
  *
  * The variant follows the ISA the float kernels use (lt_get_ops()->name), so setIsa() in tests
  * covers every path. Threads split the weight rows.
+ *
+ * Many activation rows (m >= LT_Q_GEMM_MIN_ROWS: prefill, evaluation, batched scoring) take a
+ * second path with the same numbers: dequantise-on-pack into the float32 packed gemm. The
+ * activations are quantised by the same quantiser and widened back to float (d_a*q_a), the
+ * weight rows are widened (d_w*q_w, exact in float32) panel by panel straight into the layout
+ * the sgemm packs its B operand in, and the ISA's packed micro-kernel (lt_ops.ukernel) does the
+ * products: each weight is read and widened once per panel and reused by every activation row.
+ * A block product is then sum_j (d_w q_w_j)(d_a q_a_j) summed in float instead of
+ * d_w d_a sum_j q_w_j q_a_j summed in integers: the same value to float rounding, so prefill and
+ * one-token decoding agree as closely as the f32 matmul and matvec do, and both equal
+ * quantMatmulReference (8-bit activations, as llama.cpp) to float rounding.
+ * Why this and not an integer gemm sharing weight loads over several activation rows: a block
+ * product needs its own scale d_w*d_a per (activation row, weight row, block), so an integer
+ * gemm spends a convert, a multiply and an FMA per 32- or 64-wide integer dot product, which
+ * puts it at best at the float gemm's rate on this machine (vpdpbusd and vcvtdq2ps share one
+ * port), for far more code per ISA; widening costs O(n*k) per call against O(m*n*k) products.
+ * Measured (stories15M shape, 1 thread, AVX-512): see bench/decode.ts and BENCHMARKS.md.
  */
 #include "lt.h"
 #include "quant.h"
@@ -312,6 +329,8 @@ static int variant(void) {
   return 0;
 }
 
+size_t lt_q_gemm_min_rows(void) { return LT_Q_GEMM_MIN_ROWS; }
+
 const char *lt_q_variant(void) {
   static const char *names[] = {"scalar", "avx2", "avx512-vnni"};
   return names[variant()];
@@ -326,6 +345,370 @@ static qdot_fn pick(int type) {
   (void)v;
 #endif
   return type == LT_QT_Q8_0 ? dot_q8_scalar : type == LT_QT_Q4_0 ? dot_q4_scalar : dot_f16_scalar;
+}
+
+/* ---- widening for the gemm path (m >= LT_Q_GEMM_MIN_ROWS) ---- */
+
+/*
+ * Activation rows: x -> d_a * q_a with q_a, d_a from the activation quantiser above (the same
+ * int8 values the block products use), written as floats. k a multiple of 32.
+ */
+typedef void (*act_fn)(float *dst, const float *x, size_t k);
+/*
+ * Weight rows: dst[r*kcb + p] = w(r, p0 + p) for r < rows, p < kcb (row r at w + r*row_bytes).
+ * For q8_0/q4_0 p0 and kcb are multiples of 32.
+ */
+typedef void (*widen_fn)(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb);
+
+static void act_scalar(float *dst, const float *x, size_t k) {
+  int8_t q[QK];
+  float d;
+  for (size_t b = 0; b < k / QK; b++) {
+    quantize_act(x + b * QK, QK, q, &d);
+    for (int j = 0; j < QK; j++) dst[b * QK + j] = d * (float)q[j];
+  }
+}
+
+static void widen_q8_scalar(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb) {
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *blk = w + r * row_bytes + p0 / QK * 34;
+    for (size_t b = 0; b < kcb / QK; b++, blk += 34) {
+      const float d = block_d(blk);
+      for (int j = 0; j < QK; j++) dst[b * QK + j] = d * (float)(int8_t)blk[2 + j];
+    }
+  }
+}
+
+static void widen_q4_scalar(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb) {
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *blk = w + r * row_bytes + p0 / QK * 18;
+    for (size_t b = 0; b < kcb / QK; b++, blk += 18) {
+      const float d = block_d(blk);
+      for (int j = 0; j < QK / 2; j++) {
+        dst[b * QK + j] = d * (float)((int)(blk[2 + j] & 15) - 8);
+        dst[b * QK + j + QK / 2] = d * (float)((int)(blk[2 + j] >> 4) - 8);
+      }
+    }
+  }
+}
+
+static void widen_f16_scalar(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb) {
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *src = w + r * row_bytes + 2 * p0;
+    for (size_t p = 0; p < kcb; p++) {
+      uint16_t h;
+      memcpy(&h, src + 2 * p, 2);
+      dst[p] = half_to_float(h);
+    }
+  }
+}
+
+#ifdef LT_X86_64
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+/* roundf (half away from zero) of v, |v| < 2^23: truncate, then step away if the rest is >= 0.5 */
+static inline __m256 round_away_avx2(__m256 v) {
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 signbit = _mm256_set1_ps(-0.0f);
+  const __m256 rest = _mm256_andnot_ps(signbit, _mm256_sub_ps(v, t));
+  const __m256 step = _mm256_or_ps(_mm256_and_ps(v, signbit), _mm256_set1_ps(1.0f));
+  return _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(rest, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+}
+
+static void act_avx2(float *dst, const float *x, size_t k) {
+  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (size_t b = 0; b < k / QK; b++, x += QK, dst += QK) {
+    __m256 v[4];
+    for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + 8 * i);
+    const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], absmask), _mm256_and_ps(v[1], absmask)),
+                                   _mm256_max_ps(_mm256_and_ps(v[2], absmask), _mm256_and_ps(v[3], absmask)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float d = _mm_cvtss_f32(h) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 dv = _mm256_set1_ps(d), idv = _mm256_set1_ps(id);
+    for (int i = 0; i < 4; i++) _mm256_storeu_ps(dst + 8 * i, _mm256_mul_ps(dv, round_away_avx2(_mm256_mul_ps(v[i], idv))));
+  }
+}
+
+static void widen_q8_avx2(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb) {
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *blk = w + r * row_bytes + p0 / QK * 34;
+    for (size_t b = 0; b < kcb / QK; b++, blk += 34) {
+      const __m256 d = _mm256_set1_ps(block_d(blk));
+      for (int i = 0; i < 4; i++) {
+        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 2 + 8 * i)));
+        _mm256_storeu_ps(dst + b * QK + 8 * i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
+      }
+    }
+  }
+}
+
+static void widen_q4_avx2(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb) {
+  const __m256i eight = _mm256_set1_epi32(8), m4 = _mm256_set1_epi32(15);
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *blk = w + r * row_bytes + p0 / QK * 18;
+    for (size_t b = 0; b < kcb / QK; b++, blk += 18) {
+      const __m256 d = _mm256_set1_ps(block_d(blk));
+      for (int i = 0; i < 2; i++) {
+        const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 2 + 8 * i)));
+        const __m256i lo = _mm256_sub_epi32(_mm256_and_si256(bytes, m4), eight);
+        const __m256i hi = _mm256_sub_epi32(_mm256_srli_epi32(bytes, 4), eight);
+        _mm256_storeu_ps(dst + b * QK + 8 * i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(lo)));
+        _mm256_storeu_ps(dst + b * QK + 16 + 8 * i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(hi)));
+      }
+    }
+  }
+}
+
+static void widen_f16_avx2(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb) {
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *src = w + r * row_bytes + 2 * p0;
+    size_t p = 0;
+    for (; p + 8 <= kcb; p += 8) _mm256_storeu_ps(dst + p, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * p))));
+    for (; p < kcb; p++) {
+      uint16_t h;
+      memcpy(&h, src + 2 * p, 2);
+      dst[p] = half_to_float(h);
+    }
+  }
+}
+
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512vnni,avx2,fma,f16c")
+
+static inline __m512 round_away_avx512(__m512 v) {
+  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m512 rest = _mm512_abs_ps(_mm512_sub_ps(v, t));
+  /* +-1 with v's sign (integer and/or: the float forms need AVX-512 DQ) */
+  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u));
+  const __m512 step = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(1.0f))));
+  return _mm512_mask_add_ps(t, _mm512_cmp_ps_mask(rest, _mm512_set1_ps(0.5f), _CMP_GE_OQ), t, step);
+}
+
+static void act_avx512(float *dst, const float *x, size_t k) {
+  for (size_t b = 0; b < k / QK; b++, x += QK, dst += QK) {
+    const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    const float d = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1))) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m512 dv = _mm512_set1_ps(d), idv = _mm512_set1_ps(id);
+    _mm512_storeu_ps(dst, _mm512_mul_ps(dv, round_away_avx512(_mm512_mul_ps(v0, idv))));
+    _mm512_storeu_ps(dst + 16, _mm512_mul_ps(dv, round_away_avx512(_mm512_mul_ps(v1, idv))));
+  }
+}
+
+static void widen_q8_avx512(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb) {
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *blk = w + r * row_bytes + p0 / QK * 34;
+    for (size_t b = 0; b < kcb / QK; b++, blk += 34) {
+      const __m512 d = _mm512_set1_ps(block_d(blk));
+      const __m512i q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2)));
+      const __m512i q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18)));
+      _mm512_storeu_ps(dst + b * QK, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q0)));
+      _mm512_storeu_ps(dst + b * QK + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q1)));
+    }
+  }
+}
+
+static void widen_q4_avx512(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb) {
+  const __m512i eight = _mm512_set1_epi32(8), m4 = _mm512_set1_epi32(15);
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *blk = w + r * row_bytes + p0 / QK * 18;
+    for (size_t b = 0; b < kcb / QK; b++, blk += 18) {
+      const __m512 d = _mm512_set1_ps(block_d(blk));
+      const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2)));
+      const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(bytes, m4), eight);
+      const __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), eight);
+      _mm512_storeu_ps(dst + b * QK, _mm512_mul_ps(d, _mm512_cvtepi32_ps(lo)));
+      _mm512_storeu_ps(dst + b * QK + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(hi)));
+    }
+  }
+}
+
+static void widen_f16_avx512(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb) {
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *src = w + r * row_bytes + 2 * p0;
+    for (size_t p = 0; p < kcb; p += 16) {
+      const size_t left = kcb - p;
+      const __mmask16 km = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+      _mm512_mask_storeu_ps(dst + p, km, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(km, src + 2 * p)));
+    }
+  }
+}
+
+#pragma GCC pop_options
+#endif
+
+static act_fn pick_act(void) {
+#ifdef LT_X86_64
+  const int v = variant();
+  if (v == 2) return act_avx512;
+  if (v == 1) return act_avx2;
+#endif
+  return act_scalar;
+}
+
+static widen_fn pick_widen(int type) {
+#ifdef LT_X86_64
+  const int v = variant();
+  if (v == 2) return type == LT_QT_Q8_0 ? widen_q8_avx512 : type == LT_QT_Q4_0 ? widen_q4_avx512 : widen_f16_avx512;
+  if (v == 1) return type == LT_QT_Q8_0 ? widen_q8_avx2 : type == LT_QT_Q4_0 ? widen_q4_avx2 : widen_f16_avx2;
+#endif
+  return type == LT_QT_Q8_0 ? widen_q8_scalar : type == LT_QT_Q4_0 ? widen_q4_scalar : widen_f16_scalar;
+}
+
+/* ---- the gemm path: packed activations, weight panels widened on packing ---- */
+
+static inline size_t zmin(size_t a, size_t b) { return a < b ? a : b; }
+static inline size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
+
+typedef struct {
+  const lt_ops *o;
+  float *out;
+  const float *a;
+  const uint8_t *w;
+  size_t m, n, k, row_bytes;
+  size_t mp;            /* m rounded up to the micro-tile rows */
+  size_t kc, mc;        /* depth block, row block */
+  size_t chunk_rows;    /* weight rows per task (a multiple of nr) */
+  size_t nchunks, msplit;
+  size_t act_rows;      /* activation rows per preparation task (a multiple of mr) */
+  float *apack;         /* per depth block p0: all mp rows packed, at apack + p0*mp */
+  act_fn act;           /* NULL: f16 weights, activations used as they are */
+  widen_fn widen;
+  _Atomic size_t next;
+  _Atomic int oom;
+} qgemm_t;
+
+/* Preparation: activation rows [r0, r0 + act_rows) -> (8-bit round trip) -> packed into apack. */
+static void qgemm_prep(void *v, int tid, int nt) {
+  (void)tid;
+  (void)nt;
+  qgemm_t *G = v;
+  const lt_ops *o = G->o;
+  for (;;) {
+    const size_t r0 = atomic_fetch_add_explicit(&G->next, G->act_rows, memory_order_relaxed);
+    if (r0 >= G->m) break;
+    const size_t rows = zmin(G->act_rows, G->m - r0);
+    const float *src = G->a + r0 * G->k;
+    if (G->act) {
+      float *tmp = lt_scratch(0, rows * G->k);
+      if (!tmp) {
+        atomic_store(&G->oom, 1);
+        continue;
+      }
+      for (size_t i = 0; i < rows; i++) G->act(tmp + i * G->k, src + i * G->k, G->k);
+      src = tmp;
+    }
+    for (size_t p0 = 0; p0 < G->k; p0 += G->kc) {
+      const size_t kcb = zmin(G->kc, G->k - p0);
+      o->pack_a(G->apack + p0 * G->mp + r0 * kcb, src + p0, G->k, rows, kcb);
+    }
+  }
+}
+
+/* A task: weight rows of one chunk x one share of the activation rows. */
+static void qgemm_run(void *v, int tid, int nt) {
+  (void)tid;
+  (void)nt;
+  qgemm_t *G = v;
+  const lt_ops *o = G->o;
+  const size_t mr = o->mr, nr = o->nr;
+  const size_t mpanels = G->mp / mr;
+  float *bpack = NULL, *tmp = NULL;
+  for (;;) {
+    const size_t t = atomic_fetch_add_explicit(&G->next, 1, memory_order_relaxed);
+    if (t >= G->nchunks * G->msplit) break;
+    if (!bpack) {
+      bpack = lt_scratch(0, (G->chunk_rows + nr) * G->kc);
+      if (!bpack) {
+        atomic_store(&G->oom, 1);
+        break;
+      }
+      tmp = bpack + G->chunk_rows * G->kc;
+    }
+    const size_t c = t / G->msplit, s = t % G->msplit;
+    const size_t j0 = c * G->chunk_rows, nrows = zmin(G->chunk_rows, G->n - j0);
+    const size_t i_begin = mpanels * s / G->msplit * mr, i_end = zmin(G->m, mpanels * (s + 1) / G->msplit * mr);
+    const size_t panels = cdiv(nrows, nr);
+    for (size_t p0 = 0; p0 < G->k; p0 += G->kc) {
+      const size_t kcb = zmin(G->kc, G->k - p0);
+      for (size_t jp = 0; jp < panels; jp++) {
+        const size_t jr = zmin(nr, nrows - jp * nr);
+        G->widen(tmp, G->w + (j0 + jp * nr) * G->row_bytes, G->row_bytes, jr, p0, kcb);
+        o->pack_b(bpack + jp * nr * kcb, tmp, kcb, jr, kcb);
+      }
+      const float *ap = G->apack + p0 * G->mp;
+      for (size_t i0 = i_begin; i0 < i_end; i0 += G->mc) {
+        const size_t i1 = zmin(i_end, i0 + G->mc);
+        for (size_t jp = 0; jp < panels; jp++) {
+          const size_t nre = zmin(nr, nrows - jp * nr);
+          const float *bp = bpack + jp * nr * kcb;
+          float *cb = G->out + j0 + jp * nr;
+          for (size_t ir = i0; ir < i1; ir += mr)
+            o->ukernel(kcb, ap + ir * kcb, bp, cb + ir * G->n, G->n, p0 > 0, zmin(mr, G->m - ir), nre);
+        }
+      }
+    }
+  }
+}
+
+static int qgemm(float *out, const float *a, const uint8_t *w, int type, size_t m, size_t n, size_t k, int threads) {
+  const lt_ops *o = lt_get_ops();
+  qgemm_t G;
+  memset(&G, 0, sizeof G);
+  G.o = o;
+  G.out = out;
+  G.a = a;
+  G.w = w;
+  G.m = m;
+  G.n = n;
+  G.k = k;
+  G.row_bytes = lt_q_row_bytes(type, k);
+  G.mp = cdiv(m, o->mr) * o->mr;
+  G.kc = o->kc; /* a multiple of 32 in every table, so depth blocks hold whole q8_0/q4_0 blocks */
+  G.mc = (o->mc / o->mr) * o->mr;
+  G.act = type == LT_QT_F16 ? NULL : pick_act();
+  G.widen = pick_widen(type);
+  G.apack = lt_scratch(1, G.mp * k);
+  if (!G.apack) return -1;
+  atomic_init(&G.oom, 0);
+
+  /* 1: activations, packed once for all weight rows */
+  G.act_rows = cdiv(cdiv(m, (size_t)threads * 2), o->mr) * o->mr;
+  atomic_init(&G.next, 0);
+  if (threads <= 1) qgemm_prep(&G, 0, 1);
+  else lt_parallel(qgemm_prep, &G, threads);
+  if (atomic_load(&G.oom)) return -1;
+
+  /*
+   * 2: weight chunks of up to 4 panels (widened + packed: 128 rows x 256 depth = 128 KiB in
+   * L2 on AVX-512), each panel staying in L1 while a row block of activations passes over it.
+   * With threads, chunks shrink and the activation rows split until there are ~4 tasks per
+   * thread (each split widens its chunk again: O(n*k) against O(m*n*k) products).
+   */
+  const size_t npanels = cdiv(n, o->nr), mpanels = G.mp / o->mr;
+  size_t cp = 4;
+  if (threads > 1) {
+    const size_t want = (size_t)threads * 4;
+    while (cp > 1 && cdiv(npanels, cp) < want) cp /= 2;
+  }
+  G.chunk_rows = cp * o->nr;
+  G.nchunks = cdiv(n, G.chunk_rows);
+  G.msplit = 1;
+  if (threads > 1 && G.nchunks < (size_t)threads * 4) {
+    G.msplit = cdiv((size_t)threads * 4, G.nchunks);
+    const size_t most = mpanels / 4 > 0 ? mpanels / 4 : 1; /* at least 4 micro-tiles of rows each */
+    if (G.msplit > most) G.msplit = most;
+  }
+  atomic_init(&G.next, 0);
+  if (threads <= 1) qgemm_run(&G, 0, 1);
+  else lt_parallel(qgemm_run, &G, threads);
+  return atomic_load(&G.oom) ? -1 : 0;
 }
 
 /* ---- threading over weight rows ---- */
@@ -369,6 +752,11 @@ int lt_qmatmul(float *out, const float *a, const uint8_t *w, int type, size_t m,
     memset(out, 0, m * n * sizeof(float));
     return 0;
   }
+  const size_t work = m * n * k;
+  int threads = lt_get_threads();
+  if (work < 2 * Q_PAR_MIN) threads = 1;
+  else if (work / Q_PAR_MIN < (size_t)threads) threads = (int)(work / Q_PAR_MIN);
+  if (m >= LT_Q_GEMM_MIN_ROWS) return qgemm(out, a, w, type, m, n, k, threads);
   qjob_t J;
   memset(&J, 0, sizeof J);
   J.out = out;
@@ -391,10 +779,6 @@ int lt_qmatmul(float *out, const float *a, const uint8_t *w, int type, size_t m,
     J.qa = qa;
     J.da = da;
   }
-  const size_t work = m * n * k;
-  int threads = lt_get_threads();
-  if (work < 2 * Q_PAR_MIN) threads = 1;
-  else if (work / Q_PAR_MIN < (size_t)threads) threads = (int)(work / Q_PAR_MIN);
   size_t chunk = 16;
   if (threads > 1 && n / ((size_t)threads * 4) < chunk) chunk = n / ((size_t)threads * 4) > 0 ? n / ((size_t)threads * 4) : 1;
   J.chunk = chunk;

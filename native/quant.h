@@ -17,6 +17,15 @@
 size_t lt_q_row_bytes(int type, size_t k);
 
 /*
+ * From this many activation rows on, lt_qmatmul widens weight panels into the float32 packed
+ * gemm instead of taking block dot products row by row (same numbers to float rounding; see
+ * quant.c). Measured at the stories15M shape, see the comment at its use.
+ */
+#ifndef LT_Q_GEMM_MIN_ROWS
+#define LT_Q_GEMM_MIN_ROWS 4
+#endif
+
+/*
  * out[m x n] = a[m x k] . w^T, w holding n rows of k values stored as `type`
  * (n * lt_q_row_bytes(type, k) bytes). Returns 0, or -1 when out of memory.
  */
@@ -24,6 +33,9 @@ int lt_qmatmul(float *out, const float *a, const uint8_t *w, int type, size_t m,
 
 /* The kernel variant in use for `type` now ("avx512-vnni", "avx2", "scalar"), for tests and benchmarks. */
 const char *lt_q_variant(void);
+
+/* LT_Q_GEMM_MIN_ROWS, for tests and benchmarks. */
+size_t lt_q_gemm_min_rows(void);
 
 
 #endif

@@ -64,10 +64,18 @@ static napi_value lt_js_q_variant(napi_env env, napi_callback_info info) {
   return r;
 }
 
+static napi_value lt_js_q_gemm_min_rows(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_create_uint32(env, (uint32_t)lt_q_gemm_min_rows(), &r);
+  return r;
+}
+
 napi_status lt_quant_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"qmatmul", NULL, lt_js_qmatmul, NULL, NULL, NULL, napi_enumerable, NULL},
     {"qVariant", NULL, lt_js_q_variant, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"qGemmMinRows", NULL, lt_js_q_gemm_min_rows, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

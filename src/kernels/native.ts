@@ -437,15 +437,26 @@ export function loadNativeBackend(): NativeLoad {
 // ---- quantised-weight products (native/quant.c) ----
 
 export interface NativeQuantOps {
-  /** out[m×n] = a[m×k] · wᵀ, w quantised (f16/q8_0/q4_0 GGUF blocks); equals quantMatmulReference to float rounding. */
+  /**
+   * out[m×n] = a[m×k] · wᵀ, w quantised (f16/q8_0/q4_0 GGUF blocks); equals quantMatmulReference
+   * to float rounding on both native paths (row-by-row block products below qGemmMinRows rows,
+   * widened weight panels in the packed gemm from there on).
+   */
   qmatmul(out: Float32Array, a: Float32Array, w: QuantMatrix, m: number): void;
   /** The quantised kernel variant in use: "avx512-vnni", "avx2" or "scalar" (follows the ISA). */
   qVariant(): string;
+  /**
+   * From this many rows of `a` on, qmatmul widens weight panels into the packed float32 gemm
+   * (the same 8-bit activations, so the same values to float rounding); below it, block dot
+   * products row by row (native/quant.c).
+   */
+  qGemmMinRows(): number;
 }
 
 interface QuantAddon {
   qmatmul(out: Float32Array, a: Float32Array, w: Uint8Array, type: number, m: number, n: number, k: number): void;
   qVariant(): string;
+  qGemmMinRows(): number;
 }
 
 function wrapQuant(addon: QuantAddon): NativeQuantOps {
@@ -467,6 +478,9 @@ function wrapQuant(addon: QuantAddon): NativeQuantOps {
     },
     qVariant(): string {
       return addon.qVariant();
+    },
+    qGemmMinRows(): number {
+      return addon.qGemmMinRows();
     },
   };
 }

@@ -14,7 +14,10 @@
  * of 32 (scale amax/127 kept in float32, not f16), and each block's product is an exact integer
  * sum scaled by d_w·d_x, accumulated in float32: the same scheme as llama.cpp's q8_0 activations
  * (whose scale is f16), and what the native kernels compute with integer SIMD. f16 weights are
- * widened and multiplied in float.
+ * widened and multiplied in float. The native backend has two paths with these numbers: block dot
+ * products row by row (few rows: decoding), and, from `qGemmMinRows()` rows on (prefill,
+ * evaluation), weights widened to float32 panel by panel into its packed sgemm with the same
+ * 8-bit activations widened back to float (d_x·q_x): equal to this reference to float rounding.
  */
 import { f16BitsToF32Bits, f32ArrayToF16, f32ToF16 } from "../formats/half.js";
 

@@ -249,11 +249,14 @@ test("quantised GGUF inference (q8_0, q4_0, f16) stays close to f32 on both back
     const outs = backends.map((b) => {
       const m = new LlamaModel(g.config, g.tensors, b);
       const all = m.forward(tokens, m.newCache(), true);
-      // decoding one token at a time (matvec path) equals the prefill (matmul path)
+      // Decoding one token at a time (per-row integer dot products) equals the prefill (dequantise-
+      // on-pack float matmul for >= 4 rows) up to float summation order. For f16 that is all; for
+      // q8_0/q4_0 the activations are rounded to int8 per block, and a 1e-7 difference upstream can
+      // flip one rounding, moving a logit by one quantisation step (measured 3e-5 for q8_0).
       const cache = m.newCache();
       const rows: number[] = [...m.forward(tokens.slice(0, 4), cache, true)];
       for (let t = 4; t < tokens.length; t++) rows.push(...m.forward([tokens[t]!], cache));
-      assertClose(rows, all, 1e-5, `${type} [${b.name}] decode vs prefill`);
+      assertClose(rows, all, type === "f16" ? 1e-5 : 1e-3, `${type} [${b.name}] decode vs prefill`);
       return all;
     });
     outs.forEach((o, i) => {

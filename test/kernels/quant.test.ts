@@ -1,7 +1,8 @@
 /**
  * Quantised blocks (q8_0, q4_0, f16 in the GGUF layouts): the byte layouts, ggml's rounding
- * rules, and the native block kernels against the TypeScript reference on odd sizes, for every
- * instruction set the CPU has.
+ * rules, and the native kernels (block dot products for few rows, widened weight panels in the
+ * packed gemm for many) against the TypeScript reference on odd sizes, for every instruction set
+ * the CPU has, on 1 and 2 threads.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -88,11 +89,23 @@ test("reference block product equals the float product of dequantised weights an
 
 const native = loadNativeBackend().backend;
 
-test("native qmatmul equals the reference on odd sizes, every ISA, m = 1 (matvec) and m > 1", { skip: !native }, () => {
+// Sizes for both native paths: block dot products row by row (m < qGemmMinRows) and weight
+// panels widened into the packed float32 gemm (m >= qGemmMinRows); k above the gemm's depth
+// block (256) so partial sums carry across blocks, n not a multiple of any panel width.
+function qSizes(gemmMin: number): Array<[number, number, number]> {
+  const sizes: Array<[number, number, number]> = [[1, 37, 96], [1, 1, 32], [1, 301, 1024], [3, 67, 160], [2, 1000, 288]];
+  if (gemmMin > 1) sizes.push([gemmMin - 1, 45, 288]);
+  sizes.push([gemmMin, 45, 288], [gemmMin + 1, 33, 32], [21, 129, 64], [37, 301, 544], [130, 70, 288]);
+  return sizes;
+}
+
+test("native qmatmul equals the reference on odd sizes, every ISA, m = 1 (matvec) and m > 1 (both paths)", { skip: !native }, () => {
   const nb = native!;
   const isa0 = nb.isa;
   const threads0 = nb.threads;
   const variants: string[] = [];
+  const gemmMin = nb.qGemmMinRows();
+  assert.ok(gemmMin >= 1 && gemmMin <= 21, `qGemmMinRows ${gemmMin}: the sizes below must reach the gemm path`);
   try {
     for (const isa of nb.supportedIsas) {
       nb.setIsa(isa);
@@ -100,7 +113,10 @@ test("native qmatmul equals the reference on odd sizes, every ISA, m = 1 (matvec
       for (const threads of [1, 2]) {
         nb.setThreads(threads);
         for (const type of ["q8_0", "q4_0", "f16"] as const) {
-          for (const [m, n, k] of [[1, 37, 96], [1, 1, 32], [1, 301, 1024], [3, 67, 160], [21, 129, 64], [2, 1000, 288]] as const) {
+          const sizes = qSizes(gemmMin);
+          // f16 rows need not hold whole blocks: k with a tail past the vector widths
+          if (type === "f16") sizes.push([1, 37, 75], [gemmMin, 19, 75], [23, 45, 300]);
+          for (const [m, n, k] of sizes) {
             const w: QuantMatrix = quantize(randomArray(n * k, n + k, 0.5), n, k, type);
             const a = randomArray(m * k, m * 7 + 1);
             const want = new Float32Array(m * n);
@@ -125,6 +141,37 @@ test("native qmatmul equals the reference on odd sizes, every ISA, m = 1 (matvec
     nb.setThreads(threads0);
   }
   assert.ok(variants.includes("scalar"));
+});
+
+test("native qmatmul: m rows at once equal m one-row calls (prefill = token-by-token decoding), every ISA", { skip: !native }, () => {
+  // Both paths quantise each activation row by the same rule, so the gemm path (widened
+  // weights, float sums) and the row-by-row block products differ by float rounding only.
+  const nb = native!;
+  const isa0 = nb.isa;
+  const threads0 = nb.threads;
+  const gemmMin = nb.qGemmMinRows();
+  try {
+    for (const isa of nb.supportedIsas) {
+      nb.setIsa(isa);
+      for (const threads of [1, 2]) {
+        nb.setThreads(threads);
+        for (const type of ["q8_0", "q4_0", "f16"] as const) {
+          for (const [m, n, k] of [[gemmMin, 67, 288], [29, 101, 544]] as const) {
+            const w = quantize(randomArray(n * k, n * 3 + k, 0.5), n, k, type);
+            const a = randomArray(m * k, m + 11);
+            const all = new Float32Array(m * n).fill(NaN);
+            nb.qmatmul(all, a, w, m);
+            const rows = new Float32Array(m * n).fill(NaN);
+            for (let i = 0; i < m; i++) nb.qmatmul(rows.subarray(i * n, (i + 1) * n), a.subarray(i * k, (i + 1) * k), w, 1);
+            assertClose(all, rows, 2e-6, `${isa} ${type} t${threads} ${m}x${n}x${k}: m rows vs one at a time`);
+          }
+        }
+      }
+    }
+  } finally {
+    nb.setIsa(isa0);
+    nb.setThreads(threads0);
+  }
 });
 
 test("native qmatmul checks its arguments", { skip: !native }, () => {
