@@ -14,6 +14,7 @@ const sections: Section[] = [
   { name: "decode", load: () => import("./decode.js") },
   { name: "train", load: () => import("./train.js") },
   { name: "eval", load: () => import("./eval.js") },
+  { name: "peers", load: () => import("./peers.js") },
 ];
 
 const only = process.argv.slice(2);
