@@ -13,6 +13,7 @@ const sections: Section[] = [
   { name: "matmul", load: () => import("./matmul.js") },
   { name: "decode", load: () => import("./decode.js") },
   { name: "train", load: () => import("./train.js") },
+  { name: "quant-ppl", load: () => import("./quant-ppl.js") },
   { name: "eval", load: () => import("./eval.js") },
   { name: "peers", load: () => import("./peers.js") },
 ];
