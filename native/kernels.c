@@ -3,6 +3,7 @@
  * Everything here is ISA-neutral C; the hot loops live behind the `lt_ops` table.
  */
 #include "lt.h"
+#include "par.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -13,65 +14,12 @@ static const lt_ops *OPS = &lt_ops_scalar;
 void lt_set_ops(const lt_ops *ops) { OPS = ops; }
 const lt_ops *lt_get_ops(void) { return OPS; }
 
-static inline size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
-static inline size_t zmin(size_t a, size_t b) { return a < b ? a : b; }
-static inline size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
-
-/*
- * A kernel uses another thread only if each gets at least this much work (multiply-adds, or
- * elements for the streaming kernels): handing work to a spinning worker costs ~1 µs, to a
- * sleeping one much more. Measured here (AVX-512, 2 cores): matvec 128x128 (16k MACs) is faster
- * on one thread (0.8 µs vs 1.2-1.5), 288x288 (83k) on two (3.9 µs vs 5.0).
- */
-#define PAR_MIN_MACS ((size_t)32 * 1024)
-#define PAR_MIN_ELEMS ((size_t)64 * 1024)
 /*
  * matmul with fewer rows than this uses dot-product tiles (no packing) instead of packed
  * panels. Measured at n=2048, k=768: dot tiles ~57 GFLOP/s at any m; packed 35 (m=8), 51 (16),
  * 79 (24), 109 (64): packing w costs as much as the product itself when m is small.
  */
 #define SMALL_M 20
-
-static int threads_for(size_t work, size_t min_per_thread) {
-  const int t = lt_get_threads();
-  if (t <= 1 || work < 2 * min_per_thread) return 1;
-  const size_t by_work = work / min_per_thread;
-  return by_work < (size_t)t ? (int)by_work : t;
-}
-
-/* ---- a dynamic parallel-for over [0, n) in chunks ---- */
-
-typedef void (*range_fn)(void *ctx, size_t begin, size_t end);
-
-typedef struct {
-  range_fn fn;
-  void *ctx;
-  size_t n, chunk;
-  _Atomic size_t next;
-} pfor_t;
-
-static void pfor_run(void *v, int tid, int nt) {
-  (void)tid;
-  (void)nt;
-  pfor_t *J = v;
-  for (;;) {
-    const size_t b = atomic_fetch_add_explicit(&J->next, J->chunk, memory_order_relaxed);
-    if (b >= J->n) break;
-    J->fn(J->ctx, b, zmin(b + J->chunk, J->n));
-  }
-}
-
-static void parallel_for(size_t n, size_t chunk, int threads, range_fn fn, void *ctx) {
-  if (n == 0) return;
-  if (chunk == 0) chunk = 1;
-  if (threads <= 1 || n <= chunk) {
-    fn(ctx, 0, n);
-    return;
-  }
-  pfor_t J = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk};
-  atomic_init(&J.next, 0);
-  lt_parallel(pfor_run, &J, threads);
-}
 
 /* ---- matvec and small-m matmul: dot-product tiles over row chunks of w ---- */
 
@@ -107,19 +55,42 @@ void lt_matvec(float *out, const float *w, const float *x, size_t n, size_t k) {
   dots(out, x, w, 1, n, k);
 }
 
-/* ---- packed, blocked matmul ---- */
+/* ---- packed, blocked matmul: out (+)= op(A) · op(B), packing straight from either layout ---- */
+
+/*
+ * dst[panel][p][i] = src[p*ld + panel*r + i] for i < rows (zero past rows): packs a matrix whose
+ * rows run along p (k) and whose columns are the panel's rows, i.e. no transpose needed. The
+ * ISA tables' pack_a/pack_b cover the other layout (rows along i); this one is only used by the
+ * training products (lt_matmul_nn/tn), so it stays plain C.
+ */
+static void pack_copy(float *dst, const float *src, size_t ld, size_t rows, size_t kc, size_t r) {
+  for (size_t i0 = 0; i0 < rows; i0 += r) {
+    const size_t nr = zmin(r, rows - i0);
+    for (size_t p = 0; p < kc; p++) {
+      float *d = dst + p * r;
+      const float *s = src + p * ld + i0;
+      size_t i = 0;
+      for (; i < nr; i++) d[i] = s[i];
+      for (; i < r; i++) d[i] = 0.0f;
+    }
+    dst += r * kc;
+  }
+}
 
 typedef struct {
   const lt_ops *o;
   float *c;
-  const float *a, *w;
+  /* A[i][p] = a_t ? a[p*lda + i] : a[i*lda + p];  B[p][j] = b_kn ? b[p*ldb + j] : b[j*ldb + p] */
+  const float *a, *b;
+  size_t lda, ldb;
+  int a_t, b_kn, accumulate;
   size_t m, n, k;
   size_t mc, kc, nc; /* cache blocks */
-  size_t mb;         /* row blocks of a */
+  size_t mb;         /* row blocks of A */
   size_t npc;        /* k blocks */
   size_t nsplit;     /* compute tasks per row block */
-  size_t chunk;      /* panels of w per packing task */
-  float *bpack;      /* shared packed block of w: nc x kc */
+  size_t chunk;      /* panels of B per packing task */
+  float *bpack;      /* shared packed block of B: nc x kc */
   size_t total;      /* tasks */
   _Atomic size_t next, done;
   _Atomic int oom;
@@ -127,7 +98,7 @@ typedef struct {
 
 /*
  * Tasks are numbered in one sequence: for each (column block jc, depth block pc) a packing phase
- * (pieces of w -> bpack) then a compute phase (row block x column split). Threads take task
+ * (pieces of B -> bpack) then a compute phase (row block x column split). Threads take task
  * numbers from one counter and, before running one, wait until every task of the previous
  * phases has finished (`done` reaches the phase start: tasks of a phase can't finish before
  * that, so the count can only get there through earlier tasks). A thread that arrives late finds
@@ -171,7 +142,10 @@ static void gemm_run(void *v, int tid, int nt) {
     } else if (local < pack_tasks) {
       const size_t q0 = local * G->chunk * nr;
       const size_t rows = zmin(G->chunk * nr, ncb - q0);
-      o->pack_b(G->bpack + q0 * kcb, G->w + (j0 + q0) * G->k + p0, G->k, rows, kcb);
+      if (G->b_kn)
+        pack_copy(G->bpack + q0 * kcb, G->b + p0 * G->ldb + j0 + q0, G->ldb, rows, kcb, nr);
+      else
+        o->pack_b(G->bpack + q0 * kcb, G->b + (j0 + q0) * G->ldb + p0, G->ldb, rows, kcb);
     } else {
       const size_t ct = local - pack_tasks;
       const size_t ib = ct / G->nsplit, js = ct % G->nsplit;
@@ -181,18 +155,22 @@ static void gemm_run(void *v, int tid, int nt) {
         atomic_store(&G->oom, 1);
       } else {
         if (cached_pc != pc || cached_ib != ib) {
-          o->pack_a(apack, G->a + i0 * G->k + p0, G->k, mcb, kcb);
+          if (G->a_t)
+            pack_copy(apack, G->a + p0 * G->lda + i0, G->lda, mcb, kcb, mr);
+          else
+            o->pack_a(apack, G->a + i0 * G->lda + p0, G->lda, mcb, kcb);
           cached_pc = pc;
           cached_ib = ib;
         }
         const size_t panels = cdiv(ncb, nr);
         const size_t jp0 = panels * js / G->nsplit, jp1 = panels * (js + 1) / G->nsplit;
+        const int acc = pc > 0 || G->accumulate;
         for (size_t jp = jp0; jp < jp1; jp++) {
           const float *bp = G->bpack + jp * nr * kcb;
           const size_t nre = zmin(nr, ncb - jp * nr);
           float *cb = G->c + i0 * G->n + j0 + jp * nr;
           for (size_t ir = 0; ir < mcb; ir += mr)
-            o->ukernel(kcb, apack + ir * kcb, bp, cb + ir * G->n, G->n, pc > 0, zmin(mr, mcb - ir), nre);
+            o->ukernel(kcb, apack + ir * kcb, bp, cb + ir * G->n, G->n, acc, zmin(mr, mcb - ir), nre);
         }
       }
     }
@@ -200,14 +178,11 @@ static void gemm_run(void *v, int tid, int nt) {
   }
 }
 
-int lt_matmul(float *out, const float *a, const float *w, size_t m, size_t n, size_t k) {
+int lt_gemm(float *out, const float *a, size_t lda, int a_t, const float *b, size_t ldb, int b_kn, size_t m,
+            size_t n, size_t k, int accumulate) {
   if (m == 0 || n == 0) return 0;
   if (k == 0) {
-    memset(out, 0, m * n * sizeof(float));
-    return 0;
-  }
-  if (m < SMALL_M) {
-    dots(out, a, w, m, n, k);
+    if (!accumulate) memset(out, 0, m * n * sizeof(float));
     return 0;
   }
   const lt_ops *o = OPS;
@@ -216,7 +191,12 @@ int lt_matmul(float *out, const float *a, const float *w, size_t m, size_t n, si
   G.o = o;
   G.c = out;
   G.a = a;
-  G.w = w;
+  G.b = b;
+  G.lda = lda;
+  G.ldb = ldb;
+  G.a_t = a_t;
+  G.b_kn = b_kn;
+  G.accumulate = accumulate;
   G.m = m;
   G.n = n;
   G.k = k;
@@ -241,6 +221,20 @@ int lt_matmul(float *out, const float *a, const float *w, size_t m, size_t n, si
   atomic_init(&G.oom, 0);
   lt_parallel(gemm_run, &G, threads);
   return atomic_load(&G.oom) ? -1 : 0;
+}
+
+int lt_matmul(float *out, const float *a, const float *w, size_t m, size_t n, size_t k) {
+  if (m == 0 || n == 0) return 0;
+  if (k == 0) {
+    memset(out, 0, m * n * sizeof(float));
+    return 0;
+  }
+  if (m < SMALL_M) {
+    dots(out, a, w, m, n, k);
+    return 0;
+  }
+  /* x·Wᵀ: both operands row-major along k, the ISA tables' own packing layout */
+  return lt_gemm(out, a, k, 0, w, k, 0, m, n, k, 0);
 }
 
 /* ---- rmsnorm ---- */

@@ -88,6 +88,13 @@ const lt_ops *lt_get_ops(void);
 
 /* Return 0 on success, -1 on out of memory. */
 int lt_matmul(float *out, const float *a, const float *w, size_t m, size_t n, size_t k);
+/*
+ * The packed, blocked, threaded product behind lt_matmul and the training products (train.c):
+ * out[m×n] (+)= A·B with A[i][p] = a_t ? a[p*lda + i] : a[i*lda + p] and
+ * B[p][j] = b_kn ? b[p*ldb + j] : b[j*ldb + p]; overwrites out unless accumulate.
+ */
+int lt_gemm(float *out, const float *a, size_t lda, int a_t, const float *b, size_t ldb, int b_kn, size_t m,
+            size_t n, size_t k, int accumulate);
 void lt_matvec(float *out, const float *w, const float *x, size_t n, size_t k);
 void lt_rmsnorm(float *out, const float *x, const float *w, size_t rows, size_t dim, float eps);
 void lt_rope(float *x, size_t rows, size_t n_heads, size_t head_dim, size_t pos0, const float *cos_t,

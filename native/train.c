@@ -8,6 +8,7 @@
  * ISA-neutral like kernels.c: the hot loops go through the run-time chosen `lt_ops` table.
  */
 #include "lt.h"
+#include "par.h"
 #include "train.h"
 
 #include <math.h>
@@ -15,214 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
-static inline size_t zmin(size_t a, size_t b) { return a < b ? a : b; }
-static inline size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
-
-#define PAR_MIN_MACS ((size_t)32 * 1024)
-#define PAR_MIN_ELEMS ((size_t)64 * 1024)
-
-static int threads_for(size_t work, size_t min_per_thread) {
-  const int t = lt_get_threads();
-  if (t <= 1 || work < 2 * min_per_thread) return 1;
-  const size_t by_work = work / min_per_thread;
-  return by_work < (size_t)t ? (int)by_work : t;
-}
-
-typedef void (*range_fn)(void *ctx, size_t begin, size_t end);
-
-typedef struct {
-  range_fn fn;
-  void *ctx;
-  size_t n, chunk;
-  _Atomic size_t next;
-} pfor_t;
-
-static void pfor_run(void *v, int tid, int nt) {
-  (void)tid;
-  (void)nt;
-  pfor_t *J = v;
-  for (;;) {
-    const size_t b = atomic_fetch_add_explicit(&J->next, J->chunk, memory_order_relaxed);
-    if (b >= J->n) break;
-    J->fn(J->ctx, b, zmin(b + J->chunk, J->n));
-  }
-}
-
-static void parallel_for(size_t n, size_t chunk, int threads, range_fn fn, void *ctx) {
-  if (n == 0) return;
-  if (chunk == 0) chunk = 1;
-  if (threads <= 1 || n <= chunk) {
-    fn(ctx, 0, n);
-    return;
-  }
-  pfor_t J = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk};
-  atomic_init(&J.next, 0);
-  lt_parallel(pfor_run, &J, threads);
-}
-
-/* ---- matmul variants: out (+)= op(A) · op(B) with packing straight from either layout ---- */
-
-/*
- * dst[panel][p][i] = src[p*ld + panel*r + i] for i < rows (zero past rows): packs a matrix whose
- * rows run along p (k) and whose columns are the panel's rows, i.e. no transpose needed.
- */
-static void pack_copy(float *dst, const float *src, size_t ld, size_t rows, size_t kc, size_t r) {
-  for (size_t i0 = 0; i0 < rows; i0 += r) {
-    const size_t nr = zmin(r, rows - i0);
-    for (size_t p = 0; p < kc; p++) {
-      float *d = dst + p * r;
-      const float *s = src + p * ld + i0;
-      size_t i = 0;
-      for (; i < nr; i++) d[i] = s[i];
-      for (; i < r; i++) d[i] = 0.0f;
-    }
-    dst += r * kc;
-  }
-}
-
-typedef struct {
-  const lt_ops *o;
-  float *c;
-  /* A[i][p] = a_t ? a[p*lda + i] : a[i*lda + p];  B[p][j] = b_kn ? b[p*ldb + j] : b[j*ldb + p] */
-  const float *a, *b;
-  size_t lda, ldb;
-  int a_t, b_kn, accumulate;
-  size_t m, n, k;
-  size_t mc, kc, nc, mb, npc, nsplit, chunk;
-  float *bpack;
-  size_t total;
-  _Atomic size_t next, done;
-  _Atomic int oom;
-} tgemm_t;
-
-static size_t tg_pair_tasks(const tgemm_t *G, size_t pair, size_t *pack_tasks) {
-  const size_t jc = pair / G->npc;
-  const size_t ncb = zmin(G->nc, G->n - jc * G->nc);
-  *pack_tasks = cdiv(cdiv(ncb, G->o->nr), G->chunk);
-  return *pack_tasks + G->mb * G->nsplit;
-}
-
-/* The same task sequence as kernels.c's gemm: per (column block, depth block) a packing phase of
- * B then a compute phase; a task waits until every task of the earlier phases is done. */
-static void tg_run(void *v, int tid, int nt) {
-  (void)tid;
-  (void)nt;
-  tgemm_t *G = v;
-  const lt_ops *o = G->o;
-  const size_t mr = o->mr, nr = o->nr;
-  size_t pair = 0, pstart = 0, pack_tasks = 0;
-  size_t psize = tg_pair_tasks(G, 0, &pack_tasks);
-  size_t cached_pc = SIZE_MAX, cached_ib = SIZE_MAX;
-  float *apack = NULL;
-  for (;;) {
-    const size_t t = atomic_fetch_add_explicit(&G->next, 1, memory_order_relaxed);
-    if (t >= G->total) break;
-    while (t >= pstart + psize) {
-      pstart += psize;
-      pair++;
-      psize = tg_pair_tasks(G, pair, &pack_tasks);
-    }
-    const size_t local = t - pstart;
-    const size_t phase_start = local < pack_tasks ? pstart : pstart + pack_tasks;
-    unsigned spins = 0;
-    while (atomic_load_explicit(&G->done, memory_order_acquire) < phase_start) lt_spin_pause(&spins);
-
-    const size_t jc = pair / G->npc, pc = pair % G->npc;
-    const size_t j0 = jc * G->nc, ncb = zmin(G->nc, G->n - j0);
-    const size_t p0 = pc * G->kc, kcb = zmin(G->kc, G->k - p0);
-    if (atomic_load_explicit(&G->oom, memory_order_relaxed)) {
-      /* counted done so nobody waits; the caller reports it */
-    } else if (local < pack_tasks) {
-      const size_t q0 = local * G->chunk * nr;
-      const size_t rows = zmin(G->chunk * nr, ncb - q0);
-      if (G->b_kn)
-        pack_copy(G->bpack + q0 * kcb, G->b + p0 * G->ldb + j0 + q0, G->ldb, rows, kcb, nr);
-      else
-        o->pack_b(G->bpack + q0 * kcb, G->b + (j0 + q0) * G->ldb + p0, G->ldb, rows, kcb);
-    } else {
-      const size_t ct = local - pack_tasks;
-      const size_t ib = ct / G->nsplit, js = ct % G->nsplit;
-      const size_t i0 = ib * G->mc, mcb = zmin(G->mc, G->m - i0);
-      if (!apack) apack = lt_scratch(0, G->mc * G->kc);
-      if (!apack) {
-        atomic_store(&G->oom, 1);
-      } else {
-        if (cached_pc != pc || cached_ib != ib) {
-          if (G->a_t)
-            pack_copy(apack, G->a + p0 * G->lda + i0, G->lda, mcb, kcb, mr);
-          else
-            o->pack_a(apack, G->a + i0 * G->lda + p0, G->lda, mcb, kcb);
-          cached_pc = pc;
-          cached_ib = ib;
-        }
-        const size_t panels = cdiv(ncb, nr);
-        const size_t jp0 = panels * js / G->nsplit, jp1 = panels * (js + 1) / G->nsplit;
-        const int acc = pc > 0 || G->accumulate;
-        for (size_t jp = jp0; jp < jp1; jp++) {
-          const float *bp = G->bpack + jp * nr * kcb;
-          const size_t nre = zmin(nr, ncb - jp * nr);
-          float *cb = G->c + i0 * G->n + j0 + jp * nr;
-          for (size_t ir = 0; ir < mcb; ir += mr)
-            o->ukernel(kcb, apack + ir * kcb, bp, cb + ir * G->n, G->n, acc, zmin(mr, mcb - ir), nre);
-        }
-      }
-    }
-    atomic_fetch_add_explicit(&G->done, 1, memory_order_release);
-  }
-}
-
-static int tgemm(float *out, const float *a, size_t lda, int a_t, const float *b, size_t ldb, int b_kn, size_t m,
-                 size_t n, size_t k, int accumulate) {
-  if (m == 0 || n == 0) return 0;
-  if (k == 0) {
-    if (!accumulate) memset(out, 0, m * n * sizeof(float));
-    return 0;
-  }
-  const lt_ops *o = lt_get_ops();
-  tgemm_t G;
-  memset(&G, 0, sizeof G);
-  G.o = o;
-  G.c = out;
-  G.a = a;
-  G.b = b;
-  G.lda = lda;
-  G.ldb = ldb;
-  G.a_t = a_t;
-  G.b_kn = b_kn;
-  G.accumulate = accumulate;
-  G.m = m;
-  G.n = n;
-  G.k = k;
-  G.kc = o->kc;
-  G.nc = (o->nc / o->nr) * o->nr;
-  G.mc = (o->mc / o->mr) * o->mr;
-  G.mb = cdiv(m, G.mc);
-  G.npc = cdiv(k, G.kc);
-  G.chunk = 4;
-  const int threads = threads_for(m * n * k, PAR_MIN_MACS);
-  const size_t panels = cdiv(zmin(G.nc, n), o->nr);
-  G.nsplit = 1;
-  if (threads > 1 && G.mb < (size_t)threads * 4) G.nsplit = zmin(panels, cdiv((size_t)threads * 4, G.mb));
-  G.bpack = lt_scratch(1, panels * o->nr * zmin(G.kc, k));
-  if (!G.bpack) return -1;
-  const size_t npairs = cdiv(n, G.nc) * G.npc;
-  size_t total = 0, pack_tasks;
-  for (size_t p = 0; p < npairs; p++) total += tg_pair_tasks(&G, p, &pack_tasks);
-  G.total = total;
-  atomic_init(&G.next, 0);
-  atomic_init(&G.done, 0);
-  atomic_init(&G.oom, 0);
-  lt_parallel(tg_run, &G, threads);
-  return atomic_load(&G.oom) ? -1 : 0;
-}
+/* ---- matmul variants: the shared packed gemm (kernels.c) reading either layout directly ---- */
 
 int lt_matmul_nn(float *out, const float *a, const float *b, size_t m, size_t n, size_t k, int accumulate) {
-  return tgemm(out, a, k, 0, b, n, 1, m, n, k, accumulate);
+  return lt_gemm(out, a, k, 0, b, n, 1, m, n, k, accumulate);
 }
 
 int lt_matmul_tn(float *out, const float *a, const float *b, size_t m, size_t n, size_t k, int accumulate) {
-  return tgemm(out, a, m, 1, b, n, 1, m, n, k, accumulate);
+  return lt_gemm(out, a, m, 1, b, n, 1, m, n, k, accumulate);
 }
 
 /* ---- tiled causal attention for training ---- */

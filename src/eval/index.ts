@@ -16,8 +16,8 @@ export {
   type McExample, type McTaskSpec, type PaperRule, type QaExample, type TaskKind,
 } from "./tasks.js";
 export {
-  LoglikelihoodScorer, logSoftmaxAt, splitTrailingSpace,
-  type EvalTokenizer, type LoglikelihoodResult, type ScorerOptions, type ScorerStats, type TokenizedRequest,
+  LoglikelihoodScorer, logSoftmaxAt, logSumExp, splitTrailingSpace,
+  type EvalTokenizer, type LoglikelihoodResult, type RowStats, type ScorerOptions, type ScorerStats, type TokenizedRequest,
 } from "./scorer.js";
 export {
   MultipleChoiceEvaluator, charCount, mcMetrics, mcPredictions, sampleFewshot,

@@ -9,10 +9,12 @@
  *             score is logP(" choice" | context) − logP(" choice" | "Answer:")
  *
  * Ties go to the first choice (numpy.argmax). The unconditional log-likelihoods depend only
- * on the choice text, so they are computed once per distinct choice and remembered.
+ * on the choice text, so they are computed once per distinct choice and remembered. Several
+ * questions are scored together (`evaluateMany`): one request group per question, batched by
+ * the scorer.
  */
 import { Rng } from "../util/rng.js";
-import type { LoglikelihoodScorer } from "./scorer.js";
+import type { LoglikelihoodScorer, TokenizedRequest } from "./scorer.js";
 import { UNCONDITIONAL_CONTEXT, fewshotText, type McExample, type PaperRule } from "./tasks.js";
 
 export interface McPredictions {
@@ -108,41 +110,83 @@ export class MultipleChoiceEvaluator {
   }
 
   evaluate(line: number, ex: McExample): McItemResult {
-    const prefix = this.prefix(line);
-    const n = ex.continuations.length;
-    const loglikelihoods: number[] = [];
-    const greedy: boolean[] = [];
-    for (let i = 0; i < n; i++) {
-      const ctx = prefix + (ex.contexts.length === 1 ? ex.contexts[0]! : ex.contexts[i]!);
-      const r = this.scorer.loglikelihood(ctx, ex.delimiter + ex.continuations[i]!);
-      loglikelihoods.push(r.logprob);
-      greedy.push(r.greedy);
+    const r = this.evaluateMany([{ line, example: ex }])[0]!;
+    if (r instanceof RangeError) throw r;
+    return r;
+  }
+
+  /**
+   * Scores several questions together: their choices go through the same batched forward
+   * calls (each question's context run once). An item that cannot be scored (a continuation
+   * longer than the context window, ...) gives its RangeError instead of a result.
+   */
+  evaluateMany(items: ReadonlyArray<{ line: number; example: McExample }>): Array<McItemResult | RangeError> {
+    const scorer = this.scorer;
+    interface Planned {
+      line: number;
+      ex: McExample;
+      prefix: string;
+      group: number;
+      /** Per choice, the unconditional continuation text. */
+      unconditional?: string[];
     }
-    let unconditional: number[] | undefined;
-    if (this.paperRule === "unconditional") {
-      unconditional = ex.continuations.map((c) => {
-        const cont = ex.delimiter + c;
-        let v = this.unconditionalMemo.get(cont);
-        if (v === undefined) {
-          v = this.scorer.loglikelihood(UNCONDITIONAL_CONTEXT, cont).logprob;
-          this.unconditionalMemo.set(cont, v);
+    const groups: TokenizedRequest[][] = [];
+    const planned: Array<Planned | RangeError> = [];
+    /** Unconditional continuations to score in this batch (not yet remembered), in first-seen order. */
+    const pending = new Map<string, TokenizedRequest>();
+    for (const { line, example: ex } of items) {
+      const prefix = this.prefix(line);
+      try {
+        const n = ex.continuations.length;
+        const reqs: TokenizedRequest[] = [];
+        for (let i = 0; i < n; i++) {
+          const ctx = prefix + (ex.contexts.length === 1 ? ex.contexts[0]! : ex.contexts[i]!);
+          reqs.push(scorer.prepare(scorer.tokenize(ctx, ex.delimiter + ex.continuations[i]!)));
         }
-        return v;
-      });
+        let unconditional: string[] | undefined;
+        const fresh: Array<[string, TokenizedRequest]> = [];
+        if (this.paperRule === "unconditional") {
+          unconditional = ex.continuations.map((c) => ex.delimiter + c);
+          for (const cont of unconditional) {
+            if (this.unconditionalMemo.has(cont) || pending.has(cont) || fresh.some(([c]) => c === cont)) continue;
+            fresh.push([cont, scorer.prepare(scorer.tokenize(UNCONDITIONAL_CONTEXT, cont))]);
+          }
+        }
+        for (const [c, r] of fresh) pending.set(c, r);
+        groups.push(reqs);
+        const item: Planned = { line, ex, prefix, group: groups.length - 1 };
+        if (unconditional) item.unconditional = unconditional;
+        planned.push(item);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        planned.push(e);
+      }
     }
-    const chars = ex.continuations.map(charCount);
-    const result: McItemResult = {
-      line,
-      gold: ex.gold,
-      context: prefix + ex.contexts[0]!,
-      choices: ex.continuations,
-      loglikelihoods,
-      chars,
-      greedy,
-      pred: mcPredictions(loglikelihoods, chars, unconditional),
-    };
-    if (unconditional) result.unconditional = unconditional;
-    return result;
+    const pendingKeys = [...pending.keys()];
+    if (pendingKeys.length > 0) groups.push(pendingKeys.map((k) => pending.get(k)!));
+    const scores = groups.length > 0 ? scorer.loglikelihoodGroups(groups) : [];
+    if (pendingKeys.length > 0) scores[scores.length - 1]!.forEach((r, i) => this.unconditionalMemo.set(pendingKeys[i]!, r.logprob));
+
+    return planned.map((p) => {
+      if (p instanceof RangeError) return p;
+      const rs = scores[p.group]!;
+      const loglikelihoods = rs.map((r) => r.logprob);
+      const greedy = rs.map((r) => r.greedy);
+      const unconditional = p.unconditional?.map((c) => this.unconditionalMemo.get(c)!);
+      const chars = p.ex.continuations.map(charCount);
+      const result: McItemResult = {
+        line: p.line,
+        gold: p.ex.gold,
+        context: p.prefix + p.ex.contexts[0]!,
+        choices: p.ex.continuations,
+        loglikelihoods,
+        chars,
+        greedy,
+        pred: mcPredictions(loglikelihoods, chars, unconditional),
+      };
+      if (unconditional) result.unconditional = unconditional;
+      return result;
+    });
   }
 }
 

@@ -11,7 +11,7 @@
  * the harness does (re.split(r"\s+", text)).
  */
 import type { LlamaModel } from "../model/llama.js";
-import { logSoftmaxAt, type EvalTokenizer } from "./scorer.js";
+import { logSumExp, type EvalTokenizer } from "./scorer.js";
 
 export interface PerplexityOptions {
   /** Tokens per window (default: the model's context length). */
@@ -68,7 +68,8 @@ export function slidingNll(model: LlamaModel, ids: readonly number[], opts: Perp
       const logits = model.forward(piece, cache, true);
       forwardedTokens += piece.length;
       for (let r = Math.max(0, firstRow - s); r < piece.length; r++) {
-        nll -= logSoftmaxAt(logits.subarray(r * V, (r + 1) * V), ids[begin + s + r + 1]!);
+        const row = logits.subarray(r * V, (r + 1) * V);
+        nll -= row[ids[begin + s + r + 1]!]! - logSumExp(row).lse;
       }
     }
     next = lastTarget + 1;

@@ -28,8 +28,10 @@ export interface EvalTaskOptions {
   seed?: number;
   /** Evaluate only the first N items. */
   limit?: number;
-  /** Most tokens per forward call (default 512). */
+  /** Most tokens per forward call (default 1024; perplexity: 512). */
   batchTokens?: number;
+  /** Multiple choice: most choices (continuations) per forward call; whole questions are batched together while they fit (default 32). */
+  batchSize?: number;
   /** Prepend BOS to contexts (default true). */
   bos?: boolean;
   /** Closed-book QA: most generated tokens (default 32). */
@@ -147,24 +149,28 @@ export function runEvalTask(model: LlamaModel, tokenizer: EvalTokenizer, opts: E
     pool = readExamples<McExample>(opts.fewshotData!, (r, l) => spec.parse(r, l), fsLabels, skipped);
     checkPool(shots, pool.length, opts);
   }
-  const scorer = new LoglikelihoodScorer(model, tokenizer, { bos: opts.bos, maxChunk: opts.batchTokens });
+  const scorer = new LoglikelihoodScorer(model, tokenizer, { bos: opts.bos, maxChunk: opts.batchTokens, batchSize: opts.batchSize });
   const ev = new MultipleChoiceEvaluator(scorer, spec.paperRule, shots > 0 ? { pool, shots, seed, sameFile: sameFile(opts.fewshotData, opts.data) } : undefined);
   const results: McItemResult[] = [];
-  items.forEach((it, i) => {
-    let r: McItemResult;
-    try {
-      r = ev.evaluate(it.line, it.example);
-    } catch (e) {
-      if (e instanceof RangeError) {
-        skipped.push({ file: opts.data, line: it.line, reason: e.message });
+  // Whole questions go to the scorer while their choices fit in one forward call (the
+  // scorer splits what does not fit, e.g. the unconditional rule's extra requests).
+  for (let i = 0; i < items.length;) {
+    let j = i;
+    let requests = 0;
+    do requests += items[j++]!.example.continuations.length;
+    while (j < items.length && requests + items[j]!.example.continuations.length <= scorer.batchSize);
+    const batch = items.slice(i, j);
+    ev.evaluateMany(batch).forEach((r, k) => {
+      if (r instanceof RangeError) {
+        skipped.push({ file: opts.data, line: batch[k]!.line, reason: r.message });
         return;
       }
-      throw e;
-    }
-    results.push(r);
-    opts.onSample?.({ kind: "mc", ...r });
-    progress(i + 1, items.length);
-  });
+      results.push(r);
+      opts.onSample?.({ kind: "mc", ...r });
+      progress(i + k + 1, items.length);
+    });
+    i = j;
+  }
   return { task: opts.task, n: results.length, metrics: mcMetrics(results), skipped, stats: { ...scorer.stats }, seconds: (performance.now() - t0) / 1000 };
 }
 

@@ -18,7 +18,7 @@ import { UserError } from "../util/errors.js";
 import type { LlamaConfig } from "../model/config.js";
 import { headDim, validateConfig } from "../model/config.js";
 import type { LayerTensors, ModelTensors } from "../model/params.js";
-import { paramLayout } from "../model/params.js";
+import { LAYER_TENSOR_NAMES, modelTensorsFrom, paramLayout } from "../model/params.js";
 import {
   GGML_TYPE_ID,
   canQuantize,
@@ -71,24 +71,27 @@ export function permuteRows(src: Float32Array, cols: number, perm: readonly numb
 
 // ---- names ----
 
-const LAYER_NAMES: Array<[keyof LayerTensors<unknown>, string, string]> = [
-  ["inputNorm", "attn_norm", "input_layernorm"],
-  ["wq", "attn_q", "self_attn.q_proj"],
-  ["wk", "attn_k", "self_attn.k_proj"],
-  ["wv", "attn_v", "self_attn.v_proj"],
-  ["wo", "attn_output", "self_attn.o_proj"],
-  ["postAttentionNorm", "ffn_norm", "post_attention_layernorm"],
-  ["wGate", "ffn_gate", "mlp.gate_proj"],
-  ["wUp", "ffn_up", "mlp.up_proj"],
-  ["wDown", "ffn_down", "mlp.down_proj"],
-];
+/** GGUF's name of each per-layer tensor (`blk.N.<name>.weight`); the HF names are params.ts's. */
+const GGUF_LAYER_NAMES: Readonly<Record<keyof LayerTensors<unknown>, string>> = {
+  inputNorm: "attn_norm",
+  wq: "attn_q",
+  wk: "attn_k",
+  wv: "attn_v",
+  wo: "attn_output",
+  postAttentionNorm: "ffn_norm",
+  wGate: "ffn_gate",
+  wUp: "ffn_up",
+  wDown: "ffn_down",
+};
 
 /** GGUF tensor name -> HF tensor name, for every tensor the config has. */
 export function ggufTensorNames(c: LlamaConfig): Map<string, string> {
   const m = new Map<string, string>();
   m.set("token_embd.weight", "model.embed_tokens.weight");
   for (let l = 0; l < c.numHiddenLayers; l++) {
-    for (const [, g, h] of LAYER_NAMES) m.set(`blk.${l}.${g}.weight`, `model.layers.${l}.${h}.weight`);
+    for (const key of Object.keys(GGUF_LAYER_NAMES) as (keyof LayerTensors<unknown>)[]) {
+      m.set(`blk.${l}.${GGUF_LAYER_NAMES[key]}.weight`, `model.layers.${l}.${LAYER_TENSOR_NAMES[key]}`);
+    }
   }
   m.set("output_norm.weight", "model.norm.weight");
   if (!c.tieWordEmbeddings) m.set("output.weight", "lm_head.weight");
@@ -415,30 +418,8 @@ export function loadGgufTensors(path: string): GgufModel & { tensors: ModelTenso
       const keepQuant = spec.shape.length === 2;
       byHf.set(h, readModelTensor(f, config, g, h, spec.shape, keepQuant));
     }
-    const get = (h: string): Weight => byHf.get(h)!;
-    const norm = (h: string): Float32Array => get(h) as Float32Array;
-    const layers: LayerTensors<Weight>[] = [];
-    for (let l = 0; l < config.numHiddenLayers; l++) {
-      const p = `model.layers.${l}.`;
-      layers.push({
-        inputNorm: norm(p + "input_layernorm.weight"),
-        wq: get(p + "self_attn.q_proj.weight"),
-        wk: get(p + "self_attn.k_proj.weight"),
-        wv: get(p + "self_attn.v_proj.weight"),
-        wo: get(p + "self_attn.o_proj.weight"),
-        postAttentionNorm: norm(p + "post_attention_layernorm.weight"),
-        wGate: get(p + "mlp.gate_proj.weight"),
-        wUp: get(p + "mlp.up_proj.weight"),
-        wDown: get(p + "mlp.down_proj.weight"),
-      });
-    }
-    const embedTokens = get("model.embed_tokens.weight");
-    const tensors: ModelTensors<Weight> = {
-      embedTokens,
-      layers,
-      finalNorm: norm("model.norm.weight"),
-      lmHead: config.tieWordEmbeddings ? embedTokens : get("lm_head.weight"),
-    };
+    // checkTensorSet made sure every name is there
+    const tensors: ModelTensors<Weight> = modelTensorsFrom(config, (h) => byHf.get(h)!);
     return { path, config, tensors, tokenizer: tokenizerFromGguf(f), fileType: f.getNumber("general.file_type") };
   } finally {
     f.close();

@@ -76,19 +76,21 @@ function packageRoot(): string | undefined {
 
 // ---- argument checks ----
 
-function checkArray(fn: string, name: string, a: unknown): void {
-  if (!(a instanceof Float32Array)) {
-    throw new TypeError(`native ${fn}: ${name} must be a Float32Array, got ${a === null ? "null" : typeof a === "object" ? a.constructor.name : typeof a}`);
-  }
-}
-
 function checkSize(fn: string, name: string, v: unknown): void {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
     throw new RangeError(`native ${fn}: ${name} must be a non-negative integer, got ${String(v)}`);
   }
 }
 
-function checkLength(fn: string, name: string, a: Float32Array, need: number, formula: string): void {
+/**
+ * The check of every array argument: a Float32Array with at least `need` elements (`formula`
+ * spells the need in the message). Wrappers check their sizes first, so a bad size is reported
+ * as one rather than as a short array; an array the call does not read needs 0 elements.
+ */
+function checkData(fn: string, name: string, a: unknown, need: number, formula: string): void {
+  if (!(a instanceof Float32Array)) {
+    throw new TypeError(`native ${fn}: ${name} must be a Float32Array, got ${a === null ? "null" : typeof a === "object" ? a.constructor.name : typeof a}`);
+  }
   if (a.length < need) {
     throw new RangeError(`native ${fn}: ${name} has ${a.length} elements, needs ${formula} = ${need}`);
   }
@@ -123,79 +125,63 @@ function wrap(addon: Addon): NativeBackend {
 
     matmul(out, a, w, m, n, k) {
       const fn = "matmul";
-      checkArray(fn, "out", out); checkArray(fn, "a", a); checkArray(fn, "w", w);
       checkSize(fn, "m", m); checkSize(fn, "n", n); checkSize(fn, "k", k);
-      checkLength(fn, "out", out, m * n, "m·n");
-      checkLength(fn, "a", a, m * k, "m·k");
-      checkLength(fn, "w", w, n * k, "n·k");
+      checkData(fn, "out", out, m * n, "m·n"); checkData(fn, "a", a, m * k, "m·k"); checkData(fn, "w", w, n * k, "n·k");
       addon.matmul(out, a, w, m, n, k);
     },
     matvec(out, w, x, n, k) {
       const fn = "matvec";
-      checkArray(fn, "out", out); checkArray(fn, "w", w); checkArray(fn, "x", x);
       checkSize(fn, "n", n); checkSize(fn, "k", k);
-      checkLength(fn, "out", out, n, "n");
-      checkLength(fn, "w", w, n * k, "n·k");
-      checkLength(fn, "x", x, k, "k");
+      checkData(fn, "out", out, n, "n"); checkData(fn, "w", w, n * k, "n·k"); checkData(fn, "x", x, k, "k");
       addon.matvec(out, w, x, n, k);
     },
     rmsnorm(out, x, weight, rows, dim, eps) {
       const fn = "rmsnorm";
-      checkArray(fn, "out", out); checkArray(fn, "x", x); checkArray(fn, "weight", weight);
       checkSize(fn, "rows", rows); checkSize(fn, "dim", dim);
       if (typeof eps !== "number" || !(eps >= 0) || eps === Infinity) {
         throw new RangeError(`native ${fn}: eps must be a finite number >= 0, got ${String(eps)}`);
       }
-      checkLength(fn, "out", out, rows * dim, "rows·dim");
-      checkLength(fn, "x", x, rows * dim, "rows·dim");
-      checkLength(fn, "weight", weight, dim, "dim");
+      checkData(fn, "out", out, rows * dim, "rows·dim");
+      checkData(fn, "x", x, rows * dim, "rows·dim");
+      checkData(fn, "weight", weight, dim, "dim");
       addon.rmsnorm(out, x, weight, rows, dim, eps);
     },
     rope(x, rows, nHeads, headDim, pos0, cos, sin) {
       const fn = "rope";
-      checkArray(fn, "x", x); checkArray(fn, "cos", cos); checkArray(fn, "sin", sin);
       checkSize(fn, "rows", rows); checkSize(fn, "nHeads", nHeads); checkSize(fn, "headDim", headDim); checkSize(fn, "pos0", pos0);
       if (headDim % 2 !== 0) throw new RangeError(`native ${fn}: headDim must be even, got ${headDim}`);
-      checkLength(fn, "x", x, rows * nHeads * headDim, "rows·nHeads·headDim");
-      if (rows > 0 && headDim > 0) {
-        const need = (pos0 + rows) * (headDim / 2);
-        checkLength(fn, "cos", cos, need, "(pos0+rows)·headDim/2");
-        checkLength(fn, "sin", sin, need, "(pos0+rows)·headDim/2");
-      }
+      checkData(fn, "x", x, rows * nHeads * headDim, "rows·nHeads·headDim");
+      // the tables are read only when there is something to rotate
+      const table = rows > 0 && headDim > 0 ? (pos0 + rows) * (headDim / 2) : 0;
+      checkData(fn, "cos", cos, table, "(pos0+rows)·headDim/2");
+      checkData(fn, "sin", sin, table, "(pos0+rows)·headDim/2");
       addon.rope(x, rows, nHeads, headDim, pos0, cos, sin);
     },
     attention(out, q, k, v, rows, pos0, nHeads, nKvHeads, headDim) {
       const fn = "attention";
-      checkArray(fn, "out", out); checkArray(fn, "q", q); checkArray(fn, "k", k); checkArray(fn, "v", v);
       checkSize(fn, "rows", rows); checkSize(fn, "pos0", pos0); checkSize(fn, "nHeads", nHeads);
       checkSize(fn, "nKvHeads", nKvHeads); checkSize(fn, "headDim", headDim);
       if (nHeads > 0 && (nKvHeads === 0 || nHeads % nKvHeads !== 0)) {
         throw new RangeError(`native ${fn}: nHeads (${nHeads}) must be a positive multiple of nKvHeads (${nKvHeads})`);
       }
-      checkLength(fn, "out", out, rows * nHeads * headDim, "rows·nHeads·headDim");
-      checkLength(fn, "q", q, rows * nHeads * headDim, "rows·nHeads·headDim");
-      if (rows > 0 && nHeads > 0 && headDim > 0) {
-        const need = (pos0 + rows) * nKvHeads * headDim;
-        checkLength(fn, "k", k, need, "(pos0+rows)·nKvHeads·headDim");
-        checkLength(fn, "v", v, need, "(pos0+rows)·nKvHeads·headDim");
-      }
+      checkData(fn, "out", out, rows * nHeads * headDim, "rows·nHeads·headDim");
+      checkData(fn, "q", q, rows * nHeads * headDim, "rows·nHeads·headDim");
+      // the cache is read only when some query row has heads to attend with
+      const cache = rows > 0 && nHeads > 0 && headDim > 0 ? (pos0 + rows) * nKvHeads * headDim : 0;
+      checkData(fn, "k", k, cache, "(pos0+rows)·nKvHeads·headDim");
+      checkData(fn, "v", v, cache, "(pos0+rows)·nKvHeads·headDim");
       addon.attention(out, q, k, v, rows, pos0, nHeads, nKvHeads, headDim);
     },
     swiglu(out, gate, up, n) {
       const fn = "swiglu";
-      checkArray(fn, "out", out); checkArray(fn, "gate", gate); checkArray(fn, "up", up);
       checkSize(fn, "n", n);
-      checkLength(fn, "out", out, n, "n");
-      checkLength(fn, "gate", gate, n, "n");
-      checkLength(fn, "up", up, n, "n");
+      checkData(fn, "out", out, n, "n"); checkData(fn, "gate", gate, n, "n"); checkData(fn, "up", up, n, "n");
       addon.swiglu(out, gate, up, n);
     },
     addInPlace(x, y, n) {
       const fn = "addInPlace";
-      checkArray(fn, "x", x); checkArray(fn, "y", y);
       checkSize(fn, "n", n);
-      checkLength(fn, "x", x, n, "n");
-      checkLength(fn, "y", y, n, "n");
+      checkData(fn, "x", x, n, "n"); checkData(fn, "y", y, n, "n");
       addon.addInPlace(x, y, n);
     },
   };
@@ -249,32 +235,8 @@ export interface NativeTrainOps {
   sumSquares(x: Float32Array, n: number): number;
 }
 
-interface TrainAddon {
-  matmulNN(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
-  matmulTN(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
-  attentionTrainForward(
-    out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
-    batch: number, T: number, nHeads: number, nKvHeads: number, headDim: number,
-  ): void;
-  attentionTrainBackward(
-    dq: Float32Array, dk: Float32Array, dv: Float32Array, dOut: Float32Array,
-    q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
-    batch: number, T: number, nHeads: number, nKvHeads: number, headDim: number, accumulate: boolean,
-  ): void;
-  crossEntropy(logits: Float32Array, targets: Int32Array, rows: number, vocab: number, totalCount: number): number;
-  rmsnormStats(out: Float32Array, invRms: Float32Array, x: Float32Array, weight: Float32Array, rows: number, dim: number, eps: number): void;
-  rmsnormApply(out: Float32Array, x: Float32Array, weight: Float32Array, invRms: Float32Array, rows: number, dim: number): void;
-  rmsnormBackward(
-    dx: Float32Array, dWeight: Float32Array | null, dOut: Float32Array, x: Float32Array, weight: Float32Array,
-    invRms: Float32Array, rows: number, dim: number, accumulate: boolean,
-  ): void;
-  swigluBackward(dGate: Float32Array, dUp: Float32Array, dOut: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
-  adamw(
-    params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, start: number, end: number,
-    decayFactor: number, gradScale: number, beta1: number, beta2: number, eps: number, stepSize: number, bc2Sqrt: number,
-  ): void;
-  sumSquares(x: Float32Array, n: number): number;
-}
+/** The addon's training exports: the same signatures, with the AdamW pass under its C name. */
+type TrainAddon = Omit<NativeTrainOps, "adamwSegment"> & { adamw: NativeTrainOps["adamwSegment"] };
 
 function checkBool(fn: string, name: string, v: unknown): void {
   if (typeof v !== "boolean") throw new TypeError(`native ${fn}: ${name} must be a boolean, got ${typeof v}`);
@@ -294,11 +256,10 @@ function wrapTrain(addon: TrainAddon): NativeTrainOps {
   const matmulVariant = (fn: "matmulNN" | "matmulTN") => (
     out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
   ): void => {
-    checkArray(fn, "out", out); checkArray(fn, "a", a); checkArray(fn, "b", b);
     checkSize(fn, "m", m); checkSize(fn, "n", n); checkSize(fn, "k", k); checkBool(fn, "accumulate", accumulate);
-    checkLength(fn, "out", out, m * n, "m·n");
-    checkLength(fn, "a", a, m * k, fn === "matmulNN" ? "m·k" : "k·m");
-    checkLength(fn, "b", b, k * n, "k·n");
+    checkData(fn, "out", out, m * n, "m·n");
+    checkData(fn, "a", a, m * k, fn === "matmulNN" ? "m·k" : "k·m");
+    checkData(fn, "b", b, k * n, "k·n");
     addon[fn](out, a, b, m, n, k, accumulate);
   };
   return {
@@ -306,39 +267,43 @@ function wrapTrain(addon: TrainAddon): NativeTrainOps {
     matmulTN: matmulVariant("matmulTN"),
     attentionTrainForward(out, lse, q, k, v, batch, T, nHeads, nKvHeads, headDim) {
       const fn = "attentionTrainForward";
-      checkArray(fn, "out", out); checkArray(fn, "lse", lse); checkArray(fn, "q", q); checkArray(fn, "k", k); checkArray(fn, "v", v);
       checkSize(fn, "batch", batch); checkSize(fn, "T", T); checkSize(fn, "nHeads", nHeads);
       checkSize(fn, "nKvHeads", nKvHeads); checkSize(fn, "headDim", headDim);
       checkHeads(fn, nHeads, nKvHeads);
       const rows = batch * T;
-      checkLength(fn, "out", out, rows * nHeads * headDim, "batch·T·nHeads·headDim");
-      checkLength(fn, "q", q, rows * nHeads * headDim, "batch·T·nHeads·headDim");
-      checkLength(fn, "lse", lse, rows * nHeads, "batch·T·nHeads");
-      checkLength(fn, "k", k, rows * nKvHeads * headDim, "batch·T·nKvHeads·headDim");
-      checkLength(fn, "v", v, rows * nKvHeads * headDim, "batch·T·nKvHeads·headDim");
+      checkData(fn, "out", out, rows * nHeads * headDim, "batch·T·nHeads·headDim");
+      checkData(fn, "q", q, rows * nHeads * headDim, "batch·T·nHeads·headDim");
+      checkData(fn, "lse", lse, rows * nHeads, "batch·T·nHeads");
+      checkData(fn, "k", k, rows * nKvHeads * headDim, "batch·T·nKvHeads·headDim");
+      checkData(fn, "v", v, rows * nKvHeads * headDim, "batch·T·nKvHeads·headDim");
       addon.attentionTrainForward(out, lse, q, k, v, batch, T, nHeads, nKvHeads, headDim);
     },
     attentionTrainBackward(dq, dk, dv, dOut, q, k, v, out, lse, batch, T, nHeads, nKvHeads, headDim, accumulate) {
       const fn = "attentionTrainBackward";
-      for (const [name, a] of [["dq", dq], ["dk", dk], ["dv", dv], ["dOut", dOut], ["q", q], ["k", k], ["v", v], ["out", out], ["lse", lse]] as const) checkArray(fn, name, a);
       checkSize(fn, "batch", batch); checkSize(fn, "T", T); checkSize(fn, "nHeads", nHeads);
       checkSize(fn, "nKvHeads", nKvHeads); checkSize(fn, "headDim", headDim); checkBool(fn, "accumulate", accumulate);
       checkHeads(fn, nHeads, nKvHeads);
       const rows = batch * T;
-      for (const [name, a] of [["dq", dq], ["dOut", dOut], ["q", q], ["out", out]] as const) checkLength(fn, name, a, rows * nHeads * headDim, "batch·T·nHeads·headDim");
-      for (const [name, a] of [["dk", dk], ["dv", dv], ["k", k], ["v", v]] as const) checkLength(fn, name, a, rows * nKvHeads * headDim, "batch·T·nKvHeads·headDim");
-      checkLength(fn, "lse", lse, rows * nHeads, "batch·T·nHeads");
+      const qNeed = rows * nHeads * headDim, kvNeed = rows * nKvHeads * headDim;
+      checkData(fn, "dq", dq, qNeed, "batch·T·nHeads·headDim");
+      checkData(fn, "dk", dk, kvNeed, "batch·T·nKvHeads·headDim");
+      checkData(fn, "dv", dv, kvNeed, "batch·T·nKvHeads·headDim");
+      checkData(fn, "dOut", dOut, qNeed, "batch·T·nHeads·headDim");
+      checkData(fn, "q", q, qNeed, "batch·T·nHeads·headDim");
+      checkData(fn, "k", k, kvNeed, "batch·T·nKvHeads·headDim");
+      checkData(fn, "v", v, kvNeed, "batch·T·nKvHeads·headDim");
+      checkData(fn, "out", out, qNeed, "batch·T·nHeads·headDim");
+      checkData(fn, "lse", lse, rows * nHeads, "batch·T·nHeads");
       addon.attentionTrainBackward(dq, dk, dv, dOut, q, k, v, out, lse, batch, T, nHeads, nKvHeads, headDim, accumulate);
     },
     crossEntropy(logits, targets, rows, vocab, totalCount) {
       const fn = "crossEntropy";
-      checkArray(fn, "logits", logits);
-      if (!(targets instanceof Int32Array)) throw new TypeError(`native ${fn}: targets must be an Int32Array`);
       checkSize(fn, "rows", rows); checkSize(fn, "vocab", vocab);
       if (typeof totalCount !== "number" || !(totalCount > 0) || !Number.isFinite(totalCount)) {
         throw new RangeError(`native ${fn}: totalCount must be a finite number > 0, got ${String(totalCount)}`);
       }
-      checkLength(fn, "logits", logits, rows * vocab, "rows·vocab");
+      checkData(fn, "logits", logits, rows * vocab, "rows·vocab");
+      if (!(targets instanceof Int32Array)) throw new TypeError(`native ${fn}: targets must be an Int32Array`);
       if (targets.length < rows) throw new RangeError(`native ${fn}: targets has ${targets.length} elements, needs rows = ${rows}`);
       for (let r = 0; r < rows; r++) {
         const y = targets[r]!;
@@ -348,59 +313,52 @@ function wrapTrain(addon: TrainAddon): NativeTrainOps {
     },
     rmsnormStats(out, invRms, x, weight, rows, dim, eps) {
       const fn = "rmsnormStats";
-      checkArray(fn, "out", out); checkArray(fn, "invRms", invRms); checkArray(fn, "x", x); checkArray(fn, "weight", weight);
       checkSize(fn, "rows", rows); checkSize(fn, "dim", dim); checkFinite(fn, "eps", eps);
-      checkLength(fn, "out", out, rows * dim, "rows·dim");
-      checkLength(fn, "x", x, rows * dim, "rows·dim");
-      checkLength(fn, "invRms", invRms, rows, "rows");
-      checkLength(fn, "weight", weight, dim, "dim");
+      checkData(fn, "out", out, rows * dim, "rows·dim");
+      checkData(fn, "invRms", invRms, rows, "rows");
+      checkData(fn, "x", x, rows * dim, "rows·dim");
+      checkData(fn, "weight", weight, dim, "dim");
       addon.rmsnormStats(out, invRms, x, weight, rows, dim, eps);
     },
     rmsnormApply(out, x, weight, invRms, rows, dim) {
       const fn = "rmsnormApply";
-      checkArray(fn, "out", out); checkArray(fn, "x", x); checkArray(fn, "weight", weight); checkArray(fn, "invRms", invRms);
       checkSize(fn, "rows", rows); checkSize(fn, "dim", dim);
-      checkLength(fn, "out", out, rows * dim, "rows·dim");
-      checkLength(fn, "x", x, rows * dim, "rows·dim");
-      checkLength(fn, "invRms", invRms, rows, "rows");
-      checkLength(fn, "weight", weight, dim, "dim");
+      checkData(fn, "out", out, rows * dim, "rows·dim");
+      checkData(fn, "x", x, rows * dim, "rows·dim");
+      checkData(fn, "weight", weight, dim, "dim");
+      checkData(fn, "invRms", invRms, rows, "rows");
       addon.rmsnormApply(out, x, weight, invRms, rows, dim);
     },
     rmsnormBackward(dx, dWeight, dOut, x, weight, invRms, rows, dim, accumulate) {
       const fn = "rmsnormBackward";
-      checkArray(fn, "dx", dx); checkArray(fn, "dOut", dOut); checkArray(fn, "x", x); checkArray(fn, "weight", weight); checkArray(fn, "invRms", invRms);
-      if (dWeight !== null) { checkArray(fn, "dWeight", dWeight); checkLength(fn, "dWeight", dWeight, dim, "dim"); }
       checkSize(fn, "rows", rows); checkSize(fn, "dim", dim); checkBool(fn, "accumulate", accumulate);
-      checkLength(fn, "dx", dx, rows * dim, "rows·dim");
-      checkLength(fn, "dOut", dOut, rows * dim, "rows·dim");
-      checkLength(fn, "x", x, rows * dim, "rows·dim");
-      checkLength(fn, "invRms", invRms, rows, "rows");
-      checkLength(fn, "weight", weight, dim, "dim");
+      checkData(fn, "dx", dx, rows * dim, "rows·dim");
+      if (dWeight !== null) checkData(fn, "dWeight", dWeight, dim, "dim");
+      checkData(fn, "dOut", dOut, rows * dim, "rows·dim");
+      checkData(fn, "x", x, rows * dim, "rows·dim");
+      checkData(fn, "weight", weight, dim, "dim");
+      checkData(fn, "invRms", invRms, rows, "rows");
       addon.rmsnormBackward(dx, dWeight, dOut, x, weight, invRms, rows, dim, accumulate);
     },
     swigluBackward(dGate, dUp, dOut, gate, up, n) {
       const fn = "swigluBackward";
-      for (const [name, a] of [["dGate", dGate], ["dUp", dUp], ["dOut", dOut], ["gate", gate], ["up", up]] as const) {
-        checkArray(fn, name, a);
-        checkLength(fn, name, a, n, "n");
-      }
       checkSize(fn, "n", n);
+      checkData(fn, "dGate", dGate, n, "n"); checkData(fn, "dUp", dUp, n, "n"); checkData(fn, "dOut", dOut, n, "n");
+      checkData(fn, "gate", gate, n, "n"); checkData(fn, "up", up, n, "n");
       addon.swigluBackward(dGate, dUp, dOut, gate, up, n);
     },
     adamwSegment(params, grads, m, v, start, end, decayFactor, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt) {
       const fn = "adamw";
       checkSize(fn, "start", start); checkSize(fn, "end", end);
       if (end < start) throw new RangeError(`native ${fn}: end (${end}) < start (${start})`);
-      for (const [name, a] of [["params", params], ["grads", grads], ["m", m], ["v", v]] as const) {
-        checkArray(fn, name, a);
-        checkLength(fn, name, a, end, "end");
-      }
+      checkData(fn, "params", params, end, "end"); checkData(fn, "grads", grads, end, "end");
+      checkData(fn, "m", m, end, "end"); checkData(fn, "v", v, end, "end");
       addon.adamw(params, grads, m, v, start, end, decayFactor, gradScale, beta1, beta2, eps, stepSize, bc2Sqrt);
     },
     sumSquares(x, n) {
       const fn = "sumSquares";
-      checkArray(fn, "x", x); checkSize(fn, "n", n);
-      checkLength(fn, "x", x, n, "n");
+      checkSize(fn, "n", n);
+      checkData(fn, "x", x, n, "n");
       return addon.sumSquares(x, n);
     },
   };
@@ -463,7 +421,6 @@ function wrapQuant(addon: QuantAddon): NativeQuantOps {
   return {
     qmatmul(out, a, w, m) {
       const fn = "qmatmul";
-      checkArray(fn, "out", out); checkArray(fn, "a", a);
       checkSize(fn, "m", m);
       if (!(w.data instanceof Uint8Array)) throw new TypeError("native qmatmul: w.data must be a Uint8Array");
       const type = GGML_TYPE_ID[w.type];
@@ -472,8 +429,8 @@ function wrapQuant(addon: QuantAddon): NativeQuantOps {
       const k = w.cols;
       checkSize(fn, "rows", n); checkSize(fn, "cols", k);
       if (w.data.length < n * rowBytes(w.type, k)) throw new RangeError(`native qmatmul: w.data has ${w.data.length} bytes, ${n} rows of ${k} ${w.type} values need ${n * rowBytes(w.type, k)}`);
-      checkLength(fn, "out", out, m * n, "m·rows");
-      checkLength(fn, "a", a, m * k, "m·cols");
+      checkData(fn, "out", out, m * n, "m·rows");
+      checkData(fn, "a", a, m * k, "m·cols");
       addon.qmatmul(out, a, w.data, type, m, n, k);
     },
     qVariant(): string {

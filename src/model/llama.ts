@@ -31,6 +31,20 @@ export class KVCache {
   }
 }
 
+/**
+ * One sequence of a batched forward pass (`LlamaModel.forwardBatch`): `tokens` at positions
+ * pos0..pos0+tokens.length-1 of `cache`, attending to the keys/values at positions 0..pos0-1
+ * that `cache` holds when the segment's turn comes (see forwardBatch for the order).
+ */
+export interface BatchSegment {
+  tokens: readonly number[];
+  cache: KVCache;
+  /** First position (default: cache.length when the call starts). */
+  pos0?: number;
+  /** Logits are returned for rows logitsFrom..tokens.length-1 (default tokens.length: none). */
+  logitsFrom?: number;
+}
+
 /** Buffers for `rows` positions at a time, reused across calls. */
 class Scratch {
   readonly x: Float32Array;
@@ -63,6 +77,8 @@ export class LlamaModel {
   private readonly ropeCos: Float32Array;
   private readonly ropeSin: Float32Array;
   private scratch: Scratch | undefined;
+  /** forwardBatch's new keys and values, [rows × kvDim] each, before they go to their caches. */
+  private batchKv: { k: Float32Array; v: Float32Array; rows: number } | undefined;
 
   /**
    * `params` is the contiguous parameter buffer in `paramLayout(config)` order, or named tensors
@@ -171,6 +187,132 @@ export class LlamaModel {
     const logits = new Float32Array(rows * c.vocabSize);
     this.linear(logits, xn.subarray(first * d), w.lmHead, rows, c.vocabSize, d);
     return logits;
+  }
+
+  /**
+   * Runs several sequences at once: every linear layer is one product over the rows of all
+   * segments, while attention runs per segment against its own cache. Within each layer the
+   * segments are processed in order, and each writes its keys/values at positions
+   * pos0..pos0+T-1 of its cache before attending, so a segment may extend a prefix written by
+   * an earlier segment of the same call (a shared context followed by several continuations),
+   * and segments that share a cache and positions overwrite each other's keys/values (the
+   * last one wins). Results equal running each segment with `forward` on a cache holding the
+   * same prefix. `cache.length` is left as it is (the caller knows what each cache holds).
+   * Returns, per segment, logits [rows × vocab] for its rows logitsFrom.. (empty when none).
+   */
+  forwardBatch(segments: readonly BatchSegment[]): Float32Array[] {
+    const c = this.config;
+    const V = c.vocabSize;
+    const starts: number[] = [];
+    const firsts: number[] = [];
+    let M = 0;
+    let R = 0;
+    for (const seg of segments) {
+      const T = seg.tokens.length;
+      const pos0 = seg.pos0 ?? seg.cache.length;
+      if (T === 0) throw new Error("forwardBatch: every segment needs at least one token");
+      const limit = Math.min(seg.cache.capacity, c.maxPositionEmbeddings);
+      if (!Number.isInteger(pos0) || pos0 < 0 || pos0 + T > limit) {
+        throw new Error(`sequence of ${pos0 + T} positions exceeds the context length ${limit}`);
+      }
+      for (const id of seg.tokens) {
+        if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} is outside the vocabulary [0, ${V})`);
+      }
+      const from = seg.logitsFrom ?? T;
+      if (!Number.isInteger(from) || from < 0 || from > T) throw new RangeError(`logitsFrom ${from} is outside [0, ${T}]`);
+      starts.push(pos0);
+      firsts.push(from);
+      M += T;
+      R += T - from;
+    }
+    if (M === 0) return [];
+    const k = this.backend;
+    const d = c.hiddenSize;
+    const hd = headDim(c);
+    const nH = c.numAttentionHeads;
+    const nKv = c.numKeyValueHeads;
+    const qDim = nH * hd;
+    const kvDim = nKv * hd;
+    const F = c.intermediateSize;
+    if (!this.scratch || this.scratch.rows < M) this.scratch = new Scratch(M, c);
+    if (!this.batchKv || this.batchKv.rows < M) this.batchKv = { k: new Float32Array(M * kvDim), v: new Float32Array(M * kvDim), rows: M };
+    const s = this.scratch;
+    const x = s.x.subarray(0, M * d);
+    const xn = s.xn.subarray(0, M * d);
+    const q = s.q.subarray(0, M * qDim);
+    const attn = s.attn.subarray(0, M * qDim);
+    const proj = s.proj.subarray(0, M * d);
+    const gate = s.gate.subarray(0, M * F);
+    const up = s.up.subarray(0, M * F);
+    const kNew = this.batchKv.k.subarray(0, M * kvDim);
+    const vNew = this.batchKv.v.subarray(0, M * kvDim);
+    const w = this.weights;
+
+    const emb = w.embedTokens;
+    let row = 0;
+    for (const seg of segments) {
+      for (const id of seg.tokens) {
+        if (isQuantMatrix(emb)) dequantizeRows(emb, id, 1, x.subarray(row * d, (row + 1) * d));
+        else x.set(emb.subarray(id * d, (id + 1) * d), row * d);
+        row++;
+      }
+    }
+
+    for (let l = 0; l < c.numHiddenLayers; l++) {
+      const L = w.layers[l]!;
+      k.rmsnorm(xn, x, L.inputNorm as Float32Array, M, d, c.rmsNormEps);
+      this.linear(q, xn, L.wq, M, qDim, d);
+      this.linear(kNew, xn, L.wk, M, kvDim, d);
+      this.linear(vNew, xn, L.wv, M, kvDim, d);
+      let r0 = 0;
+      segments.forEach((seg, i) => {
+        const T = seg.tokens.length;
+        const pos0 = starts[i]!;
+        const qs = q.subarray(r0 * qDim, (r0 + T) * qDim);
+        const ks = kNew.subarray(r0 * kvDim, (r0 + T) * kvDim);
+        k.rope(qs, T, nH, hd, pos0, this.ropeCos, this.ropeSin);
+        k.rope(ks, T, nKv, hd, pos0, this.ropeCos, this.ropeSin);
+        const kCache = seg.cache.keys[l]!;
+        const vCache = seg.cache.values[l]!;
+        kCache.set(ks, pos0 * kvDim);
+        vCache.set(vNew.subarray(r0 * kvDim, (r0 + T) * kvDim), pos0 * kvDim);
+        k.attention(attn.subarray(r0 * qDim, (r0 + T) * qDim), qs, kCache, vCache, T, pos0, nH, nKv, hd);
+        r0 += T;
+      });
+      this.linear(proj, attn, L.wo, M, d, qDim);
+      k.addInPlace(x, proj, M * d);
+
+      k.rmsnorm(xn, x, L.postAttentionNorm as Float32Array, M, d, c.rmsNormEps);
+      this.linear(gate, xn, L.wGate, M, F, d);
+      this.linear(up, xn, L.wUp, M, F, d);
+      k.swiglu(gate, gate, up, M * F);
+      this.linear(proj, gate, L.wDown, M, d, F);
+      k.addInPlace(x, proj, M * d);
+    }
+
+    // Final norm and output head over the wanted rows only, gathered together.
+    const out: Float32Array[] = [];
+    if (R === 0) return segments.map(() => new Float32Array(0));
+    // Gathering moves rows only towards the front (g <= row), so it can be done in place in x.
+    let g = 0;
+    row = 0;
+    segments.forEach((seg, i) => {
+      const T = seg.tokens.length;
+      const n = T - firsts[i]!;
+      if (n > 0) x.copyWithin(g * d, (row + firsts[i]!) * d, (row + T) * d);
+      row += T;
+      g += n;
+    });
+    k.rmsnorm(xn.subarray(0, R * d), x.subarray(0, R * d), w.finalNorm as Float32Array, R, d, c.rmsNormEps);
+    const logits = new Float32Array(R * V);
+    this.linear(logits, xn.subarray(0, R * d), w.lmHead, R, V, d);
+    g = 0;
+    segments.forEach((seg, i) => {
+      const n = seg.tokens.length - firsts[i]!;
+      out.push(logits.subarray(g * V, (g + n) * V));
+      g += n;
+    });
+    return out;
   }
 
   /** out[rows × n] = a[rows × k] · wᵀ: matrix-vector for one row (decoding), matmul otherwise. */

@@ -36,15 +36,16 @@ export function paramLayout(c: LlamaConfig): ParamLayout {
   add("model.embed_tokens.weight", [c.vocabSize, d]);
   for (let l = 0; l < c.numHiddenLayers; l++) {
     const p = `model.layers.${l}.`;
-    add(p + "input_layernorm.weight", [d]);
-    add(p + "self_attn.q_proj.weight", [qDim, d]);
-    add(p + "self_attn.k_proj.weight", [kvDim, d]);
-    add(p + "self_attn.v_proj.weight", [kvDim, d]);
-    add(p + "self_attn.o_proj.weight", [d, qDim]);
-    add(p + "post_attention_layernorm.weight", [d]);
-    add(p + "mlp.gate_proj.weight", [c.intermediateSize, d]);
-    add(p + "mlp.up_proj.weight", [c.intermediateSize, d]);
-    add(p + "mlp.down_proj.weight", [d, c.intermediateSize]);
+    const N = LAYER_TENSOR_NAMES;
+    add(p + N.inputNorm, [d]);
+    add(p + N.wq, [qDim, d]);
+    add(p + N.wk, [kvDim, d]);
+    add(p + N.wv, [kvDim, d]);
+    add(p + N.wo, [d, qDim]);
+    add(p + N.postAttentionNorm, [d]);
+    add(p + N.wGate, [c.intermediateSize, d]);
+    add(p + N.wUp, [c.intermediateSize, d]);
+    add(p + N.wDown, [d, c.intermediateSize]);
   }
   add("model.norm.weight", [d]);
   if (!c.tieWordEmbeddings) add("lm_head.weight", [c.vocabSize, d]);
@@ -71,35 +72,56 @@ export interface ModelTensors<F> {
   lmHead: F;
 }
 
-/** Named views into a buffer laid out by `layout` (works for params, grads and Adam moments). */
-export function tensorViews<F extends Float32Array | Float64Array>(c: LlamaConfig, layout: ParamLayout, buf: F): ModelTensors<F> {
-  const view = (name: string): F => {
-    const s = layout.byName.get(name);
-    if (!s) throw new Error(`no parameter named ${name}`);
-    return buf.subarray(s.offset, s.offset + s.size) as F;
-  };
+/**
+ * The Hugging Face name of each per-layer tensor after the `model.layers.N.` prefix: the one list
+ * the parameter layout, the named views and the GGUF name map (formats/gguf-model.ts) read.
+ */
+export const LAYER_TENSOR_NAMES: Readonly<Record<keyof LayerTensors<unknown>, string>> = {
+  inputNorm: "input_layernorm.weight",
+  wq: "self_attn.q_proj.weight",
+  wk: "self_attn.k_proj.weight",
+  wv: "self_attn.v_proj.weight",
+  wo: "self_attn.o_proj.weight",
+  postAttentionNorm: "post_attention_layernorm.weight",
+  wGate: "mlp.gate_proj.weight",
+  wUp: "mlp.up_proj.weight",
+  wDown: "mlp.down_proj.weight",
+};
+
+/** A model's tensors fetched by Hugging Face name (views into a buffer, or loaded weights). */
+export function modelTensorsFrom<F>(c: LlamaConfig, get: (name: string) => F): ModelTensors<F> {
   const layers: LayerTensors<F>[] = [];
   for (let l = 0; l < c.numHiddenLayers; l++) {
     const p = `model.layers.${l}.`;
+    const t = (key: keyof LayerTensors<F>): F => get(p + LAYER_TENSOR_NAMES[key]);
     layers.push({
-      inputNorm: view(p + "input_layernorm.weight"),
-      wq: view(p + "self_attn.q_proj.weight"),
-      wk: view(p + "self_attn.k_proj.weight"),
-      wv: view(p + "self_attn.v_proj.weight"),
-      wo: view(p + "self_attn.o_proj.weight"),
-      postAttentionNorm: view(p + "post_attention_layernorm.weight"),
-      wGate: view(p + "mlp.gate_proj.weight"),
-      wUp: view(p + "mlp.up_proj.weight"),
-      wDown: view(p + "mlp.down_proj.weight"),
+      inputNorm: t("inputNorm"),
+      wq: t("wq"),
+      wk: t("wk"),
+      wv: t("wv"),
+      wo: t("wo"),
+      postAttentionNorm: t("postAttentionNorm"),
+      wGate: t("wGate"),
+      wUp: t("wUp"),
+      wDown: t("wDown"),
     });
   }
-  const embedTokens = view("model.embed_tokens.weight");
+  const embedTokens = get("model.embed_tokens.weight");
   return {
     embedTokens,
     layers,
-    finalNorm: view("model.norm.weight"),
-    lmHead: c.tieWordEmbeddings ? embedTokens : view("lm_head.weight"),
+    finalNorm: get("model.norm.weight"),
+    lmHead: c.tieWordEmbeddings ? embedTokens : get("lm_head.weight"),
   };
+}
+
+/** Named views into a buffer laid out by `layout` (works for params, grads and Adam moments). */
+export function tensorViews<F extends Float32Array | Float64Array>(c: LlamaConfig, layout: ParamLayout, buf: F): ModelTensors<F> {
+  return modelTensorsFrom(c, (name: string): F => {
+    const s = layout.byName.get(name);
+    if (!s) throw new Error(`no parameter named ${name}`);
+    return buf.subarray(s.offset, s.offset + s.size) as F;
+  });
 }
 
 /** Parameter count as the paper counts it (tied heads counted once). */

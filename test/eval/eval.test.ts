@@ -88,11 +88,20 @@ test("the context is evaluated once per question; each choice runs only its cont
   const reqs = ex.continuations.map((c) => scorer.tokenize(ex.contexts[0]!, " " + c));
   const ctxLen = reqs[0]!.context.length;
   for (const q of reqs) assert.deepEqual(q.context, reqs[0]!.context);
+  // Context once, each continuation token once (but the last, which is only predicted)...
   const expectedTokens = ctxLen + reqs.reduce((s, q) => s + q.continuation.length - 1, 0);
   assert.equal(scorer.stats.forwardedTokens, expectedTokens);
-  assert.equal(scorer.stats.forwardCalls, 1 + reqs.filter((q) => q.continuation.length > 1).length);
-  // ...and reusing the cache changes nothing: each equals a fresh full forward pass.
+  assert.ok(reqs.filter((q) => q.continuation.length > 1).length >= 2);
+  // ...all in one batched forward call (context and every choice's continuation together).
+  assert.equal(scorer.stats.forwardCalls, 1);
+  // ...and sharing the context's cache changes nothing: each equals a fresh full forward pass.
   reqs.forEach((q, i) => close(r.loglikelihoods[i]!, directLoglik(q.context, q.continuation), 1e-5, `choice ${i}`));
+  // One choice per call (--batch 1): the same tokens, one call per choice that runs tokens.
+  const one = new LoglikelihoodScorer(model, tokenizer, { batchSize: 1 });
+  const r1 = new MultipleChoiceEvaluator(one, "charnorm").evaluate(1, ex);
+  assert.equal(one.stats.forwardedTokens, expectedTokens);
+  assert.equal(one.stats.forwardCalls, reqs.filter((q) => q.continuation.length > 1).length);
+  r1.loglikelihoods.forEach((v, i) => close(v, r.loglikelihoods[i]!, 1e-5, `batch 1 choice ${i}`));
   // WinoGrande's two contexts share their start: only the differing tail is run again.
   const wino = MC_TASKS["winogrande"]!.parse(JSON.parse(fs.readFileSync(path.join(evalDir, "winogrande.jsonl"), "utf8").split("\n")[1]!), undefined);
   const s2 = new LoglikelihoodScorer(model, tokenizer);

@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { loadNativeBackend, type Isa, type NativeBackend } from "../../src/kernels/native.js";
+import type { NativeBackend } from "../../src/kernels/native.js";
 import {
   crossEntropyForwardBackward, rmsnormApply, rmsnormBackward, rmsnormForwardStats, ropeBackward, swigluBackward,
 } from "../../src/kernels/backward-reference.js";
@@ -13,24 +13,9 @@ import { attentionBackwardTrain, attentionForwardTrain } from "../../src/kernels
 import { adamwSegment, sumSquares } from "../../src/kernels/optim.js";
 import { nativeTrainKernels } from "../../src/kernels/train-kernels.js";
 import { assertClose, randomArray } from "../helpers.js";
+import { native, SKIP, testEveryConfig } from "./native-helpers.js";
 
 const TOL = 1e-5;
-const load = loadNativeBackend();
-const native: NativeBackend | undefined = load.backend;
-const SKIP = native ? false : `native addon not available: ${load.error}`;
-
-function withConfig(be: NativeBackend, isa: Isa, threads: number, fn: () => void): void {
-  const isa0 = be.isa;
-  const threads0 = be.threads;
-  be.setIsa(isa);
-  be.setThreads(threads);
-  try {
-    fn();
-  } finally {
-    be.setIsa(isa0);
-    be.setThreads(threads0);
-  }
-}
 
 /** A check: runs the native kernel and compares with the reference (computed inside). */
 type Check = (be: NativeBackend, tag: string) => void;
@@ -230,19 +215,9 @@ const checks: Check[] = [
   sumSquaresCheck(300007, 73),
 ];
 
-const isas: readonly Isa[] = native ? native.supportedIsas : [];
-
-for (const isa of isas.length > 0 ? isas : (["avx512", "avx2", "scalar"] as const)) {
-  for (const threads of [1, 2]) {
-    test(`native training kernels equal the references (${isa}, ${threads} thread${threads > 1 ? "s" : ""})`, { skip: SKIP }, () => {
-      const be = native!;
-      withConfig(be, isa, threads, () => {
-        assert.equal(be.isa, isa);
-        for (const c of checks) c(be, `[${isa}, ${threads}T]`);
-      });
-    });
-  }
-}
+testEveryConfig("native training kernels equal the references", (be, tag) => {
+  for (const c of checks) c(be, tag);
+});
 
 test("native training kernels reject bad arguments before touching memory", { skip: SKIP }, () => {
   const be = native!;

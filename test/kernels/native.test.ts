@@ -10,27 +10,11 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import * as ref from "../../src/kernels/reference.js";
-import { loadNativeBackend, type Isa, type NativeBackend } from "../../src/kernels/native.js";
+import type { Isa, NativeBackend } from "../../src/kernels/native.js";
 import { assertClose, randomArray } from "../helpers.js";
+import { isas, native, SKIP, testEveryConfig, withConfig } from "./native-helpers.js";
 
 const TOL = 1e-5;
-const load = loadNativeBackend();
-const native: NativeBackend | undefined = load.backend;
-const SKIP = native ? false : `native addon not available: ${load.error}`;
-
-/** Runs fn with the given ISA and thread count, restoring both afterwards. */
-function withConfig(be: NativeBackend, isa: Isa, threads: number, fn: () => void): void {
-  const isa0 = be.isa;
-  const threads0 = be.threads;
-  be.setIsa(isa);
-  be.setThreads(threads);
-  try {
-    fn();
-  } finally {
-    be.setIsa(isa0);
-    be.setThreads(threads0);
-  }
-}
 
 function copy(a: Float32Array): Float32Array {
   return new Float32Array(a);
@@ -239,19 +223,9 @@ const cases: Case[] = [
   addCase(600011, 73),
 ];
 
-const isas: readonly Isa[] = native ? native.supportedIsas : [];
-
-for (const isa of isas.length > 0 ? isas : (["avx512", "avx2", "scalar"] as const)) {
-  for (const threads of [1, 2]) {
-    test(`native kernels equal the reference (${isa}, ${threads} thread${threads > 1 ? "s" : ""})`, { skip: native ? false : SKIP }, () => {
-      const be = native!;
-      withConfig(be, isa, threads, () => {
-        assert.equal(be.isa, isa);
-        for (const c of cases) assertClose(c.actual(be), c.expected(), TOL, `${c.name} [${isa}, ${threads}T]`);
-      });
-    });
-  }
-}
+testEveryConfig("native kernels equal the reference", (be, tag) => {
+  for (const c of cases) assertClose(c.actual(be), c.expected(), TOL, `${c.name} ${tag}`);
+});
 
 test("native swiglu is right element by element at the exp argument's extremes", { skip: SKIP }, () => {
   const be = native!;

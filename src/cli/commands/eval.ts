@@ -18,6 +18,7 @@ interface EvalCliOptions {
   seed: string;
   limit?: string;
   batch: string;
+  batchTokens: string;
   json?: boolean;
   logSamples?: string;
   bos: boolean;
@@ -47,7 +48,14 @@ export function register(program: Command): void {
     .option("--fewshot-labels <files>", "labels of the few-shot file(s) for piqa/siqa")
     .option("--seed <s>", "few-shot sampling seed", "1234")
     .option("--limit <n>", "evaluate only the first N items of each task")
-    .option("--batch <n>", "most tokens per forward call (memory bound for long inputs)", "512")
+    .option(
+      "--batch <n>",
+      "multiple choice: most choices scored per forward call; the choices of several questions are batched\n" +
+        "together (each question's context run once, shared by its choices; one KV cache per question in flight);\n" +
+        "1 = one choice per call",
+      "32",
+    )
+    .option("--batch-tokens <n>", "most tokens per forward call (a memory bound: longer inputs run in chunks)", "1024")
     .option("--no-bos", "do not prepend BOS to contexts (lm-evaluation-harness's default for HF models)")
     .option("--max-tokens <n>", "qa: most tokens generated per answer", "32")
     .option("--window <n>", "perplexity: tokens per window (default: the model's context length)")
@@ -84,6 +92,7 @@ function run(opts: EvalCliOptions): void {
   const seed = parseNumberOption(opts.seed, "--seed", { integer: true });
   const limit = opts.limit === undefined ? undefined : parseNumberOption(opts.limit, "--limit", { min: 1, integer: true });
   const batch = parseNumberOption(opts.batch, "--batch", { min: 1, integer: true });
+  const batchTokens = parseNumberOption(opts.batchTokens, "--batch-tokens", { min: 1, integer: true });
   const maxTokens = parseNumberOption(opts.maxTokens, "--max-tokens", { min: 1, integer: true });
   const window = opts.window === undefined ? undefined : parseNumberOption(opts.window, "--window", { min: 2, integer: true });
   const stride = opts.stride === undefined ? undefined : parseNumberOption(opts.stride, "--stride", { min: 1, integer: true });
@@ -114,7 +123,8 @@ function run(opts: EvalCliOptions): void {
         fewshotLabels: fewshotLabels[i],
         seed,
         limit,
-        batchTokens: batch,
+        batchSize: batch,
+        batchTokens: batchTokens,
         bos: opts.bos,
         maxTokens,
         window,
