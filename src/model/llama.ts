@@ -116,77 +116,12 @@ export class LlamaModel {
    * `allLogits` is false.
    */
   forward(tokens: readonly number[], cache: KVCache, allLogits = false): Float32Array {
-    const c = this.config;
-    const T = tokens.length;
+    if (tokens.length === 0) throw new Error("forward needs at least one token");
     const pos0 = cache.length;
-    if (T === 0) throw new Error("forward needs at least one token");
-    if (pos0 + T > cache.capacity) {
-      throw new Error(`sequence of ${pos0 + T} positions exceeds the context length ${cache.capacity}`);
-    }
-    for (const id of tokens) {
-      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`token id ${id} is outside the vocabulary [0, ${c.vocabSize})`);
-    }
-    const k = this.backend;
-    const d = c.hiddenSize;
-    const hd = headDim(c);
-    const nH = c.numAttentionHeads;
-    const nKv = c.numKeyValueHeads;
-    const qDim = nH * hd;
-    const kvDim = nKv * hd;
-    const F = c.intermediateSize;
-    if (!this.scratch || this.scratch.rows < T) this.scratch = new Scratch(Math.max(T, 1), c);
-    const s = this.scratch;
-    const x = s.x.subarray(0, T * d);
-    const xn = s.xn.subarray(0, T * d);
-    const q = s.q.subarray(0, T * qDim);
-    const attn = s.attn.subarray(0, T * qDim);
-    const proj = s.proj.subarray(0, T * d);
-    const gate = s.gate.subarray(0, T * F);
-    const up = s.up.subarray(0, T * F);
-    const w = this.weights;
-
-    // Token embeddings.
-    const emb = w.embedTokens;
-    for (let t = 0; t < T; t++) {
-      if (isQuantMatrix(emb)) dequantizeRows(emb, tokens[t]!, 1, x.subarray(t * d, (t + 1) * d));
-      else x.set(emb.subarray(tokens[t]! * d, (tokens[t]! + 1) * d), t * d);
-    }
-
-    for (let l = 0; l < c.numHiddenLayers; l++) {
-      const L = w.layers[l]!;
-      const kCache = cache.keys[l]!;
-      const vCache = cache.values[l]!;
-      const kNew = kCache.subarray(pos0 * kvDim, (pos0 + T) * kvDim);
-      const vNew = vCache.subarray(pos0 * kvDim, (pos0 + T) * kvDim);
-
-      // Attention sub-layer: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)).
-      k.rmsnorm(xn, x, L.inputNorm as Float32Array, T, d, c.rmsNormEps);
-      this.linear(q, xn, L.wq, T, qDim, d);
-      this.linear(kNew, xn, L.wk, T, kvDim, d);
-      this.linear(vNew, xn, L.wv, T, kvDim, d);
-      k.rope(q, T, nH, hd, pos0, this.ropeCos, this.ropeSin);
-      k.rope(kNew, T, nKv, hd, pos0, this.ropeCos, this.ropeSin);
-      k.attention(attn, q, kCache, vCache, T, pos0, nH, nKv, hd);
-      this.linear(proj, attn, L.wo, T, d, qDim);
-      k.addInPlace(x, proj, T * d);
-
-      // Feed-forward sub-layer: x += W2 · (silu(W1·norm(x)) ⊙ W3·norm(x)).
-      k.rmsnorm(xn, x, L.postAttentionNorm as Float32Array, T, d, c.rmsNormEps);
-      this.linear(gate, xn, L.wGate, T, F, d);
-      this.linear(up, xn, L.wUp, T, F, d);
-      k.swiglu(gate, gate, up, T * F);
-      this.linear(proj, gate, L.wDown, T, d, F);
-      k.addInPlace(x, proj, T * d);
-    }
-    cache.length = pos0 + T;
-
-    // Final norm and output head (only the rows the caller wants).
-    const first = allLogits ? 0 : T - 1;
-    const rows = T - first;
-    k.rmsnorm(xn.subarray(first * d), x.subarray(first * d), w.finalNorm as Float32Array, rows, d, c.rmsNormEps);
-    const logits = new Float32Array(rows * c.vocabSize);
-    this.linear(logits, xn.subarray(first * d), w.lmHead, rows, c.vocabSize, d);
-    return logits;
+    // One sequence is a batch of one segment.
+    const [logits] = this.forwardBatch([{ tokens, cache, pos0, logitsFrom: allLogits ? 0 : tokens.length - 1 }]);
+    cache.length = pos0 + tokens.length;
+    return logits!;
   }
 
   /**
