@@ -66,6 +66,8 @@ export class TrainGraph<F extends FloatArray> {
   private readonly logitsChunk: F;
   private readonly tmpD: F;
   readonly lossChunkRows: number;
+  /** Model sizes the forward and backward both use. */
+  private readonly dims: { d: number; hd: number; nH: number; nKv: number; qDim: number; kvDim: number; F: number };
 
   constructor(
     readonly config: LlamaConfig,
@@ -84,6 +86,7 @@ export class TrainGraph<F extends FloatArray> {
     const qDim = c.numAttentionHeads * hd;
     const kvDim = c.numKeyValueHeads * hd;
     const F = c.intermediateSize;
+    this.dims = { d, hd, nH: c.numAttentionHeads, nKv: c.numKeyValueHeads, qDim, kvDim, F };
     this.acts = Array.from({ length: c.numHiddenLayers }, () => ({
       xIn: alloc(N * d), invRmsAttn: alloc(N), q: alloc(N * qDim), k: alloc(N * kvDim), v: alloc(N * kvDim),
       attn: alloc(N * qDim), lse: alloc(N * c.numAttentionHeads), xMid: alloc(N * d), invRmsFfn: alloc(N),
@@ -175,13 +178,7 @@ export class TrainGraph<F extends FloatArray> {
   private forward(W: ModelTensors<F>, inputs: Int32Array): void {
     const c = this.config;
     const { batch: B, seqLen: T, N } = this;
-    const d = c.hiddenSize;
-    const hd = headDim(c);
-    const nH = c.numAttentionHeads;
-    const nKv = c.numKeyValueHeads;
-    const qDim = nH * hd;
-    const kvDim = nKv * hd;
-    const F = c.intermediateSize;
+    const { d, hd, nH, nKv, qDim, kvDim, F } = this.dims;
     const lin = this.linear;
     const K = this.kern;
     const { xn, qr, kr, h } = this;
@@ -249,13 +246,7 @@ export class TrainGraph<F extends FloatArray> {
   private backward(W: ModelTensors<F>, G: ModelTensors<F>, inputs: Int32Array): void {
     const c = this.config;
     const { batch: B, seqLen: T, N } = this;
-    const d = c.hiddenSize;
-    const hd = headDim(c);
-    const nH = c.numAttentionHeads;
-    const nKv = c.numKeyValueHeads;
-    const qDim = nH * hd;
-    const kvDim = nKv * hd;
-    const F = c.intermediateSize;
+    const { d, hd, nH, nKv, qDim, kvDim, F } = this.dims;
     const lin = this.linear;
     const K = this.kern;
     const { xn, qr, kr, dx, dxn, dq, dk, dv, dAttn, h, dGate, dUp } = this;

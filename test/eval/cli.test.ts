@@ -67,3 +67,13 @@ test("eval mistakes are one line with exit code 2", () => {
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
 });
+
+test("a data file with no scorable item is an error (exit 2), not NaN metrics", () => {
+  const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-eval-")), "bad.jsonl");
+  fs.writeFileSync(bad, "not json\n");
+  const r = run(["--model", path.join(fixturesDir, "eval", "model"), "--task", "hellaswag", "--data", bad, "--json"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /bad\.jsonl:1: .*skipped/);
+  assert.match(r.stderr, /llama-ts: error: .*no item of task hellaswag could be scored \(1 line\(s\) skipped/);
+  assert.equal(r.stdout, "");
+});

@@ -137,6 +137,10 @@ function run(opts: EvalCliOptions): void {
       });
       progress?.stop();
       reportSkipped(report);
+      if (report.n === 0) {
+        // Metrics over no items would be NaN: a wrong number, not a result.
+        throw new UserError(`${data[i]}: no item of task ${task} could be scored (${report.skipped.length} line(s) skipped; see the messages above)`);
+      }
       reports.push(report);
       if (opts.json) {
         process.stdout.write(JSON.stringify({ task: report.task, n: report.n, metrics: report.metrics, skipped: report.skipped.length }) + "\n");
