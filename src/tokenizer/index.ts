@@ -12,7 +12,8 @@
  *   trainer.ts       BPE training with SentencePiece's piece rules
  *   tokenizer.ts     SentencePieceTokenizer, the entry point
  */
-export { SentencePieceTokenizer, type EncodeOptions } from "./tokenizer.js";
+export { SentencePieceTokenizer, splitOnSpecials } from "./tokenizer.js";
+export type { EncodeOptions, Tokenizer, TokenDecodeStream } from "./types.js";
 export type { DecodeStream } from "./decoder.js";
 export {
   ModelType,

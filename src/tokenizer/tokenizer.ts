@@ -10,15 +10,11 @@ import { ModelError, Vocab } from "./model.js";
 import { ModelProto, PieceType, TRAINER_DEFAULTS, parseModelProto, serializeModelProto } from "./model-proto.js";
 import { Normalizer } from "./normalizer.js";
 import { ProtobufError } from "./protobuf.js";
+import type { EncodeOptions, Tokenizer } from "./types.js";
 
-export interface EncodeOptions {
-  /** Prepend the BOS id (default false, as in SentencePiece). */
-  bos?: boolean;
-  /** Append the EOS id (default false). */
-  eos?: boolean;
-}
+export type { EncodeOptions } from "./types.js";
 
-export class SentencePieceTokenizer {
+export class SentencePieceTokenizer implements Tokenizer {
   readonly vocabSize: number;
   /** -1 when the model has none (as SentencePiece's bos_id()). */
   readonly bosId: number;
@@ -29,6 +25,7 @@ export class SentencePieceTokenizer {
   private readonly normalizer: Normalizer;
   private readonly encoder: BpeEncoder;
   private readonly decoder: Decoder;
+  private specials: Map<string, number> | undefined;
 
   private constructor(vocab: Vocab) {
     this.vocab = vocab;
@@ -92,7 +89,15 @@ export class SentencePieceTokenizer {
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const out: number[] = [];
     if (opts.bos) out.push(this.requireSpecial(this.bosId, "BOS"));
-    this.encoder.encodeNormalized(this.normalizer.normalize(text), out);
+    if (opts.parseSpecial) {
+      // Control pieces written out in the text (`<s>`, `</s>` from a chat template) become their
+      // ids; the text between them is encoded as usual, each run with its own dummy prefix (as
+      // Hugging Face's Llama tokenizers do around special tokens).
+      for (const part of splitOnSpecials(text, this.specialTokens())) {
+        if (typeof part === "number") out.push(part);
+        else if (part.length > 0) this.encoder.encodeNormalized(this.normalizer.normalize(part), out);
+      }
+    } else this.encoder.encodeNormalized(this.normalizer.normalize(text), out);
     if (opts.eos) out.push(this.requireSpecial(this.eosId, "EOS"));
     return out;
   }
@@ -122,6 +127,17 @@ export class SentencePieceTokenizer {
    */
   decodeStream(): DecodeStream {
     return new DecodeStream(this.decoder);
+  }
+
+  /** Control pieces (`<s>`, `</s>`, ...) by their text. */
+  specialTokens(): ReadonlyMap<string, number> {
+    if (!this.specials) {
+      this.specials = new Map();
+      for (let id = 0; id < this.vocabSize; id++) {
+        if (this.vocab.types[id] === PieceType.CONTROL) this.specials.set(this.vocab.pieces[id]!, id);
+      }
+    }
+    return this.specials;
   }
 
   idToPiece(id: number): string {
@@ -166,4 +182,29 @@ export class SentencePieceTokenizer {
     if (id < 0) throw new UserError(`this tokenizer has no ${what} piece`);
     return id;
   }
+}
+
+/**
+ * Splits text at occurrences of special-token strings (longest match first at each position):
+ * plain runs stay strings, specials become their ids.
+ */
+export function splitOnSpecials(text: string, specials: ReadonlyMap<string, number>): (string | number)[] {
+  if (specials.size === 0) return [text];
+  const names = [...specials.keys()].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  const out: (string | number)[] = [];
+  let start = 0;
+  let i = 0;
+  while (i < text.length) {
+    const hit = names.find((n) => text.startsWith(n, i));
+    if (hit === undefined) {
+      i++;
+      continue;
+    }
+    if (i > start) out.push(text.slice(start, i));
+    out.push(specials.get(hit)!);
+    i += hit.length;
+    start = i;
+  }
+  if (start < text.length) out.push(text.slice(start));
+  return out;
 }
