@@ -35,5 +35,5 @@ export { meanStderr } from "./stats.js";
 export { documentNll, perplexityMetrics, slidingNll, type DocumentNll, type PerplexityMetrics, type PerplexityOptions } from "./perplexity.js";
 export { runEvalTask, type EvalReport, type EvalSample, type EvalTaskOptions } from "./run.js";
 export {
-  harnessDateId, harnessResults, resultsFilePath, resultsTaskName, sanitizeModelName, writeHarnessResults, type RunInfo,
+  checkOutputPath, harnessDateId, harnessResults, resultsFilePath, resultsTaskName, sanitizeModelName, writeHarnessResults, type RunInfo,
 } from "./results.js";

@@ -213,11 +213,19 @@ export function resultsFilePath(outputPath: string, modelName: string, dateId: s
   return path.join(outputPath, sanitizeModelName(modelName), `results_${dateId}.json`);
 }
 
-/** Writes the results JSON (indent 2, as the harness) to a new file; returns its path. */
-export function writeHarnessResults(outputPath: string, results: { [key: string]: Json }, modelName: string, now = new Date()): string {
+/** Refuses an output path that cannot work (an existing non-directory without .json), before any work is done. */
+export function checkOutputPath(outputPath: string): void {
   if (path.extname(outputPath).toLowerCase() !== ".json" && fs.existsSync(outputPath) && !fs.statSync(outputPath).isDirectory()) {
     throw new UserError(`--output-path ${outputPath} is a file; give a directory (results go to DIR/<model>/results_<date>.json) or a path ending in .json`);
   }
+  if (path.extname(outputPath).toLowerCase() === ".json" && fs.existsSync(path.dirname(outputPath)) && !fs.statSync(path.dirname(outputPath)).isDirectory()) {
+    throw new UserError(`--output-path ${outputPath}: ${path.dirname(outputPath)} is not a directory`);
+  }
+}
+
+/** Writes the results JSON (indent 2, as the harness) to a new file; returns its path. */
+export function writeHarnessResults(outputPath: string, results: { [key: string]: Json }, modelName: string, now = new Date()): string {
+  checkOutputPath(outputPath);
   const file = resultsFilePath(outputPath, modelName, harnessDateId(now));
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -5,7 +5,7 @@ import { parseNumberOption, UserError } from "../../util/errors.js";
 import { createProgress, type Progress } from "../../util/progress.js";
 import { placeOf } from "../../eval/data.js";
 import { QA_NORMALIZATIONS, type QaNormalization } from "../../eval/qa.js";
-import { harnessResults, resultsTaskName, writeHarnessResults } from "../../eval/results.js";
+import { checkOutputPath, harnessResults, resultsTaskName, writeHarnessResults } from "../../eval/results.js";
 import { runEvalTask, type EvalReport } from "../../eval/run.js";
 import { HARNESS_TASKS, TASK_NAMES, canonicalTask, taskKind } from "../../eval/tasks.js";
 
@@ -140,6 +140,7 @@ function run(opts: EvalCliOptions): void {
   }
   const normalization = opts.normalization as QaNormalization;
   if (shots > 0 && tasks.some((t) => taskKind(t!) === "perplexity")) throw new UserError(`--shots does not apply to perplexity`);
+  if (opts.outputPath !== undefined) checkOutputPath(opts.outputPath);
 
   const loaded = loadModel(opts.model);
   const { folder, model } = loaded;
