@@ -258,7 +258,8 @@ function answerList(o: Record<string, unknown>, key: string): string[] {
 export function parseQa(record: unknown): QaExample {
   const o = asObject(record);
   if (o["Question"] !== undefined && o["question"] === undefined) {
-    const a = asObject(o["Answer"] ?? null);
+    if (typeof o["Answer"] !== "object" || o["Answer"] === null) throw new FormatError(`field "Answer" ${o["Answer"] === undefined ? "is missing" : "must be an object"}`);
+    const a = o["Answer"] as Record<string, unknown>;
     const ex: QaExample = { question: str(o, "Question"), answers: a["Aliases"] !== undefined ? strArray(a, "Aliases", 1) : [str(a, "Value")] };
     if (a["NormalizedAliases"] !== undefined) ex.normalizedAnswers = strArray(a, "NormalizedAliases", 1);
     if (a["HumanAnswers"] !== undefined) ex.humanAnswers = strArray(a, "HumanAnswers", 0);

@@ -68,6 +68,7 @@ test("eval mistakes are one line with exit code 2", () => {
     [["--model", model, "--task", "mc", "--data", path.join(evalDir, "mc.jsonl"), "--output-path", path.join(evalDir, "mc.jsonl")], /--output-path .*mc\.jsonl is a file/],
     [["--model", model, "--task", "nq_open", "--data", path.join(evalDir, "qa.jsonl"), "--max-tokens", "600"], /--max-tokens 600 leaves no room/],
     [["--model", model, "--task", "ppl", "--data", path.join(evalDir, "ppl.txt"), "--shots", "1"], /--shots does not apply to perplexity/],
+    [["--model", model, "--task", "mc", "--data", path.join(evalDir, "mc.jsonl"), "--log-samples", path.join(evalDir, "mc.jsonl")], /--log-samples .*mc\.jsonl already exists; not overwriting/],
     [["--model", path.join(fixturesDir, "models", "gqa-f32"), "--task", "mc", "--data", path.join(evalDir, "mc.jsonl")], /no tokenizer\.model/],
   ];
   for (const [args, re] of cases) {

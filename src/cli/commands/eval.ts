@@ -93,7 +93,7 @@ export function register(program: Command): void {
     .option("--window <n>", "perplexity: tokens per window (default: the model's context length)")
     .option("--stride <n>", "perplexity: tokens between window starts (default: the window)")
     .option("--json", "print one JSON object per task: {\"task\", \"n\", \"metrics\", \"stderr\", \"skipped\", \"too_long\", ...}")
-    .option("--log-samples <file>", "write every item's scores as JSONL")
+    .option("--log-samples <file>", "write every item's scores as JSONL to a new file")
     .option(
       "--output-path <path>",
       "write lm-evaluation-harness's results JSON: PATH/<model>/results_<date>.json for a directory,\n" +
@@ -157,7 +157,7 @@ function run(opts: EvalCliOptions): void {
     throw new UserError(`--max-tokens ${maxTokens} leaves no room for the prompt in the model's context of ${ctxLen} tokens`);
   }
 
-  const samples = opts.logSamples ? fs.openSync(opts.logSamples, "w") : undefined;
+  const samples = opts.logSamples ? openNew(opts.logSamples, "--log-samples") : undefined;
   const reports: EvalReport[] = [];
   try {
     tasks.forEach((task, i) => {
@@ -216,6 +216,17 @@ function run(opts: EvalCliOptions): void {
     });
     const file = writeHarnessResults(opts.outputPath, results, opts.model);
     process.stderr.write(`results written to ${file}\n`);
+  }
+}
+
+/** Opens a file that must not exist yet (nothing the user has is overwritten). */
+function openNew(file: string, flag: string): number {
+  try {
+    return fs.openSync(file, "wx");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") throw new UserError(`${flag} ${file} already exists; not overwriting it (remove it or choose another name)`);
+    throw new UserError(`${flag}: cannot write ${file} (${code ?? (e as Error).message})`);
   }
 }
 
