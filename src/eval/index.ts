@@ -35,5 +35,6 @@ export { meanStderr } from "./stats.js";
 export { documentNll, perplexityMetrics, slidingNll, type DocumentNll, type PerplexityMetrics, type PerplexityOptions } from "./perplexity.js";
 export { runEvalTask, type EvalReport, type EvalSample, type EvalTaskOptions } from "./run.js";
 export {
-  checkOutputPath, harnessDateId, harnessResults, resultsFilePath, resultsTaskName, sanitizeModelName, writeHarnessResults, type RunInfo,
+  PyFloat, checkOutputPath, harnessDateId, harnessResults, pythonJson, resultsFilePath, resultsTaskName, sanitizeModelName, writeHarnessResults,
+  type Json, type RunInfo,
 } from "./results.js";

@@ -49,7 +49,35 @@ export interface RunInfo {
   files: Array<{ data: string; fewshotData?: string }>;
 }
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+/** A number Python holds as a float: written with a fraction (0.0, 1.0), as json.dumps writes floats. */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
+export type Json = null | boolean | number | string | PyFloat | Json[] | { [key: string]: Json };
+
+const f = (x: number): PyFloat => new PyFloat(x);
+
+/** JSON text as Python's json.dumps(obj, indent=2, ensure_ascii=False) writes it (floats keep ".0"). */
+export function pythonJson(value: Json, indent = 2, depth = 0): string {
+  if (value instanceof PyFloat) {
+    const v = value.value;
+    if (Number.isNaN(v)) return "NaN";
+    if (!Number.isFinite(v)) return v > 0 ? "Infinity" : "-Infinity";
+    const t = String(v);
+    return Number.isInteger(v) && !/e/.test(t) ? `${t}.0` : t;
+  }
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  const pad = " ".repeat(indent * (depth + 1));
+  const end = " ".repeat(indent * depth);
+  if (Array.isArray(value)) {
+    if (value.length === 0) return "[]";
+    return `[\n${value.map((v) => pad + pythonJson(v, indent, depth + 1)).join(",\n")}\n${end}]`;
+  }
+  const entries = Object.entries(value);
+  if (entries.length === 0) return "{}";
+  return `{\n${entries.map(([k, v]) => `${pad}${JSON.stringify(k)}: ${pythonJson(v, indent, depth + 1)}`).join(",\n")}\n${end}}`;
+}
 
 /** The key a task has in the results (the harness's task name when it has the task). */
 export function resultsTaskName(report: EvalReport): string {
@@ -96,22 +124,22 @@ function taskConfig(report: EvalReport, run: RunInfo, files: { data: string; few
   }
   const higher = higherIsBetter(report);
   if (kind === "qa") {
-    const f = QA_FORMATS[report.canonical as QaStyle];
-    cfg["description"] = f.description;
-    cfg["target_delimiter"] = f.targetDelimiter;
-    cfg["fewshot_delimiter"] = f.fewshotDelimiter;
+    const q = QA_FORMATS[report.canonical as QaStyle];
+    cfg["description"] = q.description;
+    cfg["target_delimiter"] = q.targetDelimiter;
+    cfg["fewshot_delimiter"] = q.fewshotDelimiter;
     cfg["num_fewshot"] = report.shots;
     const em: { [key: string]: Json } = { metric: "exact_match", aggregation: "mean", higher_is_better: true };
     if (run.normalization === "harness") {
       em["ignore_case"] = true;
       em["ignore_punctuation"] = true;
-      if (f.regexesToIgnore.length > 0) em["regexes_to_ignore"] = [...f.regexesToIgnore];
+      if (q.regexesToIgnore.length > 0) em["regexes_to_ignore"] = [...q.regexesToIgnore];
     } else {
       em["normalization"] = run.normalization;
     }
     cfg["metric_list"] = [em];
     cfg["output_type"] = "generate_until";
-    cfg["generation_kwargs"] = { until: [...f.until], do_sample: false, temperature: 0.0, max_gen_toks: run.maxTokens };
+    cfg["generation_kwargs"] = { until: [...q.until], do_sample: false, temperature: f(0), max_gen_toks: run.maxTokens };
     cfg["repeats"] = 1;
     cfg["filter_list"] = [{ name: "remove_whitespace", filter: [{ function: "remove_whitespace" }, { function: "take_first" }] }];
   } else {
@@ -124,7 +152,7 @@ function taskConfig(report: EvalReport, run: RunInfo, files: { data: string; few
     cfg["repeats"] = 1;
   }
   cfg["should_decontaminate"] = false;
-  const meta: { [key: string]: Json } = { version: info ? info.version : null, data: files.data };
+  const meta: { [key: string]: Json } = { version: info ? f(info.version) : null, data: files.data };
   if (files.fewshotData) meta["fewshot_data"] = files.fewshotData;
   cfg["metadata"] = meta;
   return cfg;
@@ -149,13 +177,15 @@ export function harnessResults(reports: readonly EvalReport[], run: RunInfo): { 
     const filter = filterOf(r);
     const entry: { [key: string]: Json } = { name, alias: name, sample_len: r.n };
     for (const m of metricNames(r)) {
-      entry[`${m},${filter}`] = r.metrics[m]!;
-      entry[`${m}_stderr,${filter}`] = r.stderr[m] ?? "N/A";
+      entry[`${m},${filter}`] = f(r.metrics[m]!);
+      const se = r.stderr[m];
+      entry[`${m}_stderr,${filter}`] = se === undefined ? "N/A" : f(se);
     }
     results[name] = entry;
     groupSubtasks[name] = [];
     configs[name] = taskConfig(r, run, run.files[i] ?? { data: "" });
-    versions[name] = HARNESS_TASKS[r.canonical]?.version ?? null;
+    const version = HARNESS_TASKS[r.canonical]?.version;
+    versions[name] = version === undefined ? null : f(version);
     nShot[name] = r.shots;
     higher[name] = higherIsBetter(r);
     nSamples[name] = { original: r.original, effective: r.n };
@@ -185,7 +215,7 @@ export function harnessResults(reports: readonly EvalReport[], run: RunInfo): { 
       fewshot_seed: run.fewshotSeed,
     },
     git_hash: null,
-    date: run.startTime,
+    date: f(run.startTime),
     task_hashes: {},
     model_source: "llama-ts",
     model_name: run.model,
@@ -241,7 +271,7 @@ export function writeHarnessResults(outputPath: string, results: { [key: string]
     throw new UserError(`--output-path: cannot write ${file} (${code ?? (e as Error).message})`);
   }
   try {
-    fs.writeSync(fd, JSON.stringify(results, null, 2));
+    fs.writeSync(fd, pythonJson(results));
   } finally {
     fs.closeSync(fd);
   }

@@ -16,8 +16,8 @@ import { loadModelFolder } from "../../src/formats/hf-folder.js";
 import { LlamaModel } from "../../src/model/llama.js";
 import { SentencePieceTokenizer } from "../../src/tokenizer/index.js";
 import {
-  PyRandom, exactMatch, harnessDateId, harnessNormalize, harnessResults, meanStderr, parseQa, resultsFilePath, runEvalTask, sanitizeModelName,
-  triviaqaNormalize, writeHarnessResults, type EvalReport, type EvalSample, type McItemResult, type QaItemResult, type RunInfo,
+  PyFloat, PyRandom, exactMatch, harnessDateId, harnessNormalize, harnessResults, meanStderr, parseQa, resultsFilePath, runEvalTask, sanitizeModelName,
+  pythonJson, triviaqaNormalize, writeHarnessResults, type EvalReport, type EvalSample, type McItemResult, type QaItemResult, type RunInfo,
 } from "../../src/eval/index.js";
 
 const evalDir = path.join(fixturesDir, "eval");
@@ -188,7 +188,12 @@ test("results JSON: the harness's layout and key names", () => {
   reports.push(runEvalTask(model, tokenizer, { task: "nq", data: path.join(evalDir, "nq_open-dev.jsonl"), maxTokens: 2, shots: 1, fewshotData: path.join(evalDir, "qa-train.jsonl"), onSample: (s) => samples.push(s) }));
   reports.push(runEvalTask(model, tokenizer, { task: "arc_challenge", data: path.join(evalDir, "arc_challenge.jsonl") }));
   const files = [{ data: "siqa-dev.jsonl" }, { data: "nq_open-dev.jsonl", fewshotData: "qa-train.jsonl" }, { data: "arc_challenge.jsonl" }];
-  const res = JSON.parse(JSON.stringify(harnessResults(reports, runInfo({ files })))) as Record<string, Record<string, Record<string, unknown>>> & Record<string, unknown>;
+  const text = pythonJson(harnessResults(reports, runInfo({ files })));
+  // Python's json.dumps layout: floats keep their fraction ("0.0"), N/A is a string.
+  assert.match(text, /\n {4}"social_iqa": \{\n {6}"name": "social_iqa",\n {6}"alias": "social_iqa",\n {6}"sample_len": 2,\n {6}"acc,none": 0\.0,/);
+  assert.match(text, /"acc_stderr,none": "N\/A"/);
+  assert.match(text, /"versions": \{\n {4}"arc_challenge": 1\.0,/);
+  const res = JSON.parse(text) as Record<string, Record<string, Record<string, unknown>>> & Record<string, unknown>;
   for (const k of ["results", "group_subtasks", "configs", "versions", "n-shot", "higher_is_better", "n-samples", "config", "date", "total_evaluation_time_seconds"]) {
     assert.ok(k in res, k);
   }
@@ -235,6 +240,7 @@ test("results file: where the harness puts it, never overwritten", () => {
   assert.equal(resultsFilePath("out", "/m/x", "D"), path.join("out", "__m__x", "results_D.json"));
   assert.equal(resultsFilePath("out/run.json", "/m/x", "D"), path.join("out", "run_D.json"));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-results-"));
+  assert.equal(pythonJson({ a: [new PyFloat(1), new PyFloat(0.25), 3, "é\n"], b: {}, c: [] }), '{\n  "a": [\n    1.0,\n    0.25,\n    3,\n    "é\\n"\n  ],\n  "b": {},\n  "c": []\n}');
   const json = { results: {} };
   const f1 = writeHarnessResults(tmp, json, "m", d);
   assert.equal(f1, path.join(tmp, "m", "results_2026-11-30T09-05-07.042000.json"));
