@@ -58,7 +58,7 @@ export function register(program: Command): void {
         "Several tasks: --task a,b --data fa,fb (one file each). Malformed records are reported with their line number,\n" +
         "skipped and counted; items too long for the context are reported apart.",
     )
-    .requiredOption("--model <path>", "model folder or .gguf/.bin file")
+    .requiredOption("--model <dir>", "model folder (config.json + model.safetensors + tokenizer.model)")
     .requiredOption("--task <names>", "task name(s), comma-separated")
     .requiredOption("--data <files>", "data file(s), comma-separated, one per task (JSONL, .json; text or {\"text\"} JSONL for perplexity)")
     .option("--labels <files>", "labels file(s) for piqa/siqa (default: <data>-labels.lst beside the data file)")
