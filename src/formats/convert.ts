@@ -1,7 +1,8 @@
 /**
  * Conversions between model files: a Hugging Face folder, GGUF (f32/f16/q8_0/q4_0) and
- * llama2.c `.bin` (legacy or version 1). The format is chosen by the path: a `.gguf` file, a
- * `.bin` file, or otherwise a folder. Everything passes through float32 parameters in our
+ * llama2.c `.bin` (legacy or version 1); Meta's release folders (params.json +
+ * consolidated.NN.pth) are read only. The format is chosen by the path: a `.gguf` file, a
+ * `.bin` file, a Meta folder (or one of its consolidated.NN.pth), or otherwise a folder. Everything passes through float32 parameters in our
  * layout (quantised GGUF tensors are dequantised on read).
  */
 import fs from "node:fs";
@@ -13,8 +14,9 @@ import { GGUF_EXPORT_TYPES, isGgufPath, loadGgufParams, saveGguf, type GgufExpor
 import { loadLlama2c, saveLlama2c, type Llama2cVersion } from "./llama2c.js";
 import { parseModelProto, serializeModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import { ProtobufError } from "../tokenizer/protobuf.js";
+import { loadMetaCheckpoint, metaCheckpointDir } from "./meta.js";
 
-export type ModelFormat = "hf" | "gguf" | "llama2c";
+export type ModelFormat = "hf" | "gguf" | "llama2c" | "meta";
 
 export interface LoadedWeights {
   format: ModelFormat;
@@ -26,11 +28,12 @@ export interface LoadedWeights {
 /** The format of an existing model path (for reading). */
 export function detectInputFormat(p: string): ModelFormat {
   if (!fs.existsSync(p)) throw new UserError(`${p} does not exist`);
+  if (metaCheckpointDir(p) !== undefined) return "meta";
   if (fs.statSync(p).isDirectory()) return "hf";
   if (isGgufPath(p)) return "gguf";
   const lower = p.toLowerCase();
   if (lower.endsWith(".bin")) return "llama2c";
-  if (lower.endsWith(".pth") || lower.endsWith(".pt")) throw new UserError(`${p}: PyTorch .pth checkpoints are not supported by convert yet`);
+  if (lower.endsWith(".pth") || lower.endsWith(".pt")) throw new UserError(`${p}: a PyTorch checkpoint is read as a Meta release: give a folder with params.json and consolidated.NN.pth (or one of those files)`);
   if (lower.endsWith(".safetensors")) throw new UserError(`${p}: give the model folder (with config.json), not the .safetensors file`);
   throw new UserError(`${p}: unknown model format (expected a model folder, a .gguf file or a llama2.c .bin file)`);
 }
@@ -72,6 +75,10 @@ export function loadAnyModel(p: string): LoadedWeights {
   if (format === "gguf") {
     const g = loadGgufParams(p);
     return { format, config: g.config, params: g.params, tokenizer: g.tokenizer };
+  }
+  if (format === "meta") {
+    const m = loadMetaCheckpoint(metaCheckpointDir(p)!);
+    return { format, config: m.config, params: m.params, tokenizer: m.tokenizerPath ? readTokenizerFile(m.tokenizerPath) : undefined };
   }
   const l = loadLlama2c(p);
   return { format, config: l.config, params: l.params, tokenizer: undefined };

@@ -129,7 +129,7 @@ function fail(file: string, problem: string): never {
 }
 
 /** Describes a Node file-system error briefly ("no such file", "permission denied"...). */
-function fsProblem(e: unknown): string {
+export function fsProblem(e: unknown): string {
   const code = (e as { code?: unknown } | null)?.code;
   switch (code) {
     case "ENOENT":
@@ -157,7 +157,7 @@ function formatShape(shape: readonly number[]): string {
 }
 
 /** Reads exactly `length` bytes at `position` into `dst` (loops over short reads). */
-function readExactly(fd: number, file: string, dst: Uint8Array, position: number, what: string): void {
+export function readExactly(fd: number, file: string, dst: Uint8Array, position: number, what: string): void {
   let done = 0;
   while (done < dst.length) {
     const want = Math.min(dst.length - done, IO_CHUNK_BYTES);
