@@ -75,6 +75,9 @@ const MAX_PICKLE_BYTES = 256 << 20;
 
 // ---- the restricted unpickler ----
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const latin1 = new TextDecoder("latin1");
+
 class Global {
   constructor(readonly module: string, readonly name: string) {}
   get qualified(): string {
@@ -136,10 +139,10 @@ function rebuildTensor(args: Value[], fail: (m: string) => never): PthTensor {
     numel *= shape[i]!;
     last += Math.max(0, shape[i]! - 1) * stride[i]!;
   }
-  if (numel > storage.numel) fail(`tensor [${shape.join(", ")}] has more elements than its storage ${storage.key} (${storage.numel}); expanded views are not supported`);
   if (numel > 0 && (!Number.isSafeInteger(last) || last >= storage.numel)) {
     fail(`tensor [${shape.join(", ")}] at offset ${offset} with stride [${stride.join(", ")}] reaches element ${last}, past the end of storage ${storage.key} (${storage.numel} elements)`);
   }
+  if (numel > storage.numel) fail(`tensor [${shape.join(", ")}] has more elements than its storage ${storage.key} (${storage.numel}); expanded views are not supported`);
   return { dtype: storage.dtype, shape, stride, storageOffset: offset, storage };
 }
 
@@ -194,8 +197,6 @@ function persistentLoad(pid: Value | undefined, ctx: Context, fail: (m: string) 
 /** Runs the restricted pickle machine over `data` and returns the unpickled value. */
 function unpickle(data: Uint8Array, ctx: Context): Value {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const utf8 = new TextDecoder("utf-8", { fatal: true });
-  const latin1 = new TextDecoder("latin1");
   let pos = 0;
   let opPos = 0;
   const fail: (m: string) => never = (m) => {
@@ -378,7 +379,7 @@ export function openPth(file: string): PthFile {
     const prefix = pkls[0]!.slice(0, -"data.pkl".length);
     const order = zip.entries.get(`${prefix}byteorder`);
     if (order) {
-      const text = new TextDecoder().decode(readZipEntry(zip, order, 0, Math.min(order.size, 16))).trim();
+      const text = latin1.decode(readZipEntry(zip, order, 0, Math.min(order.size, 16))).trim();
       if (text !== "little") throw new UserError(`${file}: storages are ${text}-endian; only little-endian checkpoints are supported`);
     }
     const pkl = zip.entries.get(pkls[0]!)!;

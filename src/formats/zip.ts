@@ -43,6 +43,7 @@ const ZIP64_EOCD_SIG = 0x06064b50;
 const CENTRAL_SIG = 0x02014b50;
 const LOCAL_SIG = 0x04034b50;
 const EOCD_SIZE = 22;
+const utf8 = new TextDecoder("utf-8");
 const CENTRAL_SIZE = 46;
 const LOCAL_SIZE = 30;
 /** The central directory is read into memory; refuse absurd ones (torch's have a few entries per tensor). */
@@ -146,7 +147,6 @@ function zip64Extra(
 function readEntries(z: ZipDirectory, loc: CentralDirectoryLocation): void {
   const cd = readAt(z, loc.offset, loc.size, "the zip central directory");
   const bytes = new Uint8Array(cd.buffer);
-  const decoder = new TextDecoder("utf-8", { fatal: false });
   let p = 0;
   for (let i = 0; i < loc.count; i++) {
     if (p + CENTRAL_SIZE > loc.size || cd.getUint32(p, true) !== CENTRAL_SIG) fail(z.path, `zip central directory entry ${i} is damaged`);
@@ -160,7 +160,7 @@ function readEntries(z: ZipDirectory, loc: CentralDirectoryLocation): void {
     let offset = cd.getUint32(p + 42, true);
     const next = p + CENTRAL_SIZE + nameLen + extraLen + commentLen;
     if (next > loc.size) fail(z.path, `zip central directory entry ${i} runs past the directory`);
-    const name = decoder.decode(bytes.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLen));
+    const name = utf8.decode(bytes.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLen));
     const need = { usize: usize === 0xffffffff, csize: csize === 0xffffffff, offset: offset === 0xffffffff };
     if (need.usize || need.csize || need.offset) {
       const x = zip64Extra(new DataView(cd.buffer, p + CENTRAL_SIZE + nameLen, extraLen), z.path, name, need);
