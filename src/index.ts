@@ -22,4 +22,6 @@ export * from "./formats/gguf.js";
 export * from "./formats/gguf-model.js";
 export { loadLlama2c, saveLlama2c, type Llama2cVersion } from "./formats/llama2c.js";
 export { loadAnyModel, saveAnyModel, detectInputFormat, detectOutputFormat, type ModelFormat, type LoadedWeights } from "./formats/convert.js";
+export { loadMetaCheckpoint, metaCheckpointDir, type MetaCheckpoint } from "./formats/meta.js";
+export { openPth, closePth, readPthTensorF32, type PthFile, type PthTensor, type PthDtype } from "./formats/pth.js";
 export { loadGgufModel } from "./model/load.js";

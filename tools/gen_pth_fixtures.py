@@ -37,14 +37,14 @@ import zipfile
 
 import torch
 
+from llama_reference import rms_norm  # tools/ is on sys.path when this script runs
+
+torch.set_default_dtype(torch.float32)  # llama_reference sets float64; tensors.pth wants torch's default
+
 MARKER = "/tmp/llama-ts-pth-pwned-marker"
 
 
 # ---- Meta's model math (float64) ----
-
-def rms_norm(x, w, eps):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
-
 
 def precompute_freqs_cis(hd, end, theta):
     freqs = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64)[: hd // 2] / hd))
@@ -290,11 +290,10 @@ class StoragePickler(pickle.Pickler):
 
 
 def write_pth_raw(path, pkl, storages):
+    entries = [("archive/data.pkl", pkl)] + [(f"archive/data/{k}", d) for k, d in storages.items()] + [("archive/version", b"3\n")]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pkl)
-        for key, data in storages.items():
-            z.writestr(f"archive/data/{key}", data)
-        z.writestr("archive/version", b"3\n")
+        for name, data in entries:
+            z.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data)  # fixed time: reproducible bytes
 
 
 def crafted_pickle(obj):
