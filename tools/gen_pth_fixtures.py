@@ -6,6 +6,8 @@ Writes into test/fixtures/meta/ (or OUT_DIR):
   mp2-bf16-gqa/          params.json + consolidated.00.pth and .01.pth: 2 model-parallel shards,
                          bfloat16, grouped-query attention, ffn_dim_multiplier, rope_theta
   mp2-bf16-gqa-merged/   the same model as one shard (the merge must give the same parameters)
+  mp2-vocab-parallel/    2 tiny shards with Llama 3's row-split (vocabulary-parallel) embedding,
+                         and its -merged/ single shard
   NAME.expected.json     token ids and the logits of a forward pass written from scratch here
                          with Meta's model.py math (interleaved RoPE as complex rotations,
                          repeat_kv, SwiGLU), in float64 on the weights as stored
@@ -136,48 +138,55 @@ def make_weights(p, vocab, seed, dtype):
     return {k: v.to(dtype) for k, v in W.items()}
 
 
-def shard(W, n, rank):
+def shard(W, n, rank, emb_dim=1):
+    """Rank `rank` of `n`: LLaMA 1/2 split tok_embeddings on columns (ParallelEmbedding), Llama 3
+    on rows (VocabParallelEmbedding): emb_dim."""
     out = collections.OrderedDict()
     for name, t in W.items():
         key = name.split(".", 2)[-1] if name.startswith("layers.") else name
         if key in SPLIT and n > 1:
-            out[name] = torch.chunk(t, n, dim=SPLIT[key])[rank].clone()
+            dim = emb_dim if key == "tok_embeddings.weight" else SPLIT[key]
+            out[name] = torch.chunk(t, n, dim=dim)[rank].clone()
         else:
             out[name] = t.clone()
     return out
 
 
-def write_meta(folder, p, W, n, as_plain_dict=False):
+def write_meta(folder, p, W, n, as_plain_dict=False, emb_dim=1):
     if os.path.exists(folder):
         shutil.rmtree(folder)
     os.makedirs(folder)
     with open(os.path.join(folder, "params.json"), "w") as fh:
         json.dump(p, fh)
     for r in range(n):
-        sd = shard(W, n, r)
+        sd = shard(W, n, r, emb_dim)
         torch.save(dict(sd) if as_plain_dict else sd, os.path.join(folder, f"consolidated.{r:02d}.pth"))
 
 
 MODELS = [
-    # name, params.json, vocab, dtype, shards, seed
+    # name, params.json, vocab, dtype, shards, seed, tok_embeddings split dim
     ("single-f16", dict(dim=48, n_layers=2, n_heads=4, vocab_size=-1, multiple_of=32, norm_eps=1e-6),
-     61, torch.float16, 1, 11),
+     61, torch.float16, 1, 11, 1),
     ("mp2-bf16-gqa", dict(dim=48, n_layers=2, n_heads=6, n_kv_heads=2, vocab_size=66, multiple_of=16,
                           ffn_dim_multiplier=1.3, norm_eps=1e-5, rope_theta=50000.0),
-     66, torch.bfloat16, 2, 12),
+     66, torch.bfloat16, 2, 12, 1),
+    # Llama 3 style: vocabulary-parallel embedding, rope_theta 500000, vocab_size -1
+    ("mp2-vocab-parallel", dict(dim=16, n_layers=1, n_heads=4, n_kv_heads=2, vocab_size=-1, multiple_of=16,
+                                norm_eps=1e-5, rope_theta=500000.0),
+     10, torch.bfloat16, 2, 13, 0),
 ]
 
 
 def write_models(out):
-    for name, p, vocab, dtype, n, seed in MODELS:
+    for name, p, vocab, dtype, n, seed, emb_dim in MODELS:
         W = make_weights(p, vocab, seed, dtype)
-        write_meta(os.path.join(out, name), p, W, n, as_plain_dict=(n == 1))
+        write_meta(os.path.join(out, name), p, W, n, as_plain_dict=(n == 1), emb_dim=emb_dim)
         if n > 1:
             write_meta(os.path.join(out, name + "-merged"), p, W, 1)
         # The shards must load back (with torch) to exactly these weights.
         for r in range(n):
             back = torch.load(os.path.join(out, name, f"consolidated.{r:02d}.pth"))
-            assert all(torch.equal(back[k], v) for k, v in shard(W, n, r).items())
+            assert all(torch.equal(back[k], v) for k, v in shard(W, n, r, emb_dim).items())
         W64 = {k: v.to(torch.float64) for k, v in W.items()}
         g = torch.Generator().manual_seed(100 + seed)
         tokens = torch.randint(0, vocab, (11,), generator=g).tolist()

@@ -42,17 +42,22 @@ test("params.json becomes our config (vocab_size -1 taken from tok_embeddings)",
   assert.equal(b.config.intermediateSize, expected("mp2-bf16-gqa").ffn_hidden);
   assert.equal(b.config.ropeTheta, 50000);
   assert.equal(b.config.maxPositionEmbeddings, 4096); // norm_eps 1e-5: Llama 2's context
+  const c = loadMetaCheckpoint(path.join(dir, "mp2-vocab-parallel")); // row-split embedding, vocab_size -1
+  assert.equal(c.config.vocabSize, expected("mp2-vocab-parallel").vocab);
+  assert.equal(c.config.maxPositionEmbeddings, 8192); // rope_theta 500000: Llama 3's context
 });
 
-test("2 model-parallel shards merge to exactly the single-shard parameters", () => {
-  const merged = loadMetaCheckpoint(path.join(dir, "mp2-bf16-gqa"));
-  const single = loadMetaCheckpoint(path.join(dir, "mp2-bf16-gqa-merged"));
-  assert.deepEqual(merged.config, single.config);
-  assert.equal(merged.params.length, single.params.length);
-  assert.ok(merged.params.every((v, i) => v === single.params[i]), "merged parameters differ");
-});
+for (const name of ["mp2-bf16-gqa", "mp2-vocab-parallel"]) {
+  test(`${name}: 2 model-parallel shards merge to exactly the single-shard parameters`, () => {
+    const merged = loadMetaCheckpoint(path.join(dir, name));
+    const single = loadMetaCheckpoint(path.join(dir, `${name}-merged`));
+    assert.deepEqual(merged.config, single.config);
+    assert.equal(merged.params.length, single.params.length);
+    assert.ok(merged.params.every((v, i) => v === single.params[i]), "merged parameters differ");
+  });
+}
 
-for (const name of ["single-f16", "mp2-bf16-gqa"]) {
+for (const name of ["single-f16", "mp2-bf16-gqa", "mp2-vocab-parallel"]) {
   test(`${name}: our forward matches Meta's interleaved-RoPE reference logits`, () => {
     const e = expected(name);
     const m = loadMetaCheckpoint(path.join(dir, name));
