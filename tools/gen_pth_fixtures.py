@@ -12,12 +12,14 @@ Writes into test/fixtures/meta/ (or OUT_DIR):
                          with Meta's model.py math (interleaved RoPE as complex rotations,
                          repeat_kv, SwiGLU), in float64 on the weights as stored
   tensors.pth            torch.save of dtypes, strides, offsets, shared storages, a Parameter,
-                         a nested dict; tensors.expected.json holds shapes and values
+                         a nested dict, a state_dict `_metadata` (pickled with BUILD);
+                         tensors.expected.json holds shapes and values
   zip64.pth              tensors.pth's entries re-packed in a ZIP64 container written by hand
                          (checked here to load in torch.load and zipfile)
   evil/CASE/             params.json + consolidated.00.pth that must be refused: an object whose
                          __reduce__ returns os.system, one returning builtins.eval, the INST opcode,
-                         an opcode that does not exist, a truncated zip, a storage larger than its
+                         an opcode that does not exist, BUILD on a list, REDUCE of a storage
+                         class, a truncated zip, a storage larger than its
                          data, a tensor reaching past its storage. The two __reduce__ payloads
                          create MARKER when unpickled by torch.load (checked here).
   broken/norm-mismatch/  2 shards whose replicated ffn_norm differs
@@ -217,6 +219,7 @@ def write_tensors(out):
     sd["nested"] = {"w": torch.randn(2, generator=g)}
     sd["ids"] = torch.arange(3)
     sd["step"] = 7
+    sd._metadata = collections.OrderedDict([("", {"version": 1})])  # as nn.Module.state_dict() sets: pickled with BUILD
     path = os.path.join(out, "tensors.pth")
     torch.save(sd, path)
     expected = {}
@@ -344,6 +347,9 @@ def write_evil(out):
     inst = b"(X" + struct.pack("<I", len(f"touch {MARKER}")) + f"touch {MARKER}".encode() + b"ios\nsystem\n."
     write_pth_raw(case("opcode-inst"), b"\x80\x02" + inst, {})
     write_pth_raw(case("opcode-unknown"), b"\x80\x02}\xff.", {})
+    # BUILD (which would call __setstate__) on a non-dict; REDUCE calling a storage class
+    write_pth_raw(case("build-on-list"), b"\x80\x02]}b.", {})
+    write_pth_raw(case("reduce-storage"), b"\x80\x02ctorch\nFloatStorage\n)R.", {})
     good = case("truncated-zip")
     torch.save({"tok_embeddings.weight": emb}, good)
     with open(good, "rb") as fh:

@@ -57,6 +57,8 @@ const EVIL: Array<[string, RegExp]> = [
   ["builtins-eval", /refused pickle global __builtin__\.eval/],
   ["opcode-inst", /unsupported pickle opcode 0x69/],
   ["opcode-unknown", /unsupported pickle opcode 0xff/],
+  ["build-on-list", /refused pickle BUILD on a non-dict object/],
+  ["reduce-storage", /refused pickle REDUCE of torch\.FloatStorage/],
   ["truncated-zip", /no zip end-of-central-directory record/],
   ["storage-past-end", /storage 0 claims 1000 FloatStorage elements \(4000 bytes\) but its data entry holds 16 bytes/],
   ["view-past-storage", /reaches element 99, past the end of storage 0 \(4 elements\)/],
