@@ -16,6 +16,8 @@ Writes into test/fixtures/meta/ (or OUT_DIR):
                          tensors.expected.json holds shapes and values
   zip64.pth              tensors.pth's entries re-packed in a ZIP64 container written by hand
                          (checked here to load in torch.load and zipfile)
+  zip64-at-5GiB.tail     the same archive with every offset past 5 GiB: the bytes to write at
+                         offset 5 GiB of a sparse file (checked here with zipfile)
   evil/CASE/             params.json + consolidated.00.pth that must be refused: an object whose
                          __reduce__ returns os.system, one returning builtins.eval, the INST opcode,
                          an opcode that does not exist, BUILD on a list, REDUCE of a storage
@@ -46,6 +48,7 @@ from llama_reference import rms_norm  # tools/ is on sys.path when this script r
 torch.set_default_dtype(torch.float32)  # llama_reference sets float64; tensors.pth wants torch's default
 
 MARKER = "/tmp/llama-ts-pth-pwned-marker"
+ZIP64_SPARSE_BASE = 5 << 30  # zip64-at-5GiB.tail starts here in a sparse file (offsets past 4 GiB)
 
 
 # ---- Meta's model math (float64) ----
@@ -232,18 +235,21 @@ def write_tensors(out):
     with open(os.path.join(out, "tensors.expected.json"), "w") as fh:
         json.dump(expected, fh)
     write_zip64(path, os.path.join(out, "zip64.pth"))
+    write_zip64(path, os.path.join(out, "zip64-at-5GiB.tail"), base=ZIP64_SPARSE_BASE)
     back = torch.load(os.path.join(out, "zip64.pth"))
     assert all(torch.equal(back[k], sd[k]) for k in ("f16", "transposed", "slice", "shared_b"))
 
 
-def write_zip64(src, dst):
+def write_zip64(src, dst, base=0):
     """Re-packs a zip's entries (stored) with ZIP64 fields everywhere: every central header keeps
-    its sizes and offset only in the ZIP64 extra field, and the end record is ZIP64."""
+    its sizes and offset only in the ZIP64 extra field, and the end record is ZIP64. With `base`,
+    the archive is meant to start at file offset `base` (all offsets shifted) and `dst` holds
+    only its bytes: the test writes them at `base` of a sparse file."""
     entries = [(i.filename, zipfile.ZipFile(src).read(i.filename)) for i in zipfile.ZipFile(src).infolist()]
     out = io.BytesIO()
     central = []
     for name, data in entries:
-        off = out.tell()
+        off = base + out.tell()
         crc = zipfile.crc32(data) & 0xFFFFFFFF
         nb = name.encode()
         local_extra = struct.pack("<HHQQ", 1, 16, len(data), len(data))
@@ -252,21 +258,33 @@ def write_zip64(src, dst):
         out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 0, crc, 0xFFFFFFFF, 0xFFFFFFFF, len(nb), len(local_extra)))
         out.write(nb + local_extra + data)
         central.append((nb, crc, len(data), off))
-    cd_off = out.tell()
+    cd_off = base + out.tell()
     for nb, crc, size, off in central:
         extra = struct.pack("<HHQQQ", 1, 24, size, size, off)
         out.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0, crc, 0xFFFFFFFF, 0xFFFFFFFF,
                               len(nb), len(extra), 0, 0, 0, 0, 0xFFFFFFFF))
         out.write(nb + extra)
-    cd_size = out.tell() - cd_off
-    rec = out.tell()
+    cd_size = base + out.tell() - cd_off
+    rec = base + out.tell()
     out.write(struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, len(central), len(central), cd_size, cd_off))
     out.write(struct.pack("<IIQI", 0x07064B50, 0, rec, 1))
     out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0))
     with open(dst, "wb") as fh:
         fh.write(out.getvalue())
-    with zipfile.ZipFile(dst) as z:
-        assert [(n, z.read(n)) for n in z.namelist()] == entries
+    check = dst
+    if base:
+        check = "/tmp/llama-ts-zip64-sparse.pth"
+        with open(check, "wb") as fh:
+            fh.seek(base)
+            fh.write(out.getvalue())
+    try:
+        with zipfile.ZipFile(check) as z:
+            assert [(n, z.read(n)) for n in z.namelist()] == entries
+        if not base:  # torch.load only takes files that begin with a zip header
+            assert torch.equal(torch.load(check)["slice"], torch.load(src)["slice"])
+    finally:
+        if base:
+            os.remove(check)
 
 
 # ---- malicious and damaged checkpoints ----

@@ -1,6 +1,7 @@
 /**
  * The restricted .pth reader against torch.save files (tools/gen_pth_fixtures.py): values,
- * dtypes, strides, storage offsets and shared storages as torch wrote them; a ZIP64 container;
+ * dtypes, strides, storage offsets and shared storages as torch wrote them; ZIP64 containers
+ * (one with its offsets past 4 GiB, in a sparse file);
  * refusal of malicious pickles and damaged archives with a UserError, for every truncation.
  */
 import { test } from "node:test";
@@ -51,6 +52,23 @@ for (const name of ["tensors.pth", "zip64.pth"]) {
     });
   });
 }
+
+test("ZIP64 offsets past 4 GiB: the archive written at 5 GiB of a sparse file", () => {
+  const tail = fs.readFileSync(path.join(dir, "zip64-at-5GiB.tail"));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-pth-"));
+  const file = path.join(tmp, "big.pth");
+  try {
+    const fd = fs.openSync(file, "w");
+    fs.writeSync(fd, tail, 0, tail.length, 5 * 2 ** 30); // tools/gen_pth_fixtures.py ZIP64_SPARSE_BASE
+    fs.closeSync(fd);
+    withPth(file, (p) => {
+      assert.ok(p.tensors.get("slice")!.storage.entry.dataOffset > 2 ** 32);
+      for (const k of ["f16", "transposed", "slice", "shared_b"]) assert.deepEqual(Array.from(readPthTensorF32(p, k)), expected[k]!.values, k);
+    });
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
 
 const EVIL: Array<[string, RegExp]> = [
   ["os-system", /refused pickle global posix\.system/],
