@@ -40,7 +40,10 @@ export interface MetaCheckpoint {
   config: LlamaConfig;
   /** Contiguous parameters in `paramLayout(config)` order. */
   params: Float32Array;
-  /** `tokenizer.model` beside the shards or one folder up, when there is one. */
+  /**
+   * `tokenizer.model` beside the shards or one folder up, when there is one and it is
+   * SentencePiece (Llama 3's tiktoken tokenizer.model is not: undefined then).
+   */
   tokenizerPath: string | undefined;
 }
 
@@ -261,10 +264,23 @@ function checkTensorNames(shards: PthFile[], rules: readonly TensorRule[]): void
   }
 }
 
+/** True for Llama 3's tiktoken `tokenizer.model`: text lines "<base64 token> <rank>", not a SentencePiece protobuf. */
+function isTiktokenFile(file: string): boolean {
+  const fd = fs.openSync(file, "r");
+  try {
+    const head = Buffer.alloc(256);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    return /^[A-Za-z0-9+/]+=* \d+\n/.test(head.subarray(0, n).toString("latin1"));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** tokenizer.model beside the shards or one folder up (Meta's LLaMA 1 layout); Llama 3's tiktoken file is skipped. */
 function findTokenizer(dir: string): string | undefined {
   for (const d of [dir, path.dirname(path.resolve(dir))]) {
     const p = path.join(d, "tokenizer.model");
-    if (fs.existsSync(p)) return p;
+    if (fs.existsSync(p) && fs.statSync(p).isFile()) return isTiktokenFile(p) ? undefined : p;
   }
   return undefined;
 }

@@ -75,7 +75,7 @@ test("a release folder is recognised from the folder or one of its shards, not f
   assert.equal(metaCheckpointDir(path.join(fixturesDir, "models", "gqa-f32")), undefined);
 });
 
-test("broken folders: replicated norms that differ, a missing shard, a tokenizer one level up", () => {
+test("broken folders: replicated norms that differ, a missing shard; tokenizer.model one level up or tiktoken", () => {
   assert.throws(() => loadMetaCheckpoint(path.join(dir, "broken", "norm-mismatch")), /consolidated\.01\.pth: layers\.0\.ffn_norm\.weight differs from shard 0's copy/);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-meta-"));
   try {
@@ -88,6 +88,8 @@ test("broken folders: replicated norms that differ, a missing shard, a tokenizer
     fs.copyFileSync(path.join(src, "consolidated.00.pth"), path.join(d, "consolidated.00.pth"));
     fs.writeFileSync(path.join(tmp, "tokenizer.model"), "");
     assert.equal(loadMetaCheckpoint(d).tokenizerPath, path.join(tmp, "tokenizer.model"));
+    fs.writeFileSync(path.join(d, "tokenizer.model"), "IQ== 0\nIg== 1\n"); // Llama 3's tiktoken format: not SentencePiece
+    assert.equal(loadMetaCheckpoint(d).tokenizerPath, undefined);
     fs.writeFileSync(path.join(d, "params.json"), JSON.stringify({ dim: 48, n_layers: 2, n_heads: 6, n_kv_heads: 2, vocab_size: 66, multiple_of: 16, norm_eps: 1e-5 }));
     // Without ffn_dim_multiplier the FFN is 128 wide, not the 176 in the files.
     assert.throws(() => loadMetaCheckpoint(d), /feed_forward\.w1\.weight has shape \[88, 48\], expected \[64, 48\] \(shard 0 of 2\)/);
