@@ -129,7 +129,7 @@ function fail(file: string, problem: string): never {
 }
 
 /** Describes a Node file-system error briefly ("no such file", "permission denied"...). */
-export function fsProblem(e: unknown): string {
+function fsProblem(e: unknown): string {
   const code = (e as { code?: unknown } | null)?.code;
   switch (code) {
     case "ENOENT":
@@ -284,14 +284,18 @@ function parseEntry(file: string, name: string, v: unknown): RawEntry {
 /** Where an open file keeps its descriptor (not part of the public shape). */
 const FD = Symbol("safetensors.fd");
 
+/** Opens a file for reading; a failure is a UserError naming the file and the problem. */
+export function openForReading(file: string): number {
+  try {
+    return fs.openSync(file, "r");
+  } catch (e) {
+    return fail(file, `cannot open: ${fsProblem(e)}`);
+  }
+}
+
 /** Opens a .safetensors file, reading and validating its header (not the tensor data). */
 export function openSafetensors(file: string): SafetensorsFile {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r");
-  } catch (e) {
-    fail(file, `cannot open: ${fsProblem(e)}`);
-  }
+  const fd = openForReading(file);
   try {
     const result = parseHeader(fd, file);
     let open = true;

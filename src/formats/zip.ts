@@ -20,7 +20,7 @@
  */
 import fs from "node:fs";
 import { UserError } from "../util/errors.js";
-import { fsProblem, readExactly } from "./safetensors.js";
+import { openForReading, readExactly } from "./safetensors.js";
 
 export interface ZipEntry {
   name: string;
@@ -184,12 +184,7 @@ function readEntries(z: ZipDirectory, loc: CentralDirectoryLocation): void {
 
 /** Opens a zip archive and reads its directory. Close `fd` with `closeZip` when done. */
 export function openZip(file: string): ZipDirectory {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r");
-  } catch (e) {
-    fail(file, `cannot open: ${fsProblem(e)}`);
-  }
+  const fd = openForReading(file);
   try {
     const z: ZipDirectory = { path: file, fd, fileSize: fs.fstatSync(fd).size, entries: new Map() };
     if (z.fileSize < EOCD_SIZE) fail(file, `${z.fileSize} bytes is too small for a zip archive (is it truncated?)`);
