@@ -155,7 +155,8 @@ export function trainingCurveSvg(c: TrainingCurve): string {
   };
   line(lrPts(0, Math.min(n, xMax)), "#2a9d4b", 2);
   if (n < xMax) line(lrPts(Math.max(0, n - 1), xMax), "#2a9d4b", 1.5, ' stroke-dasharray="5 4"');
-  for (const t of [0, c.schedule.lr * c.schedule.minLrRatio, c.schedule.lr]) {
+  const floor = c.schedule.lr * c.schedule.minLrRatio;
+  for (const t of floor > 0.2 * c.schedule.lr ? [0, floor, c.schedule.lr] : [floor, c.schedule.lr]) {
     parts.push(`<text x="${left - 6}" y="${f(sl(t) + 4)}" text-anchor="end">${t === 0 ? "0" : t.toExponential(1)}</text>`);
     parts.push(`<line x1="${left}" x2="${W - right}" y1="${f(sl(t))}" y2="${f(sl(t))}" stroke="#eee"/>`);
   }

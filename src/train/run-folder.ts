@@ -122,6 +122,14 @@ export function claimRunFolder(dir: string, opts: { resume: boolean; overwrite: 
     held = false;
     process.off("exit", release);
     if (lockOwner(file) === process.pid) fs.rmSync(file, { force: true });
+    // A folder this claim created and nothing was written into (a refused run) goes again.
+    if (!st) {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        // not empty: the run's files
+      }
+    }
   };
   process.on("exit", release);
   if (!opts.resume && opts.overwrite && wasRun) {

@@ -197,7 +197,8 @@ function resolveNew(o: TrainRunOptions): Resolved {
 
 /** Where a run's saved data path points now (relative to the run folder, or as saved). */
 function savedDataPath(out: string, saved: SavedRunOptions): string {
-  return path.isAbsolute(saved.data) ? saved.data : path.resolve(out, saved.data);
+  const relative = path.resolve(out, saved.data);
+  return fs.existsSync(relative) || saved.dataAbsolute === undefined ? relative : saved.dataAbsolute;
 }
 
 /**
@@ -318,7 +319,7 @@ export async function trainInClaimedFolder(opts: TrainRunOptions, claim: RunFold
         trainer = new Trainer(config, params, r.hp, data.source);
       }
       trainer.state.run = {
-        data: path.isAbsolute(storedRelative(out, r.data)) ? path.resolve(r.data) : storedRelative(out, r.data),
+        data: storedRelative(out, r.data), dataAbsolute: path.resolve(r.data),
         order: r.order ?? (data.manifest ? "shuffled" : "sequential"),
         ...(r.dataDtype !== undefined ? { dataDtype: r.dataDtype } : {}),
         steps: r.steps, saveEvery: r.saveEvery, evalEvery: r.evalEvery, evalBatches: r.evalBatches,

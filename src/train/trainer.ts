@@ -85,6 +85,8 @@ export interface TrainerState {
 export interface SavedRunOptions {
   /** The training data, relative to the run folder (absolute when on another drive). */
   data: string;
+  /** The same, absolute: used when the run folder was moved without its data. */
+  dataAbsolute?: string;
   order: "sequential" | "shuffled";
   /** Element type of a raw token file. */
   dataDtype?: "uint16" | "int32";
