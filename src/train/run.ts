@@ -350,7 +350,7 @@ async function trainLoop(trainer: Trainer, c: LoopContext): Promise<TrainRunResu
   const h = trainer.hp;
   const tokensPerStep = h.batch * h.gradAccum * h.seqLen;
   log(`model: ${config.numHiddenLayers} layers, dim ${config.hiddenSize}, ${config.numAttentionHeads} heads (${config.numKeyValueHeads} kv), vocab ${config.vocabSize}, ${(parameterCount(config) / 1e6).toFixed(2)}M parameters`);
-  log(`data: ${c.opened.source.description}; ${tokensPerStep} tokens per step (batch ${h.batch} × accum ${h.gradAccum} × seq ${h.seqLen}); lr ${h.lr}, warm-up ${h.warmup}, cosine to ${h.minLrRatio * h.lr} at step ${h.totalSteps}`);
+  log(`data: ${c.opened.source.description}; ${tokensPerStep} tokens per step (batch ${h.batch} × accum ${h.gradAccum} × seq ${h.seqLen}); lr ${h.lr}, warm-up ${h.warmup}, cosine to ${Number((h.minLrRatio * h.lr).toPrecision(6))} at step ${h.totalSteps}`);
   const curvePath = path.join(out, "loss.svg");
   const save = (): void => {
     trainer.save(out, c.tokenizer);
