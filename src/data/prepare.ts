@@ -54,8 +54,24 @@ export interface PrepareOptions {
 
 export const DEFAULT_SHARD_TOKENS = 1 << 24;
 
-/** Runs the whole pipeline and returns the manifest it wrote. */
+/**
+ * Runs the whole pipeline and returns the manifest it wrote. A file-system failure (a
+ * read-only or vanished --out, a full disk) is one line naming the path; the manifest is
+ * written last, so a failed run never leaves a manifest pointing at missing shards.
+ */
 export async function prepareDataset(mixture: MixtureConfig, opts: PrepareOptions): Promise<Manifest> {
+  try {
+    return await prepareDatasetUnchecked(mixture, opts);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!(e instanceof UserError) && typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+      throw new UserError(`prepare into ${opts.outDir}: ${(e as Error).message}`);
+    }
+    throw e;
+  }
+}
+
+async function prepareDatasetUnchecked(mixture: MixtureConfig, opts: PrepareOptions): Promise<Manifest> {
   const tok = opts.tokenizer;
   for (const [what, id] of [["BOS", tok.bosId], ["EOS", tok.eosId]] as const) {
     if (!(Number.isInteger(id) && id >= 0 && id < tok.vocabSize)) {

@@ -72,6 +72,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }
   }
   fs.mkdirSync(opts.out, { recursive: true });
+  log("llama-ts start: tokenizer + data + training + samples on bundled public-domain text");
 
   // 1. The mixture.
   const bundled = buildBundledMixture({ seed: opts.seed });

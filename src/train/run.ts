@@ -354,7 +354,11 @@ async function trainLoop(trainer: Trainer, c: LoopContext): Promise<TrainRunResu
   const curvePath = path.join(out, "loss.svg");
   const save = (): void => {
     trainer.save(out, c.tokenizer);
-    writeFileAtomic(curvePath, trainingCurve(trainer));
+    try {
+      writeFileAtomic(curvePath, trainingCurve(trainer));
+    } catch (e) {
+      throw new UserError(`${curvePath}: cannot write the loss picture (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the checkpoint is saved`);
+    }
   };
 
   const start = trainer.state.step;

@@ -45,7 +45,6 @@ export function register(program: Command): void {
       const seed = parseNumberOption(o.seed, "--seed", { integer: true });
       const t0 = performance.now();
       const log = (line: string): void => { process.stderr.write(line + "\n"); };
-      log("llama-ts start: tokenizer + data + training + samples on bundled public-domain text");
       const r = await runDemo({
         out: o.out, steps, ...(trainSeconds !== undefined ? { trainSeconds } : {}), vocabSize: vocab, seed,
         overwrite: o.overwrite === true, log,
