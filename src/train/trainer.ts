@@ -244,6 +244,14 @@ export class Trainer {
         typeof state.hyperparameters !== "object" || state.hyperparameters === null || !Array.isArray(state.losses)) {
       throw new UserError(`${stateFile}: not a llama-ts trainer state`);
     }
+    const h = state.hyperparameters as unknown as Record<string, unknown>;
+    for (const k of ["batch", "seqLen", "gradAccum", "lr", "warmup", "minLrRatio", "totalSteps", "weightDecay", "clip", "beta1", "beta2", "eps", "seed"]) {
+      const v = h[k];
+      const isInt = ["batch", "seqLen", "gradAccum", "totalSteps"].includes(k);
+      if (typeof v !== "number" || !Number.isFinite(v) || (isInt && !(Number.isSafeInteger(v) && v >= 1))) {
+        throw new UserError(`${stateFile}: hyperparameters.${k} is ${JSON.stringify(v) ?? String(v)}, not a valid value`);
+      }
+    }
     return state;
   }
 
