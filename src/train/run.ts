@@ -295,8 +295,12 @@ export async function trainInClaimedFolder(opts: TrainRunOptions, claim: RunFold
       ...(prior?.dataCursor !== undefined ? { cursor: prior.dataCursor } : {}),
     });
     try {
-      const tokenizer = opts.tokenizer ?? (data.manifest ? manifestTokenizerPath(r.data, data.manifest) : undefined);
-      if (tokenizer !== undefined && !fs.existsSync(tokenizer)) throw new UserError(`${tokenizer}: the tokenizer to copy into the run is missing`);
+      let tokenizer = opts.tokenizer ?? (data.manifest ? manifestTokenizerPath(r.data, data.manifest) : undefined);
+      if (tokenizer !== undefined && !fs.existsSync(tokenizer)) {
+        // A resumed run keeps the copy it made; a new run needs the file.
+        if (prior && opts.tokenizer === undefined && fs.existsSync(path.join(out, "tokenizer.model"))) tokenizer = undefined;
+        else throw new UserError(`${tokenizer}: the tokenizer to copy into the run is missing`);
+      }
       let trainer: Trainer;
       if (prior) {
         const config = readConfig(out);

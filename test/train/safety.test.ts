@@ -173,9 +173,10 @@ test("Ctrl-C saves and exits 130; --resume reaches the uninterrupted final loss"
   assert.ok(fs.existsSync(path.join(runDir, "loss.svg")), "the loss picture is written with the save");
   const resumed = run(["train", "--resume", "--out", runDir, "--log-json"]);
   assert.equal(resumed.code, 0, resumed.stderr);
-  const got = losses(resumed.stdout);
-  assert.equal(got.length, 40 - state.step);
-  assert.equal(got[got.length - 1], want[want.length - 1]);
+  const lines = resumed.stdout.trim().split("\n").map((l) => JSON.parse(l) as { step: number; loss: number });
+  assert.equal(lines.length, 40 - state.step);
+  assert.equal(lines[0]!.step, state.step);
+  for (const l of lines) assert.equal(l.loss, want[l.step], `step ${l.step}`); // the final loss included
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { DEMO_STEPS, runDemo } from "../../train/demo.js";
 import { TRAIN_LIMITS } from "../../train/run.js";
 import { applyThreads } from "../common.js";
@@ -21,28 +21,28 @@ export function register(program: Command): void {
         "  npx llama-ts train --resume --out runs/start/model --steps 3000   # continue the run",
     )
     .option("--out <dir>", "where to write the tokenizer, data and run folder", "runs/start")
-    .option("--steps <n>", "optimiser steps", String(DEMO_STEPS))
+    .addOption(new Option("--steps <n>", "optimiser steps").default(DEMO_STEPS))
     .option("--minutes <m>", "train for a time budget instead of --steps (calibrated on this machine, so the model differs between machines)")
     .option("--train-seconds <s>", "the same budget in seconds")
-    .option("--vocab-size <n>", `tokenizer vocabulary size (${VOCAB_RANGE[0]}..${VOCAB_RANGE[1]})`, "2048")
-    .option("--seed <s>", "seed for everything", "1")
+    .addOption(new Option("--vocab-size <n>", `tokenizer vocabulary size (${VOCAB_RANGE[0]}..${VOCAB_RANGE[1]})`).default(2048))
+    .addOption(new Option("--seed <s>", "seed for everything").default(1))
     .option("--overwrite", "write into an --out that holds other files (they are kept)")
     .option("--threads <n>", "kernel threads (default: all cores)")
-    .action(async (o: { out: string; steps: string; minutes?: string; trainSeconds?: string; vocabSize: string; seed: string; overwrite?: boolean; threads?: string }, cmd: Command) => {
+    .action(async (o: { out: string; steps: string | number; minutes?: string; trainSeconds?: string; vocabSize: string | number; seed: string | number; overwrite?: boolean; threads?: string }, cmd: Command) => {
       applyThreads(o.threads);
       if (o.minutes !== undefined && o.trainSeconds !== undefined) throw new UserError("give either --minutes or --train-seconds, not both");
       const stepsGiven = cmd.getOptionValueSource("steps") === "cli";
       if (stepsGiven && (o.minutes !== undefined || o.trainSeconds !== undefined)) throw new UserError("give either --steps or a time budget (--minutes), not both");
-      const steps = Number(o.steps);
-      if (!(Number.isInteger(steps) && steps >= 1 && steps <= TRAIN_LIMITS.steps)) throw new UserError(`--steps: ${o.steps} is outside the allowed range 1..${TRAIN_LIMITS.steps}`);
+      const steps = Number(o.steps); // a number (the default) or the typed text
+      if (!(Number.isInteger(steps) && steps >= 1 && steps <= TRAIN_LIMITS.steps)) throw new UserError(`--steps: ${String(o.steps)} is outside the allowed range 1..${TRAIN_LIMITS.steps}`);
       const vocab = Number(o.vocabSize);
       if (!(Number.isInteger(vocab) && vocab >= VOCAB_RANGE[0] && vocab <= VOCAB_RANGE[1])) {
-        throw new UserError(`--vocab-size: ${o.vocabSize} is outside the allowed range ${VOCAB_RANGE[0]}..${VOCAB_RANGE[1]} (the 259 byte and special pieces plus the corpus's characters need a few hundred ids)`);
+        throw new UserError(`--vocab-size: ${String(o.vocabSize)} is outside the allowed range ${VOCAB_RANGE[0]}..${VOCAB_RANGE[1]} (the 259 byte and special pieces plus the corpus's characters need a few hundred ids)`);
       }
       const trainSeconds = o.minutes !== undefined
         ? 60 * parseNumberOption(o.minutes, "--minutes", { min: 0.1, max: 10_000 })
         : o.trainSeconds !== undefined ? parseNumberOption(o.trainSeconds, "--train-seconds", { min: 1, max: 600_000 }) : undefined;
-      const seed = parseNumberOption(o.seed, "--seed", { integer: true });
+      const seed = parseNumberOption(String(o.seed), "--seed", { integer: true });
       const t0 = performance.now();
       const log = (line: string): void => { process.stderr.write(line + "\n"); };
       const r = await runDemo({

@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { applyThreads } from "../common.js";
 import { RESUME_OVERRIDABLE, TRAIN_DEFAULTS, TRAIN_LIMITS, trainRun, type TrainRunOptions, type TrainRunResult } from "../../train/run.js";
 import { trainFromText } from "../../train/text.js";
@@ -6,6 +6,7 @@ import { parseNumberOption, UserError } from "../../util/errors.js";
 
 interface TrainCli {
   data?: string; text?: string; vocabSize?: string; out: string; config?: string; init?: string; resume?: boolean; overwrite?: boolean;
+  // Flags with a default hold a number until the user types them (only typed ones are read).
   steps: string; batch: string; seqLen: string; gradAccum: string; lr: string; warmup?: string; minLrRatio: string; totalSteps?: string;
   wd: string; clip: string; order?: string; seed: string; dataDtype?: string; saveEvery: string; evalEvery: string; logJson?: boolean;
   threads?: string;
@@ -40,7 +41,7 @@ export function register(program: Command): void {
         "  llama-ts train --text corpus.txt --out runs/mine\n" +
         "  llama-ts train --data data/ --config small --steps 2000 --out runs/small\n" +
         "  llama-ts train --resume --out runs/small --steps 4000\n" +
-        "  llama-ts train --resume --out runs/start/model --steps 3000   # continue the npm start run",
+        "  llama-ts train --resume --out runs/start/model --steps 3000   # npm start's run",
     )
     .option("--data <path>", "prepared dataset folder (llama-ts prepare) or a raw token file (tokens.bin); a resumed run defaults to its own")
     .option("--text <file>", "train from one text file: tokenizer, shards (in RUN/data) and a small model, in one command")
@@ -50,21 +51,21 @@ export function register(program: Command): void {
     .option("--init <dir>", "start from the weights of this model folder")
     .option("--resume", "continue the run in --out from its last save, with its saved options")
     .option("--overwrite", "start a new run in a non-empty --out (replaces a previous run's files; deletes nothing else)")
-    .option("--steps <n>", `train until this many optimiser steps are done in total (1..${TRAIN_LIMITS.steps})`, String(TRAIN_DEFAULTS.steps))
-    .option("--batch <b>", `sequences per micro-batch (B, 1..${TRAIN_LIMITS.batch})`, String(TRAIN_DEFAULTS.batch))
-    .option("--seq-len <t>", `tokens per sequence (T, 1..${TRAIN_LIMITS.seqLen})`, String(TRAIN_DEFAULTS.seqLen))
-    .option("--grad-accum <a>", `micro-batches per optimiser step (A, 1..${TRAIN_LIMITS.gradAccum})`, String(TRAIN_DEFAULTS.gradAccum))
-    .option("--lr <lr>", "peak learning rate", String(TRAIN_DEFAULTS.lr))
+    .addOption(new Option("--steps <n>", `train until this many optimiser steps are done in total (1..${TRAIN_LIMITS.steps})`).default(TRAIN_DEFAULTS.steps))
+    .addOption(new Option("--batch <b>", `sequences per micro-batch (B, 1..${TRAIN_LIMITS.batch})`).default(TRAIN_DEFAULTS.batch))
+    .addOption(new Option("--seq-len <t>", `tokens per sequence (T, 1..${TRAIN_LIMITS.seqLen})`).default(TRAIN_DEFAULTS.seqLen))
+    .addOption(new Option("--grad-accum <a>", `micro-batches per optimiser step (A, 1..${TRAIN_LIMITS.gradAccum})`).default(TRAIN_DEFAULTS.gradAccum))
+    .addOption(new Option("--lr <lr>", "peak learning rate").default(TRAIN_DEFAULTS.lr))
     .option("--warmup <w>", "linear warm-up steps (default: min(2000, 10% of --total-steps))")
-    .option("--min-lr-ratio <r>", "final learning rate as a fraction of --lr", String(TRAIN_DEFAULTS.minLrRatio))
+    .addOption(new Option("--min-lr-ratio <r>", "final learning rate as a fraction of --lr").default(TRAIN_DEFAULTS.minLrRatio))
     .option("--total-steps <n>", "length of the cosine schedule (default: --steps)")
-    .option("--wd <wd>", "AdamW weight decay (on 2-D matrices only)", String(TRAIN_DEFAULTS.weightDecay))
-    .option("--clip <c>", "global gradient-norm clipping threshold", TRAIN_DEFAULTS.clip.toFixed(1))
+    .addOption(new Option("--wd <wd>", "AdamW weight decay (on 2-D matrices only)").default(TRAIN_DEFAULTS.weightDecay))
+    .addOption(new Option("--clip <c>", "global gradient-norm clipping threshold").default(TRAIN_DEFAULTS.clip))
     .option("--order <order>", "sequential|shuffled (default: sequential for a token file, shuffled for a prepared dataset)")
-    .option("--seed <s>", "seed for initialisation and data order", String(TRAIN_DEFAULTS.seed))
+    .addOption(new Option("--seed <s>", "seed for initialisation and data order").default(TRAIN_DEFAULTS.seed))
     .option("--data-dtype <dtype>", "uint16|int32: element type of a raw token file (default uint16)")
-    .option("--save-every <k>", "save the run folder every K steps (and always at the end)", String(TRAIN_DEFAULTS.saveEvery))
-    .option("--eval-every <k>", "validation loss every K steps (prepared datasets; 0 = only at the end)", String(TRAIN_DEFAULTS.evalEvery))
+    .addOption(new Option("--save-every <k>", "save the run folder every K steps (and always at the end)").default(TRAIN_DEFAULTS.saveEvery))
+    .addOption(new Option("--eval-every <k>", "validation loss every K steps (prepared datasets; 0 = only at the end)").default(TRAIN_DEFAULTS.evalEvery))
     .option("--log-json", "print one JSON line per step: {\"step\", \"loss\", \"lr\", \"grad_norm\", \"tokens_per_s\"}")
     .option("--threads <n>", "kernel threads (default: all cores)")
     .action(async (o: TrainCli, cmd: Command) => {
