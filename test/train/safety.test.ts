@@ -126,11 +126,32 @@ test("one training per --out: a live lock refuses, a stale one is taken over; un
   const dead = spawnSync(process.execPath, ["-e", "0"]).pid!;
   fs.writeFileSync(lock, `${dead}\n`);
   for (const f of ["notes.tmp-123", "other.next", "model.safetensors.bak"]) fs.writeFileSync(path.join(runDir, f), "mine");
+  fs.writeFileSync(path.join(runDir, "model.safetensors.tmp-99"), "half of one of our writes");
   const r = run(["train", "--resume", "--out", runDir, "--steps", "2"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, new RegExp(`taking over the stale lock .* of process ${dead}`));
   assert.ok(!fs.existsSync(lock));
   for (const f of ["notes.tmp-123", "other.next", "model.safetensors.bak"]) assert.equal(fs.readFileSync(path.join(runDir, f), "utf8"), "mine", f);
+  assert.ok(!fs.existsSync(path.join(runDir, "model.safetensors.tmp-99")), "our own half-written file is removed by its exact name");
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("two trainings started together into one new --out: one trains, the other is refused with one line", async () => {
+  const dir = tmp("race");
+  const out = path.join(dir, "run");
+  const start = (): Promise<Run> => new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, "train", ...tiny, "--steps", "20", "--out", out], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => { stdout += b.toString(); });
+    child.stderr.on("data", (b: Buffer) => { stderr += b.toString(); });
+    child.on("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+  const results = await Promise.all([start(), start()]);
+  const codes = results.map((r) => r.code).sort();
+  assert.deepEqual(codes, [0, 2], results.map((r) => r.stderr).join("\n---\n"));
+  assertRefused(results.find((r) => r.code === 2)!, /is being (trained by process \d+|claimed by another training)|already holds a training run|is not empty/);
+  assert.equal((JSON.parse(fs.readFileSync(path.join(out, "trainer_state.json"), "utf8")) as { step: number }).step, 20);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -145,7 +166,12 @@ test("caps and the memory estimate: one line with the allowed range or the memor
   const gib = (os.totalmem() / 2 ** 30).toFixed(1);
   assertRefused(run(["train", ...data, "--config", "7B"]), new RegExp(`needs about [\\d.]+ GiB \\(6738M parameters: .*this machine has ${gib} GiB in total`));
   assertRefused(run(["start", "--vocab-size", "300", "--out", out]), /--vocab-size: 300 is outside the allowed range 512\.\.65536/);
+  assertRefused(run(["start", "--steps", "1e30", "--out", out]), /--steps: 1e30 is outside the allowed range 1\.\.10000000/);
   assert.deepEqual(fs.readdirSync(dir), [], "nothing written");
+  // `start` into a folder with someone else's files.
+  fs.writeFileSync(path.join(dir, "notes.txt"), "mine");
+  assertRefused(run(["start", "--steps", "1", "--out", dir]), /holds files that `start` did not write \(e\.g\. "notes\.txt"\)/);
+  assert.deepEqual(fs.readdirSync(dir), ["notes.txt"]);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
