@@ -104,3 +104,20 @@ test("train on a crafted manifest: exit 2, one line, nothing copied into the run
     d.cleanup();
   }
 });
+
+test("prepare into an --out that cannot be created: exit 2, one line naming the path", () => {
+  const t = tempDir("ro");
+  try {
+    const corpus = path.join(t.dir, "c.txt");
+    fs.writeFileSync(corpus, "Some text for a source.\n");
+    const mixture = path.join(t.dir, "mixture.json");
+    fs.writeFileSync(mixture, JSON.stringify({ sources: [{ name: "a", paths: ["c.txt"], format: "text", weight: 1 }], valFraction: 0, seed: 1 }));
+    const tok = path.join(repoRoot, "test", "fixtures", "tokenizer", "small-bpe.model");
+    const r = spawnSync(process.execPath, [cli, "prepare", "--mixture", mixture, "--tokenizer", tok, "--out", path.join(corpus, "data")], { encoding: "utf8" });
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /^llama-ts: error: prepare into .*c\.txt\/data: ENOTDIR/);
+  } finally {
+    t.cleanup();
+  }
+});
