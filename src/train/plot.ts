@@ -65,7 +65,7 @@ export function emaBeta(n: number): number {
 }
 
 export function trainingCurveSvg(c: TrainingCurve): string {
-  const W = 760, left = 70, right = 70, top = 64, lossH = 300, gap = 46, lrH = 90, bottom = 46;
+  const W = 760, left = 70, right = 30, top = 64, lossH = 300, gap = 46, lrH = 90, bottom = 46;
   const H = top + lossH + gap + lrH + bottom;
   const plotW = W - left - right;
   const n = c.losses.length;
@@ -162,9 +162,8 @@ export function trainingCurveSvg(c: TrainingCurve): string {
   }
   parts.push(`<rect x="${left}" y="${lrTop}" width="${plotW}" height="${lrH}" fill="none" stroke="#888"/>`);
   parts.push(`<text x="18" y="${lrTop + lrH / 2}" text-anchor="middle" transform="rotate(-90 18 ${lrTop + lrH / 2})">learning rate</text>`);
-  parts.push(`<text x="${W - right + 6}" y="${lrTop + 14}" fill="#2a9d4b">warm-up ${c.schedule.warmup}</text>`);
-  parts.push(`<text x="${W - right + 6}" y="${lrTop + 30}" fill="#2a9d4b">cosine</text>`);
-  parts.push(`<text x="${W - right + 6}" y="${lrTop + 46}" fill="#2a9d4b">to ${formatCount(c.schedule.totalSteps)}</text>`);
+  const floorText = (c.schedule.lr * c.schedule.minLrRatio).toExponential(1);
+  parts.push(`<text x="${W - right - 8}" y="${lrTop + 16}" text-anchor="end" fill="#2a9d4b">warm-up ${c.schedule.warmup} steps, cosine to ${floorText} at step ${c.schedule.totalSteps}</text>`);
   parts.push(`<text x="${left + plotW / 2}" y="${H - 10}" text-anchor="middle">optimiser step (${n} done)</text>`);
   parts.push("</svg>");
   return parts.join("\n") + "\n";

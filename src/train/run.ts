@@ -31,7 +31,7 @@ import { createProgress } from "../util/progress.js";
 import { NonFiniteLossError, PAPER_DEFAULTS, Trainer, type SavedRunOptions, type StepLog, type TrainHyperparameters, type TrainerState } from "./trainer.js";
 import { openWindowSource, type OpenedData } from "./data-source.js";
 import { claimRunFolder, type RunFolderClaim } from "./run-folder.js";
-import { trainingCurveSvg } from "./plot.js";
+import { formatCount, trainingCurveSvg } from "./plot.js";
 
 export interface TrainRunOptions {
   /** Prepared dataset folder or raw token file (a resumed run defaults to its saved data). */
@@ -417,7 +417,7 @@ async function trainLoop(trainer: Trainer, c: LoopContext): Promise<TrainRunResu
 export function trainingCurve(trainer: Trainer): string {
   const h = trainer.hp;
   return trainingCurveSvg({
-    title: `llama-ts training (${(parameterCount(trainer.config) / 1e6).toFixed(1)}M parameters)`,
+    title: `llama-ts training (${formatCount(parameterCount(trainer.config))} parameters)`,
     losses: trainer.state.losses,
     valLosses: trainer.state.valLosses,
     tokensPerStep: h.batch * h.gradAccum * h.seqLen,
