@@ -133,7 +133,7 @@ export function trainingMemoryBytes(c: LlamaConfig, batch: number, seqLen: numbe
 export function checkTrainingMemory(c: LlamaConfig, batch: number, seqLen: number, machineBytes = os.totalmem()): void {
   const need = trainingMemoryBytes(c, batch, seqLen);
   const P = parameterCount(c);
-  const what = `${(P / 1e6).toFixed(P >= 1e8 ? 0 : 2)}M parameters`;
+  const what = P >= 1e9 ? `${(P / 1e9).toFixed(2)}B parameters` : `${(P / 1e6).toFixed(P >= 1e8 ? 0 : 2)}M parameters`;
   if (need.total > 0.9 * machineBytes) {
     throw new UserError(
       `training this model needs about ${gib(need.total)} (${what}: ${gib(need.params)} for weights, gradients and Adam m/v; ` +

@@ -15,7 +15,7 @@ import { parameterCount } from "../model/params.js";
 import { UserError } from "../util/errors.js";
 import { claimRunFolder } from "./run-folder.js";
 import { logTable1, SMALL_RECIPE, smallModelConfig, trainTokenizerOn } from "./pipeline.js";
-import { checkTrainLimits, resolveConfig, trainInClaimedFolder, type TrainRunOptions, type TrainRunResult } from "./run.js";
+import { checkTrainingMemory, checkTrainLimits, resolveConfig, trainInClaimedFolder, type TrainRunOptions, type TrainRunResult } from "./run.js";
 
 export interface TextTrainOptions extends TrainRunOptions {
   text: string;
@@ -48,6 +48,11 @@ export async function trainFromText(o: TextTrainOptions): Promise<TrainRunResult
   const log = (line: string): void => {
     if (!o.quiet) process.stderr.write(line + "\n");
   };
+  if (o.config !== undefined && !o.resume) {
+    // Refuse a model this machine cannot train before spending minutes on the tokenizer.
+    const c = { ...resolveConfig(o.config), vocabSize: o.vocabSize ?? chooseVocabSize(st.size) };
+    checkTrainingMemory(c, o.batch ?? SMALL_RECIPE.batch, o.seqLen ?? SMALL_RECIPE.seqLen);
+  }
   const claim = claimRunFolder(o.out, { resume: o.resume === true, overwrite: o.overwrite === true, note: log });
   try {
     if (o.resume) return await trainInClaimedFolder(o, claim);
