@@ -165,7 +165,7 @@ test("caps and the memory estimate: one line with the allowed range or the memor
   assertRefused(run(["train", ...data, "--seq-len", "1e30"]), /--seq-len: 1e30 is outside the allowed range 1\.\.1048576/);
   const gib = (os.totalmem() / 2 ** 30).toFixed(1);
   // 65B needs ~1 TiB on any machine (7B against a 24 GiB machine: test/train/plot.test.ts).
-  assertRefused(run(["train", ...data, "--config", "65B"]), new RegExp(`needs about [\\d.]+ GiB \\(64.77B parameters: .*this machine has ${gib} GiB in total`));
+  assertRefused(run(["train", ...data, "--config", "65B"]), new RegExp(`needs about [\\d.]+ GiB \\(65.29B parameters: .*this machine has ${gib} GiB in total`));
   assertRefused(run(["start", "--vocab-size", "300", "--out", out]), /--vocab-size: 300 is outside the allowed range 512\.\.65536/);
   assertRefused(run(["start", "--steps", "1e30", "--out", out]), /--steps: 1e30 is outside the allowed range 1\.\.10000000/);
   assert.deepEqual(fs.readdirSync(dir), [], "nothing written");
