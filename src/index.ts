@@ -14,7 +14,6 @@ export { generateTokens, type GenerateOptions, type GenerateStats, type StopReas
 export { sampleToken, argmax, nucleus, softmaxWithTemperature, type SamplingOptions } from "./generate/sampler.js";
 export { Trainer, PAPER_DEFAULTS, type TrainHyperparameters, type WindowSource, type StepLog, type TrainerState } from "./train/trainer.js";
 export { trainRun, type TrainRunOptions, type TrainRunResult } from "./train/run.js";
-export { trainFromText, type TextTrainOptions } from "./train/text.js";
 export * from "./data/index.js";
 export * from "./tokenizer/index.js";
 export * from "./eval/index.js";
