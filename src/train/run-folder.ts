@@ -57,7 +57,7 @@ function checkNotLocked(dir: string): void {
   if (!fs.existsSync(file)) return;
   const pid = lockOwner(file);
   if (pid !== undefined && pid !== process.pid && processAlive(pid)) {
-    throw new UserError(`${dir} is being trained by process ${pid} (lock file ${file}); wait for it to finish or stop it, or choose another --out`);
+    throw new UserError(`${dir} is being trained by process ${pid} (lock file ${file}); wait for it to finish or stop it, or choose another --out (if no training runs there, delete the lock file)`);
   }
   if (pid === undefined && lockAgeMs(file) < 10_000) {
     throw new UserError(`${dir} is being claimed by another training (lock file ${file}); choose another --out`);
