@@ -25,8 +25,8 @@ import { utf8Encode } from "./utf8.js";
 
 export interface HfBpeSpec {
   vocab: ReadonlyMap<string, number>;
-  /** Merges in rank order, each as its two parts. */
-  merges: readonly (readonly [string, string])[];
+  /** Merges in rank order, as tokenizer.json holds them: "a b" strings or [a, b] pairs. */
+  merges: readonly unknown[];
   unkToken: string | null;
   fuseUnk: boolean;
   byteFallback: boolean;
@@ -34,6 +34,7 @@ export interface HfBpeSpec {
 }
 
 const SPACE = "\u2581";
+const SPACE_CODE = 0x2581;
 const CACHE_MAX_WORD = 64;
 const CACHE_MAX_ENTRIES = 1 << 17;
 
@@ -42,6 +43,8 @@ export class HfBpe {
   private readonly ranks: PairTable;
   /** rank -> id of the merged token. */
   private readonly mergedId: Int32Array;
+  /** rank -> its two parts (2·rank, 2·rank + 1). */
+  private readonly parts: string[];
   private readonly unkId: number;
   private readonly fuseUnk: boolean;
   private readonly ignoreMerges: boolean;
@@ -82,28 +85,49 @@ export class HfBpe {
       // HF falls back to bytes only when every byte of the character has a token.
       this.byteIds = complete || ids.some((id) => id >= 0) ? ids : undefined;
     }
-    for (const [tok, id] of spec.vocab) {
+    spec.vocab.forEach((id, tok) => {
       if (tok.length === 1) this.charIdBmp[tok.charCodeAt(0)] = id;
-    }
-    const n = spec.merges.length;
+    });
+    const merges = spec.merges;
+    const n = merges.length;
     this.ranks = new PairTable(n);
-    this.mergedId = new Int32Array(n);
+    // The merged ids are looked up when a merge is first used (half the load time otherwise).
+    this.mergedId = new Int32Array(n).fill(-1);
+    this.parts = new Array<string>(2 * n);
     const spaceIsToken = spec.vocab.has(SPACE);
     for (let rank = 0; rank < n; rank++) {
-      const [a, b] = spec.merges[rank]!;
+      const [a, b] = mergeParts(merges[rank], rank);
       const ia = spec.vocab.get(a);
       const ib = spec.vocab.get(b);
-      const merged = spec.vocab.get(a + b);
       if (ia === undefined || ib === undefined) {
         throw new UserError(`tokenizer.json: merge ${rank} ${JSON.stringify(`${a} ${b}`)} uses a token that is not in the vocabulary`);
       }
-      if (merged === undefined) throw new UserError(`tokenizer.json: the result of merge ${rank} ${JSON.stringify(a + b)} is not in the vocabulary`);
       // A later duplicate of a pair wins, as in HF's HashMap.
       this.ranks.set(ia, ib, rank);
-      this.mergedId[rank] = merged;
-      if (spaceIsToken && b.startsWith(SPACE)) this.beforeSpace.add(a.codePointAt(a.length - 1 - (isLowSurrogate(a.charCodeAt(a.length - 1)) ? 1 : 0))!);
+      this.parts[2 * rank] = a;
+      this.parts[2 * rank + 1] = b;
+      if (spaceIsToken && b.charCodeAt(0) === SPACE_CODE) this.beforeSpace.add(lastCodePoint(a));
     }
     this.segmentable = spaceIsToken && !spec.ignoreMerges;
+  }
+
+  /** The id of the token a merge makes (HF refuses a file where it is missing). */
+  private merged(rank: number): number {
+    let id = this.mergedId[rank]!;
+    if (id < 0) {
+      const text = this.parts[2 * rank]! + this.parts[2 * rank + 1]!;
+      id = this.vocab.get(text) ?? -1;
+      if (id < 0) throw new UserError(`tokenizer.json: the result of merge ${rank} ${JSON.stringify(text)} is not in the vocabulary`);
+      this.mergedId[rank] = id;
+    }
+    return id;
+  }
+
+  /** The merges as "a b" strings, in rank order. */
+  mergeStrings(): string[] {
+    const out = new Array<string>(this.mergedId.length);
+    for (let r = 0; r < out.length; r++) out[r] = `${this.parts[2 * r]} ${this.parts[2 * r + 1]}`;
+    return out;
   }
 
   /** The id of a one-character token, or -1. */
@@ -271,7 +295,7 @@ export class HfBpe {
       if (ids[pos]! < 0) continue;
       const right = next[pos]!;
       if (right < 0 || this.ranks.get(ids[pos]!, ids[right]!) !== rank) continue;
-      ids[pos] = this.mergedId[rank]!;
+      ids[pos] = this.merged(rank);
       ids[right] = -1;
       const after = next[right]!;
       next[pos] = after;
@@ -287,6 +311,20 @@ export class HfBpe {
       }
     }
   }
+}
+
+/** A merge as "a b" (split at the only space) or [a, b]. */
+function mergeParts(m: unknown, i: number): [string, string] {
+  if (typeof m === "string") {
+    const sp = m.indexOf(" ");
+    if (sp > 0 && sp < m.length - 1 && m.indexOf(" ", sp + 1) < 0) return [m.slice(0, sp), m.slice(sp + 1)];
+  } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === "string" && typeof m[1] === "string") return [m[0], m[1]];
+  throw new UserError(`tokenizer.json: merge ${i} ${JSON.stringify(m)} is neither "a b" nor ["a", "b"]`);
+}
+
+function lastCodePoint(s: string): number {
+  const c = s.charCodeAt(s.length - 1);
+  return isLowSurrogate(c) && s.length >= 2 ? s.codePointAt(s.length - 2)! : c;
 }
 
 function isHighSurrogate(c: number): boolean {

@@ -70,8 +70,6 @@ export class HfTokenizer implements Tokenizer {
   private readonly normAll: AddedTokenMatcher;
   private readonly normPlain: AddedTokenMatcher;
   private readonly specials: ReadonlyMap<string, number>;
-  /** The model's merges as "a b" strings, in rank order. */
-  readonly merges: readonly (readonly [string, string])[];
 
   private constructor(root: JsonObject, opts: HfTokenizerOptions) {
     const model = root.model;
@@ -82,24 +80,23 @@ export class HfTokenizer implements Tokenizer {
       if (v !== undefined && v !== null && v !== "") throw new UserError(`tokenizer.json: BPE with ${key} is not supported`);
     }
     if (typeof model.dropout === "number" && model.dropout > 0) throw new UserError(`tokenizer.json: BPE dropout is not supported`);
-    const vocab = readVocab(model.vocab);
-    this.merges = readMerges(model.merges);
+    const { vocab, tokens } = readVocab(model.vocab);
+    if (model.merges !== undefined && model.merges !== null && !Array.isArray(model.merges)) throw new UserError(`tokenizer.json: model.merges must be a list`);
     const unk = model.unk_token;
     this.model = new HfBpe({
       vocab,
-      merges: this.merges,
+      merges: Array.isArray(model.merges) ? model.merges : [],
       unkToken: typeof unk === "string" ? unk : null,
       fuseUnk: model.fuse_unk === true,
       byteFallback: model.byte_fallback === true,
       ignoreMerges: model.ignore_merges === true,
     });
     this.addedTokens = readAddedTokens(root.added_tokens);
-    let size = 0;
-    for (const id of vocab.values()) size = Math.max(size, id + 1);
+    let size = tokens.length;
     for (const t of this.addedTokens) size = Math.max(size, t.id + 1);
     this.vocabSize = size;
-    this.tokens = new Array<string>(size).fill("");
-    for (const [tok, id] of vocab) this.tokens[id] = tok;
+    this.tokens = tokens;
+    for (let id = 0; id < size; id++) this.tokens[id] ??= "";
     this.isSpecial = new Uint8Array(size);
     const specials = new Map<string, number>();
     for (const t of this.addedTokens) {
@@ -224,6 +221,11 @@ export class HfTokenizer implements Tokenizer {
     return this.tokens[id]!;
   }
 
+  /** The model's merges as "a b" strings, in rank order (for GGUF's tokenizer.ggml.merges). */
+  mergeStrings(): string[] {
+    return this.model.mergeStrings();
+  }
+
   /** The id of a token string (added tokens first, as HF's token_to_id), or undefined. */
   tokenToId(token: string): number | undefined {
     for (const t of this.addedTokens) if (t.content === token) return t.id;
@@ -251,31 +253,22 @@ export class HfTokenizer implements Tokenizer {
   }
 }
 
-function readVocab(v: Json | undefined): Map<string, number> {
+/** token -> id, and id -> token (holes stay undefined). */
+function readVocab(v: Json | undefined): { vocab: Map<string, number>; tokens: string[] } {
   if (!isObject(v)) throw new UserError(`tokenizer.json: model.vocab must be an object of token -> id`);
   const out = new Map<string, number>();
-  for (const tok in v) {
+  const tokens: string[] = [];
+  const keys = Object.keys(v);
+  for (let i = 0; i < keys.length; i++) {
+    const tok = keys[i]!;
     const id = v[tok];
     if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id > 0x7fffffff) {
       throw new UserError(`tokenizer.json: model.vocab[${JSON.stringify(tok)}] is not a valid id`);
     }
     out.set(tok, id);
+    tokens[id] = tok;
   }
-  return out;
-}
-
-function readMerges(v: Json | undefined): [string, string][] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new UserError(`tokenizer.json: model.merges must be a list`);
-  return v.map((m, i) => {
-    if (typeof m === "string") {
-      const sp = m.indexOf(" ");
-      if (sp <= 0 || sp === m.length - 1 || m.indexOf(" ", sp + 1) >= 0) throw new UserError(`tokenizer.json: merge ${i} ${JSON.stringify(m)} is not "a b"`);
-      return [m.slice(0, sp), m.slice(sp + 1)];
-    }
-    if (Array.isArray(m) && m.length === 2 && typeof m[0] === "string" && typeof m[1] === "string") return [m[0], m[1]];
-    throw new UserError(`tokenizer.json: merge ${i} is neither "a b" nor ["a", "b"]`);
-  });
+  return { vocab: out, tokens };
 }
 
 function readAddedTokens(v: Json | undefined): AddedToken[] {
