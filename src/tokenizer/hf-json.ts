@@ -9,7 +9,8 @@
  *
  * encode(text) runs HF's pipeline: added tokens are cut out of the raw text first
  * (leftmost-longest; `lstrip`/`rstrip` absorb neighbouring whitespace), each remaining run is
- * normalised, tokens with `normalized: true` are cut out of the normalised run, the rest is
+ * normalised, tokens with `normalized: true` are cut out of the normalised run (matching their
+ * own normalised form), the rest is
  * pre-tokenized into words and each word goes through the BPE model (hf-bpe.ts).
  *
  * Options map to HF as follows. `parseSpecial: true` is HF's `encode(text, add_special_tokens=
@@ -107,13 +108,15 @@ export class HfTokenizer implements Tokenizer {
       }
     }
     this.specials = specials;
+    this.normalize = parseNormalizer(root.normalizer);
     const raw = this.addedTokens.filter((t) => !t.normalized);
-    const norm = this.addedTokens.filter((t) => t.normalized);
+    // HF matches a `normalized` token by its normalised form (e.g. "▁word" under Prepend).
+    const normalize = this.normalize;
+    const norm = this.addedTokens.filter((t) => t.normalized).map((t) => (normalize ? { ...t, content: normalize(t.content) } : t));
     this.rawAll = new AddedTokenMatcher(raw);
     this.rawPlain = new AddedTokenMatcher(raw.filter((t) => !t.special));
     this.normAll = new AddedTokenMatcher(norm);
     this.normPlain = new AddedTokenMatcher(norm.filter((t) => !t.special));
-    this.normalize = parseNormalizer(root.normalizer);
     this.preTokenize = parsePreTokenizer(root.pre_tokenizer);
     this.decoder = parseDecoder(root.decoder);
     this.decoderKind = this.decoder.kind;
