@@ -58,6 +58,8 @@ export class HfTokenizer implements Tokenizer {
   readonly templateAddsBos: boolean;
   readonly templateAddsEos: boolean;
   readonly addedTokens: readonly AddedToken[];
+  /** The file's `pre_tokenizer` field as written (GGUF export names it, e.g. llama-bpe). */
+  readonly preTokenizerSpec: Json;
   /** "bytelevel" for Llama 3-style files, "pieces" for SentencePiece-style ones. */
   readonly decoderKind: DecoderSpec["kind"];
   private readonly model: HfBpe;
@@ -118,6 +120,7 @@ export class HfTokenizer implements Tokenizer {
     this.normAll = new AddedTokenMatcher(norm);
     this.normPlain = new AddedTokenMatcher(norm.filter((t) => !t.special));
     this.preTokenize = parsePreTokenizer(root.pre_tokenizer);
+    this.preTokenizerSpec = root.pre_tokenizer ?? null;
     this.decoder = parseDecoder(root.decoder);
     this.decoderKind = this.decoder.kind;
     const template = readTemplate(root.post_processor);
