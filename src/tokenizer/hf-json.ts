@@ -30,6 +30,7 @@ import { HfBpe } from "./hf-bpe.js";
 import { DecoderSpec, HfDecodeStream, parseDecoder } from "./hf-decode.js";
 import { IS_WHITESPACE, Json, JsonObject, Normalize, PreTokenize, isObject, parseNormalizer, parsePreTokenizer } from "./hf-pretokenize.js";
 import type { EncodeOptions, Tokenizer } from "./types.js";
+import { toWellFormed } from "./utf8.js";
 
 /** One entry of `added_tokens`. */
 export interface AddedToken {
@@ -181,6 +182,8 @@ export class HfTokenizer implements Tokenizer {
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
+    // Lone surrogates reach HF's Rust side as U+FFFD; do the same before matching anything.
+    text = toWellFormed(text);
     const out: number[] = [];
     if (opts.bos) out.push(this.requireSpecial(this.bosId, "BOS"));
     const raw = opts.parseSpecial ? this.rawAll : this.rawPlain;

@@ -40,6 +40,7 @@ export const tricky: string[] = [
   "\u0000\u0001\u007f control",
   "a\u0085b \uFEFFc \u00a0d\u2028e\u3000f",
   "\u{10FFFF}\u{1D11E}\u{E0041}",
+  "lone \uD800 surrogate \uDC00 here",
   "x<|eot_id|>y",
   "<|begin_of_text|>Hi<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHello",
   " <s>Hi</s> there",

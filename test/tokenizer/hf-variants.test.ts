@@ -38,6 +38,24 @@ const variants: [string, Obj][] = [
       ],
     },
   ],
+  [
+    "Llama 3.1's post-processor: Sequence[ByteLevel, TemplateProcessing <|begin_of_text|> $A]",
+    {
+      ...llama3,
+      post_processor: {
+        type: "Sequence",
+        processors: [
+          { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
+          {
+            type: "TemplateProcessing",
+            single: [{ SpecialToken: { id: "<|begin_of_text|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+            pair: [{ SpecialToken: { id: "<|begin_of_text|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "<|begin_of_text|>", type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
+            special_tokens: { "<|begin_of_text|>": { id: "<|begin_of_text|>", ids: [128000], tokens: ["<|begin_of_text|>"] } },
+          },
+        ],
+      },
+    },
+  ],
   ["ByteLevel with GPT-2's regex", { ...llama3, pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true } }],
 ];
 
@@ -50,5 +68,10 @@ for (const [name, json] of variants) {
     const got = texts.map((t) => ours.encode(t, { parseSpecial: true }));
     assert.equal(diffReport(texts, got, want), "");
     for (const ids of want.slice(0, 200)) assert.equal(ours.decode(ids), await rust.decode(ids, true), `ids ${ids.join(",")}`);
+    // BOS as HF's post-processor adds it (when the template has one).
+    if (ours.templateAddsBos) {
+      const sample = texts.slice(0, 100);
+      assert.equal(diffReport(sample, sample.map((t) => ours.encode(t, { bos: true, parseSpecial: true })), await rustIds(rust, sample, true)), "");
+    }
   });
 }
