@@ -45,7 +45,7 @@ export interface BpeVocabOptions {
 /** `tokenizer.ggml.*` keys for a byte-level BPE tokenizer.json, padded to the model's vocab size. */
 export function bpeTokenizerMetadata(tok: HfTokenizer, vocabSize: number, opts: BpeVocabOptions = {}): Map<string, GgufValue> {
   if (tok.decoderKind !== "bytelevel") {
-    throw new UserError("this tokenizer.json is SentencePiece-style; write its tokenizer.model into GGUF instead (only byte-level BPE vocabularies are written as gpt2)");
+    throw new UserError("this tokenizer.json is SentencePiece-style: it is written as a llama vocabulary (tokenizerJsonToModelProto), not as gpt2");
   }
   const pre = llamaCppPreName(tok.preTokenizerSpec);
   if (pre === undefined) throw new UserError("this tokenizer.json's pre-tokenizer has no llama.cpp name (only Llama 3's \"llama-bpe\" and \"gpt-2\" are written)");

@@ -13,8 +13,11 @@
  * Models this layout cannot express exactly are refused with a UserError: non-identity
  * normalisation, remove_extra_whitespaces, unescaped whitespace, UNUSED or USER_DEFINED
  * pieces, non-BPE models.
+ *
+ * tokenizerJsonToModelProto goes the other way for Llama 2-style files.
  */
 import { UserError } from "../util/errors.js";
+import { HfTokenizer } from "./hf-json.js";
 import { ModelProto, ModelType, NORMALIZER_DEFAULTS, PieceType, TRAINER_DEFAULTS } from "./model-proto.js";
 
 const SPACE = "\u2581";
@@ -175,4 +178,82 @@ export function tokenizerConfigFor(proto: ModelProto, opts: TokenizerConfigOptio
   if (opts.modelMaxLength !== undefined) out.model_max_length = opts.modelMaxLength;
   if (opts.chatTemplate !== undefined) out.chat_template = opts.chatTemplate;
   return out;
+}
+
+// ---- the other way: a SentencePiece-style tokenizer.json as a ModelProto ----
+
+const BYTE_PIECE = /^<0x[0-9A-F]{2}>$/;
+
+/**
+ * A SentencePiece BPE ModelProto equivalent to a Llama 2-style tokenizer.json (normalizer
+ * Prepend('▁') + Replace(' ', '▁') or Replace alone, no pre-tokenizer, BPE with or without
+ * byte fallback), e.g. to write a GGUF "llama" vocabulary or a tokenizer.model for a folder
+ * that ships only tokenizer.json. SentencePiece merges the pair whose result has the highest
+ * score; a piece's score is minus the rank of the first merge that makes it, so the merge
+ * order is HF's. Byte pieces `<0xXX>` become BYTE, special added tokens CONTROL, the unknown
+ * token UNKNOWN. Anything else (Metaspace, which does not prepend before a leading space as
+ * SentencePiece does; byte-level files) is a UserError.
+ */
+export function tokenizerJsonToModelProto(json: Record<string, unknown>): ModelProto {
+  const fail = (why: string): never => {
+    throw new UserError(`cannot turn this tokenizer.json into a SentencePiece model: ${why}`);
+  };
+  const model = json.model as Record<string, unknown> | undefined;
+  if (!model || model.type !== "BPE") fail("its model is not BPE");
+  const m = model!;
+  if (json.pre_tokenizer !== null && json.pre_tokenizer !== undefined) fail("it has a pre-tokenizer (only Llama 2's Prepend/Replace normalizer form is converted)");
+  const norm = json.normalizer as { type?: string; normalizers?: Record<string, unknown>[] } | null;
+  const steps = norm?.type === "Sequence" ? (norm.normalizers ?? []) : norm ? [norm as Record<string, unknown>] : [];
+  const isPrepend = (s: Record<string, unknown>): boolean => s.type === "Prepend" && s.prepend === SPACE;
+  const isReplace = (s: Record<string, unknown>): boolean =>
+    s.type === "Replace" && (s.pattern as { String?: string } | undefined)?.String === " " && s.content === SPACE;
+  let addDummyPrefix = false;
+  if (steps.length === 2 && isPrepend(steps[0]!) && isReplace(steps[1]!)) addDummyPrefix = true;
+  else if (!(steps.length === 1 && isReplace(steps[0]!))) fail("its normalizer is not Prepend('▁') + Replace(' ', '▁')");
+  const tok = HfTokenizer.fromJson(json);
+  if (tok.decoderKind !== "pieces") fail("it is a byte-level tokenizer");
+  const byteFallback = m.byte_fallback === true;
+  const unkToken = typeof m.unk_token === "string" ? m.unk_token : undefined;
+  const firstRank = new Map<string, number>();
+  tok.mergeStrings().forEach((s, rank) => {
+    const merged = s.replace(" ", "");
+    if (!firstRank.has(merged)) firstRank.set(merged, rank);
+  });
+  const added = new Map(tok.addedTokens.map((t) => [t.id, t]));
+  const nMerges = firstRank.size;
+  const pieces: ModelProto["pieces"] = [];
+  for (let id = 0; id < tok.vocabSize; id++) {
+    const piece = tok.idToPiece(id);
+    if (piece === "") fail(`id ${id} has no token`);
+    const a = added.get(id);
+    let type = PieceType.NORMAL;
+    if (piece === unkToken) type = PieceType.UNKNOWN;
+    else if (a?.special) type = PieceType.CONTROL;
+    else if (a) type = PieceType.USER_DEFINED;
+    else if (byteFallback && BYTE_PIECE.test(piece)) type = PieceType.BYTE;
+    const rank = firstRank.get(piece);
+    const score = type !== PieceType.NORMAL ? 0 : rank !== undefined ? -rank : -(nMerges + id);
+    pieces.push({ piece, score, type });
+  }
+  if (!pieces.some((p) => p.type === PieceType.UNKNOWN)) fail("it has no unknown token, which SentencePiece requires");
+  const idOf = (id: number): string | undefined => (id >= 0 ? pieces[id]!.piece : undefined);
+  const proto: ModelProto = {
+    pieces,
+    trainerSpec: {
+      modelType: ModelType.BPE,
+      vocabSize: pieces.length,
+      byteFallback,
+      unkId: pieces.findIndex((p) => p.type === PieceType.UNKNOWN),
+      bosId: tok.bosId,
+      eosId: tok.eosId,
+      padId: -1,
+    },
+    normalizerSpec: { name: "identity", addDummyPrefix, removeExtraWhitespaces: false, escapeWhitespaces: true },
+  };
+  const bos = idOf(tok.bosId);
+  const eos = idOf(tok.eosId);
+  if (bos !== undefined) proto.trainerSpec.bosPiece = bos;
+  if (eos !== undefined) proto.trainerSpec.eosPiece = eos;
+  if (unkToken !== undefined) proto.trainerSpec.unkPiece = unkToken;
+  return proto;
 }

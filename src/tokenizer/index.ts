@@ -33,5 +33,5 @@ export {
 export { byteToPiece, pieceToByte } from "./model.js";
 export { BpeTrainer, TrainError, isValidPiece, trainBpeFromFiles, type BpeTrainerOptions, type TrainStats } from "./trainer.js";
 export { HfTokenizer, type AddedToken, type HfTokenizerOptions } from "./hf-json.js";
-export { modelProtoToTokenizerJson, specialTokensMapFor, tokenizerConfigFor, type TokenizerConfigOptions } from "./hf-write.js";
+export { modelProtoToTokenizerJson, specialTokensMapFor, tokenizerConfigFor, tokenizerJsonToModelProto, type TokenizerConfigOptions } from "./hf-write.js";
 export { loadTokenizer, readTokenizerConfig, type TokenizerConfig } from "./load.js";

@@ -5,15 +5,15 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Tokenizer as HfRust } from "@anush008/tokenizers";
 import { HfTokenizer } from "../../src/tokenizer/hf-json.js";
-import { modelProtoToTokenizerJson, specialTokensMapFor, tokenizerConfigFor } from "../../src/tokenizer/hf-write.js";
+import { modelProtoToTokenizerJson, specialTokensMapFor, tokenizerConfigFor, tokenizerJsonToModelProto } from "../../src/tokenizer/hf-write.js";
 import { SentencePieceTokenizer } from "../../src/tokenizer/index.js";
 import { UserError } from "../../src/util/errors.js";
 import { fixturesDir, sharedFixturesDir } from "../helpers.js";
-import { corpus, diffReport, rustIds, rustWithoutSpecials, tricky } from "./hf-reference.js";
+import { corpus, diffReport, llama2Dir, llama3Dir, rustIds, rustWithoutSpecials, tricky } from "./hf-reference.js";
 
 const dir = path.join(fixturesDir, "tokenizer");
 const models = [
@@ -75,4 +75,21 @@ test("models a tokenizer.json cannot express exactly are refused with one line",
     const spm = SentencePieceTokenizer.fromFile(path.join(dir, `${name}.model`));
     assert.throws(() => modelProtoToTokenizerJson(spm.model), (e: unknown) => e instanceof UserError && re.test(e.message));
   }
+});
+
+test("a Llama 2-style tokenizer.json as a SentencePiece model gives HF's ids (for GGUF llama vocabularies)", async () => {
+  const json = JSON.parse(readFileSync(path.join(llama2Dir, "tokenizer.json"), "utf8")) as Record<string, unknown>;
+  const proto = tokenizerJsonToModelProto(json);
+  const spm = SentencePieceTokenizer.fromModel(proto);
+  const want = await rustIds(rustWithoutSpecials(json as { added_tokens?: { special?: boolean }[] }), texts);
+  assert.equal(diffReport(texts, texts.map((t) => spm.encode(t)), want), "");
+  assert.equal(spm.vocabSize, 32000);
+  assert.equal(spm.bosId, 1);
+  assert.equal(spm.eosId, 2);
+  assert.ok(spm.isByte(3) && spm.isUnknown(0) && spm.isControl(1));
+  // And back: the written tokenizer.json is the same tokenizer.
+  const again = HfTokenizer.fromJson(JSON.stringify(modelProtoToTokenizerJson(proto)));
+  assert.equal(diffReport(texts, texts.map((t) => again.encode(t)), want), "");
+  const llama3 = JSON.parse(readFileSync(path.join(llama3Dir, "tokenizer.json"), "utf8")) as Record<string, unknown>;
+  assert.throws(() => tokenizerJsonToModelProto(llama3), (e: unknown) => e instanceof UserError && /pre-tokenizer/.test(e.message));
 });
