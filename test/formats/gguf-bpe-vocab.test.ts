@@ -10,7 +10,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Tokenizer as HfRust } from "@anush008/tokenizers";
-import { GgufFile } from "../../src/formats/gguf.js";
+import { GgufFile, writeGguf } from "../../src/formats/gguf.js";
 import { bpeTokenizerMetadata, llamaCppPreName, tokenizerJsonFromGguf } from "../../src/formats/gguf-bpe-vocab.js";
 import { loadGgufParams, saveGguf } from "../../src/formats/gguf-model.js";
 import { HfTokenizer } from "../../src/tokenizer/hf-json.js";
@@ -23,11 +23,10 @@ import { corpus, diffReport, llama2Dir, llama3Dir, rustIds, tricky } from "../to
 test("Llama 3 tokenizer.json -> GGUF (gpt2, llama-bpe) -> tokenizer.json: same ids in ours and in HF tokenizers", async () => {
   const tok = loadTokenizer(llama3Dir) as HfTokenizer;
   const vocabSize = 128256 + 8; // a model's embedding may be larger than the vocabulary
-  const config: LlamaConfig = { vocabSize, hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 2, rmsNormEps: 1e-5, ropeTheta: 500000, maxPositionEmbeddings: 64, tieWordEmbeddings: true, bosTokenId: 128000, eosTokenId: 128001 };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-bpe-gguf-"));
   try {
-    const file = path.join(dir, "m.gguf");
-    saveGguf(file, config, initParams(config, 1), { type: "f32", hfTokenizer: tok });
+    const file = path.join(dir, "vocab.gguf");
+    writeGguf(file, bpeTokenizerMetadata(tok, vocabSize), []);
     const f = GgufFile.open(file);
     let json: Record<string, unknown>;
     try {
@@ -42,14 +41,36 @@ test("Llama 3 tokenizer.json -> GGUF (gpt2, llama-bpe) -> tokenizer.json: same i
     } finally {
       f.close();
     }
-    assert.ok(loadGgufParams(file).tokenizerJson, "the model loader hands the tokenizer.json on");
     const back = HfTokenizer.fromJson(json);
-    const texts = [...tricky, ...corpus.slice(0, 800)];
+    const texts = [...tricky, ...corpus.slice(0, 300)];
     const want = texts.map((t) => tok.encode(t, { parseSpecial: true }));
     assert.equal(diffReport(texts, texts.map((t) => back.encode(t, { parseSpecial: true })), want), "");
     assert.equal(diffReport(texts, await rustIds(HfRust.fromString(JSON.stringify(json)), texts), want), "");
     assert.equal(back.vocabSize, tok.vocabSize);
     assert.equal(back.decode(want[3]!), tok.decode(want[3]!));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("saveGguf takes an HfTokenizer; the GGUF loader hands its tokenizer.json on", () => {
+  // A small byte-level vocabulary (Llama 3's file cut to its bytes and first merges) keeps this quick.
+  const full = JSON.parse(fs.readFileSync(path.join(llama3Dir, "tokenizer.json"), "utf8")) as { model: { vocab: Record<string, number>; merges: string[] }; added_tokens: unknown[] };
+  const vocab = Object.fromEntries(Object.entries(full.model.vocab).filter(([, id]) => id < 2000));
+  const merges = full.model.merges.filter((m) => {
+    const [a, b] = m.split(" ");
+    return vocab[a!] !== undefined && vocab[b!] !== undefined && vocab[a! + b!] !== undefined;
+  });
+  const tok = HfTokenizer.fromJson({ ...full, model: { ...full.model, vocab, merges }, added_tokens: [{ id: 2000, content: "<|begin_of_text|>", special: true }] });
+  const config: LlamaConfig = { vocabSize: 2001, hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 2, rmsNormEps: 1e-5, ropeTheta: 500000, maxPositionEmbeddings: 64, tieWordEmbeddings: true, bosTokenId: 2000, eosTokenId: 2000 };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-bpe-gguf-"));
+  try {
+    const file = path.join(dir, "m.gguf");
+    saveGguf(file, config, initParams(config, 1), { type: "f32", hfTokenizer: tok });
+    const json = loadGgufParams(file).tokenizerJson;
+    assert.ok(json);
+    const back = HfTokenizer.fromJson(json);
+    for (const t of tricky) assert.deepEqual(back.encode(t), tok.encode(t));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -109,8 +109,8 @@ test("llama3: 128k vocabulary with 280k merges builds in a small multiple of JSO
     }
     return min;
   };
-  const parseMs = best(() => JSON.parse(text));
-  const objects = [JSON.parse(text) as object, JSON.parse(text) as object];
+  const objects: object[] = [];
+  const parseMs = best(() => objects.push(JSON.parse(text) as object));
   const buildMs = best(() => HfTokenizer.fromJson(objects.pop()!));
   // Unloaded, JSON.parse of this 9 MB file takes ~0.1-0.2 s.
   assert.ok(buildMs < 3 * parseMs, `building the tokenizer took ${buildMs.toFixed(0)} ms, JSON.parse ${parseMs.toFixed(0)} ms`);

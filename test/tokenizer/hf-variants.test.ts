@@ -15,7 +15,7 @@ import { corpus, diffReport, llama2Dir, llama3Dir, rustIds, tricky } from "./hf-
 type Obj = Record<string, unknown>;
 const llama2 = JSON.parse(readFileSync(path.join(llama2Dir, "tokenizer.json"), "utf8")) as Obj;
 const llama3 = JSON.parse(readFileSync(path.join(llama3Dir, "tokenizer.json"), "utf8")) as Obj;
-const texts = [...tricky, "<tool> call <tool>  x", "hello xyzzy, xyzzy!xyzzy", ...corpus.slice(0, 400)];
+const allTexts = [...tricky, "<tool> call <tool>  x", "hello xyzzy, xyzzy!xyzzy", ...corpus.slice(0, 400)];
 const model2 = llama2.model as Obj;
 const added2 = llama2.added_tokens as Obj[];
 
@@ -62,6 +62,8 @@ const variants: [string, Obj][] = [
 for (const [name, json] of variants) {
   test(`${name}: same ids and text as HF tokenizers`, async () => {
     const text = JSON.stringify(json);
+    // The 128k-token files are slower to load twice; fewer lines keep the test short.
+    const texts = json.pre_tokenizer === llama2.pre_tokenizer || json === llama2 || (json.model as Obj).byte_fallback ? allTexts : allTexts.slice(0, 150);
     const rust = HfRust.fromString(text);
     const ours = HfTokenizer.fromJson(text);
     const want = await rustIds(rust, texts);
