@@ -55,6 +55,21 @@ for (const { name, file } of files) {
     assert.throws(() => ours.decode([ours.vocabSize]), RangeError);
   });
 
+  test(`${name}: encoding is never quadratic (256 KB of letters, spaces, one letter, CJK, newlines)`, () => {
+    const r = rng(11);
+    const n = 1 << 18;
+    const letters = Array.from({ length: n }, () => "abcdefghijklmnopqrstuvwxyz"[Math.floor(r() * 26)]).join("");
+    for (const s of [letters, " ".repeat(n), "a".repeat(n), "語".repeat(n / 2) + "x1".repeat(n / 4), " \n".repeat(n / 2)]) {
+      const t0 = performance.now();
+      const ids = ours.encode(s);
+      const ms = performance.now() - t0;
+      // ~0.2-1 s on a busy shared 2-core VM; a quadratic step would take minutes.
+      assert.ok(ms < 8000, `${JSON.stringify(s.slice(0, 8))}…: ${ms.toFixed(0)} ms`);
+      const back = ours.decode(ids);
+      assert.ok(back === s || (ours.decoderKind === "pieces" && back === s.slice(1)), "round trip");
+    }
+  });
+
   test(`${name}: decode(encode(text)) gives the text back`, () => {
     for (const t of corpus.slice(0, 500)) {
       // '▁' in the text stands for a space in a SentencePiece-style vocabulary: not a round trip.
