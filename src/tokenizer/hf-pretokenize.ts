@@ -231,7 +231,7 @@ export function parsePreTokenizer(spec: Json | undefined): PreTokenize | undefin
       let re: RegExp;
       if (isObject(pattern) && typeof pattern.Regex === "string") re = compile(pattern.Regex);
       else if (isObject(pattern) && typeof pattern.String === "string" && pattern.String.length > 0) {
-        re = new RegExp(pattern.String.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&"), "gu");
+        re = new RegExp(pattern.String.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&"), "gu");
       } else throw new UserError(`tokenizer.json: the Split pre-tokenizer needs a pattern {"Regex": ...} or {"String": ...}`);
       return (pieces) => {
         const out: string[] = [];
