@@ -14,6 +14,7 @@ import { GGUF_EXPORT_TYPES, saveGguf, type GgufExportType } from "./gguf-model.j
 import { saveLlama2c, type Llama2cVersion } from "./llama2c.js";
 import { parseModelProto, serializeModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import { ProtobufError } from "../tokenizer/protobuf.js";
+import type { HfTokenizer } from "../tokenizer/hf-json.js";
 
 export type ModelFormat = "hf" | "gguf" | "llama2c" | "meta";
 
@@ -22,6 +23,10 @@ export interface LoadedWeights {
   config: LlamaConfig;
   params: Float32Array;
   tokenizer: ModelProto | undefined;
+  /** A tokenizer.json tokenizer (when there is no SentencePiece model): GGUF gets a gpt2/llama vocabulary from it. */
+  hfTokenizer?: HfTokenizer;
+  /** The tokenizer.json file it came from: copied into folder output. */
+  hfTokenizerFile?: string;
 }
 
 /** The format to write at a path: .gguf, .bin, else a folder. */
@@ -71,6 +76,7 @@ export function saveAnyModel(p: string, m: LoadedWeights, opts: SaveOptions = {}
   if (format === "gguf") {
     const opt: Parameters<typeof saveGguf>[3] = { type };
     if (m.tokenizer) opt.tokenizer = m.tokenizer;
+    else if (m.hfTokenizer) opt.hfTokenizer = m.hfTokenizer;
     else notes.push("no tokenizer: the GGUF has no tokenizer.ggml.* vocabulary (pass --tokenizer FILE to add one)");
     if (opts.name) opt.name = opts.name;
     saveGguf(p, m.config, m.params, opt);
@@ -80,6 +86,14 @@ export function saveAnyModel(p: string, m: LoadedWeights, opts: SaveOptions = {}
   } else {
     saveModelFolder(p, m.config, m.params);
     if (m.tokenizer) writeFileAtomic(path.join(p, "tokenizer.model"), serializeModelProto(m.tokenizer));
+    else if (m.hfTokenizerFile) {
+      // The tokenizer.json and its config files are copied as they are.
+      const from = path.dirname(m.hfTokenizerFile);
+      for (const f of [path.basename(m.hfTokenizerFile), "tokenizer_config.json", "special_tokens_map.json"]) {
+        const src = path.join(from, f);
+        if (fs.existsSync(src)) writeFileAtomic(path.join(p, f === path.basename(m.hfTokenizerFile) ? "tokenizer.json" : f), fs.readFileSync(src));
+      }
+    }
   }
   return notes;
 }

@@ -78,9 +78,9 @@ class Sequence {
   tAdmit = 0;
   tFirst = 0;
 
-  constructor(readonly prompt: readonly number[], readonly opts: GenerateOptions, readonly capacity: number, readonly tokenizer: Tokenizer | undefined, eos: number) {
+  constructor(readonly prompt: readonly number[], readonly opts: GenerateOptions, readonly capacity: number, readonly tokenizer: Tokenizer | undefined, eog: readonly number[]) {
     this.rng = new Rng(opts.seed ?? GENERATE_DEFAULTS.seed);
-    this.stopIds = new Set(opts.ignoreEos ? [] : (opts.stopTokenIds ?? [eos]));
+    this.stopIds = new Set(opts.ignoreEos ? [] : (opts.stopTokenIds ?? eog));
     this.stopper = new StopMatcher(opts.stop ?? []);
     // The decoder reads the prompt first so the generated text continues it (a first generated
     // "▁there" after a prompt is " there", not "there" as at the start of a text).
@@ -355,8 +355,7 @@ export class GenerationSession {
     const maxTokens = opts.maxTokens ?? GENERATE_DEFAULTS.maxTokens;
     const capacity = Math.min(this.contextLength, ids.length + Math.max(maxTokens, 1));
     const tok = this.lm.tokenizer;
-    const eos = tok && tok.eosId >= 0 ? tok.eosId : this.lm.config.eosTokenId;
-    return new Sequence(ids, opts, capacity, tok, eos);
+    return new Sequence(ids, opts, capacity, tok, defaultStopIds(this.lm));
   }
 
   private submit(prompt: string | readonly number[], opts: GenerateOptions): Sequence {
@@ -433,6 +432,23 @@ export class GenerationSession {
       await yieldToEventLoop();
     }
   }
+}
+
+/** Special tokens that end a turn in the LLaMA family's chat formats (Llama 3's <|eot_id|>, ...), besides EOS. */
+const END_OF_TURN_TOKENS = ["<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>"];
+
+/** Default stop ids: the tokenizer's EOS (else the config's) and any end-of-turn special token it has. */
+function defaultStopIds(lm: Pick<LanguageModel, "tokenizer" | "config">): number[] {
+  const tok = lm.tokenizer;
+  const ids = [tok && tok.eosId >= 0 ? tok.eosId : lm.config.eosTokenId];
+  if (tok) {
+    const specials = tok.specialTokens();
+    for (const t of END_OF_TURN_TOKENS) {
+      const id = specials.get(t);
+      if (id !== undefined && !ids.includes(id)) ids.push(id);
+    }
+  }
+  return ids;
 }
 
 function positiveInt(v: number, what: string): number {

@@ -1,8 +1,9 @@
 /**
  * The one way to open a model. `await loadModel(path)` takes
- *   - a Hugging Face folder: config.json + model.safetensors (or shards) + tokenizer.model,
- *   - a .gguf file: weights stay in their stored f16/q8_0/q4_0 blocks, tokenizer and chat
- *     template from the tokenizer.* keys,
+ *   - a Hugging Face folder: config.json + model.safetensors (or shards) + tokenizer.json or
+ *     tokenizer.model (+ the chat template from chat_template.jinja or tokenizer_config.json),
+ *   - a .gguf file: weights stay in their stored f16/q8_0/q4_0 blocks, tokenizer (SentencePiece
+ *     "llama" or byte-level "gpt2" vocabularies) and chat template from the tokenizer.* keys,
  *   - a llama2.c .bin file (no tokenizer inside: pass `tokenizer`),
  *   - Meta's release folder (params.json + consolidated.NN.pth, read by a restricted unpickler
  *     that executes nothing; model-parallel shards merged),
@@ -24,6 +25,8 @@ import { loadLlama2c } from "../formats/llama2c.js";
 import { loadMetaCheckpoint, metaCheckpointDir } from "../formats/meta.js";
 import { SentencePieceTokenizer } from "../tokenizer/tokenizer.js";
 import type { Tokenizer } from "../tokenizer/types.js";
+import { HfTokenizer } from "../tokenizer/hf-json.js";
+import { loadTokenizer, readTokenizerConfig } from "../tokenizer/load.js";
 import { UserError } from "../util/errors.js";
 
 export type { ModelFormat };
@@ -87,18 +90,20 @@ export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageM
     const folder = loadModelFolder(p);
     config = folder.config;
     model = new LlamaModel(config, folder.params, opts.backend);
-    if (folder.tokenizerPath && opts.tokenizer === undefined) {
-      tokenizer = SentencePieceTokenizer.fromFile(folder.tokenizerPath);
-      tokenizerSource = folder.tokenizerPath;
+    const tokFile = ["tokenizer.json", "tokenizer.model"].map((f) => path.join(p, f)).find((f) => fs.existsSync(f));
+    if (tokFile && opts.tokenizer === undefined) {
+      tokenizer = loadTokenizer(p); // tokenizer.json first, as transformers' AutoTokenizer
+      tokenizerSource = tokFile;
     }
     chatTemplate = folderChatTemplate(p);
   } else if (format === "gguf") {
     const g = loadGgufTensors(p);
     config = g.config;
     model = new LlamaModel(config, g.tensors, opts.backend);
-    if (g.tokenizer && opts.tokenizer === undefined) {
-      tokenizer = SentencePieceTokenizer.fromModel(g.tokenizer, `${p} (tokenizer.ggml.* keys)`);
-      tokenizerSource = p;
+    if (opts.tokenizer === undefined) {
+      if (g.tokenizer) tokenizer = SentencePieceTokenizer.fromModel(g.tokenizer, `${p} (tokenizer.ggml.* keys)`);
+      else if (g.tokenizerJson) tokenizer = HfTokenizer.fromJson(g.tokenizerJson); // byte-level BPE (Llama 3)
+      if (tokenizer) tokenizerSource = p;
     }
     chatTemplate = ggufChatTemplate(p);
   } else if (format === "meta") {
@@ -124,14 +129,9 @@ export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageM
   return { name: modelName(format === "meta" ? metaCheckpointDir(p)! : p), path: p, format, config, model, tokenizer, tokenizerSource, chatTemplate };
 }
 
-/** A tokenizer file given by the user (a SentencePiece tokenizer.model). */
+/** A tokenizer file given by the user: tokenizer.model, tokenizer.json, or a folder holding one. */
 export function loadTokenizerFile(file: string): Tokenizer {
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) {
-    const inside = path.join(file, "tokenizer.model");
-    if (!fs.existsSync(inside)) throw new UserError(`${file}: no tokenizer.model in this folder`);
-    return SentencePieceTokenizer.fromFile(inside);
-  }
-  return SentencePieceTokenizer.fromFile(file);
+  return loadTokenizer(file);
 }
 
 /**
@@ -141,23 +141,7 @@ export function loadTokenizerFile(file: string): Tokenizer {
 function folderChatTemplate(dir: string): string | undefined {
   const jinja = path.join(dir, "chat_template.jinja");
   if (fs.existsSync(jinja)) return fs.readFileSync(jinja, "utf8");
-  const file = path.join(dir, "tokenizer_config.json");
-  if (!fs.existsSync(file)) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  const t = (raw as { chat_template?: unknown }).chat_template;
-  if (t === undefined || t === null) return undefined;
-  if (typeof t === "string") return t;
-  if (Array.isArray(t)) {
-    const named = t as { name?: unknown; template?: unknown }[];
-    const hit = named.find((x) => x.name === "default") ?? named[0];
-    if (hit && typeof hit.template === "string") return hit.template;
-  }
-  throw new UserError(`${file}: chat_template must be a string or a list of {name, template}`);
+  return readTokenizerConfig(dir)?.chatTemplate;
 }
 
 function ggufChatTemplate(p: string): string | undefined {

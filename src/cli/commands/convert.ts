@@ -1,7 +1,9 @@
 import fs from "node:fs";
 import type { Command } from "commander";
 import { UserError } from "../../util/errors.js";
-import { readTokenizerFile, saveAnyModel } from "../../formats/convert.js";
+import { saveAnyModel, type LoadedWeights } from "../../formats/convert.js";
+import { HfTokenizer } from "../../tokenizer/hf-json.js";
+import { loadTokenizer } from "../../tokenizer/load.js";
 import { float32Params, loadModelSync } from "../../runtime/load.js";
 import { SentencePieceTokenizer } from "../../tokenizer/tokenizer.js";
 import { GGUF_EXPORT_TYPES, type GgufExportType } from "../../formats/gguf-model.js";
@@ -26,11 +28,18 @@ export function runConvert(opts: ConvertOptions): void {
   const type = parseExportType(opts.type);
   if (opts.binVersion !== "0" && opts.binVersion !== "1") throw new UserError(`--bin-version must be 0 (legacy, read by run.c) or 1 (ak42 header), got "${opts.binVersion}"`);
   const lm = loadModelSync(opts.from);
-  const m = {
+  const tok = opts.tokenizer !== undefined ? loadTokenizer(opts.tokenizer) : lm.tokenizer;
+  const tokSource = opts.tokenizer ?? lm.tokenizerSource;
+  const m: LoadedWeights = {
     config: lm.config,
     params: float32Params(lm),
-    tokenizer: opts.tokenizer !== undefined ? readTokenizerFile(opts.tokenizer) : lm.tokenizer instanceof SentencePieceTokenizer ? lm.tokenizer.model : undefined,
+    tokenizer: tok instanceof SentencePieceTokenizer ? tok.model : undefined,
   };
+  if (tok instanceof HfTokenizer) {
+    m.hfTokenizer = tok;
+    if (tokSource?.endsWith(".json")) m.hfTokenizerFile = tokSource;
+  }
+
   const saveOpts: Parameters<typeof saveAnyModel>[2] = { llama2cVersion: opts.binVersion === "1" ? 1 : 0 };
   if (type) saveOpts.type = type;
   if (opts.name) saveOpts.name = opts.name;
