@@ -1,16 +1,21 @@
 import fs from "node:fs";
 import type { Command } from "commander";
 import { UserError } from "../../util/errors.js";
-import { loadAnyModel, readTokenizerFile, saveAnyModel } from "../../formats/convert.js";
+import { loadAnyModel, readTokenizerFile, saveAnyModel, type SaveOptions } from "../../formats/convert.js";
 import { GGUF_EXPORT_TYPES, type GgufExportType } from "../../formats/gguf-model.js";
 
-interface ConvertOptions {
+export interface ConvertOptions {
   from: string;
   to: string;
   type?: string;
   tokenizer?: string;
   binVersion: string;
   name?: string;
+  overwrite?: boolean;
+  /** commander's --no-vocab sets this to false. */
+  vocab?: boolean;
+  force?: boolean;
+  allowRequantize?: boolean;
 }
 
 export function parseExportType(t: string | undefined, flag = "--type"): GgufExportType | undefined {
@@ -25,7 +30,13 @@ export function runConvert(opts: ConvertOptions): void {
   if (opts.binVersion !== "0" && opts.binVersion !== "1") throw new UserError(`--bin-version must be 0 (legacy, read by run.c) or 1 (ak42 header), got "${opts.binVersion}"`);
   const m = loadAnyModel(opts.from);
   if (opts.tokenizer !== undefined) m.tokenizer = readTokenizerFile(opts.tokenizer);
-  const saveOpts: Parameters<typeof saveAnyModel>[2] = { llama2cVersion: opts.binVersion === "1" ? 1 : 0 };
+  const saveOpts: SaveOptions = {
+    llama2cVersion: opts.binVersion === "1" ? 1 : 0,
+    overwrite: opts.overwrite === true,
+    noVocab: opts.vocab === false,
+    force: opts.force === true,
+    allowRequantize: opts.allowRequantize === true,
+  };
   if (type) saveOpts.type = type;
   if (opts.name) saveOpts.name = opts.name;
   const notes = saveAnyModel(opts.to, m, saveOpts);
@@ -35,13 +46,23 @@ export function runConvert(opts: ConvertOptions): void {
   process.stdout.write(`wrote ${opts.to} (${type ?? "f32"}${size}) from ${opts.from} (${m.format})\n`);
 }
 
+/** The output-safety options convert and quantize share. */
+export function addWriteSafetyOptions(cmd: Command): Command {
+  return cmd
+    .option("--overwrite", "replace existing output files (refused otherwise)")
+    .option("--no-vocab", "allow writing a GGUF without a tokenizer (llama.cpp-based tools abort on such a file)")
+    .option("--allow-requantize", "quantise weights that are already quantised (q8_0/q4_0/...), losing more precision");
+}
+
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("convert")
     .description(
       "Convert a model between a Hugging Face folder, GGUF (.gguf) and llama2.c (.bin), chosen by path.\n" +
         "GGUF output takes --type f32|f16|q8_0|q4_0 (default f32); folders and .bin files are float32.\n" +
-        "q/k rows are permuted between our rotate_half layout and the interleaved RoPE layout of GGUF and llama2.c.",
+        "q/k rows are permuted between our rotate_half layout and the interleaved RoPE layout of GGUF and llama2.c.\n" +
+        "A .bin gets llama2.c's tokenizer.bin beside it when the model has a tokenizer.\n" +
+        "Existing outputs are never replaced without --overwrite.",
     )
     .requiredOption("--from <path>", "model folder, .gguf file or llama2.c .bin file")
     .requiredOption("--to <path>", "output: a .gguf file, a .bin file, or a folder")
@@ -49,5 +70,15 @@ export function register(program: Command): void {
     .option("--tokenizer <file>", "SentencePiece tokenizer.model to store with the output (e.g. for llama2.c input)")
     .option("--bin-version <v>", "llama2.c output format: 0 = legacy (run.c), 1 = ak42 header", "0")
     .option("--name <name>", "general.name for GGUF output")
+    .option("--force", "write a llama2.c .bin even though it cannot hold the model's rms_norm_eps (run.c assumes 1e-5)");
+  addWriteSafetyOptions(cmd)
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  llama-ts convert --from TinyLlama-1.1B-Chat --to tinyllama-q8.gguf --type q8_0\n" +
+        "  llama-ts convert --from stories15M.bin --tokenizer tokenizer.model --to stories15M\n" +
+        "  llama-ts convert --from model.gguf --to out/model.bin   # also writes out/tokenizer.bin\n" +
+        "  llama-ts convert --from run/ --to run.gguf --overwrite",
+    )
     .action((opts: ConvertOptions) => runConvert(opts));
 }
