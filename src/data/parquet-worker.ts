@@ -1,25 +1,24 @@
 /**
- * The Parquet side of readers.ts's readParquet, run in a worker thread so that a file on which
- * hyparquet never returns can be stopped (docs/upstream/hyparquet-rle-hang.md). It opens the
- * file, posts its metadata, then answers each `{ group }` request with the `field` column of
- * that row group (non-string values as null). Errors are posted, not thrown.
+ * The Parquet side of readers.ts's readParquet, run as a child process (`node parquet-worker.js
+ * FILE FIELD`, IPC channel) so that a file on which hyparquet never returns, or crashes V8, can
+ * be stopped (docs/upstream/hyparquet-rle-hang.md). It opens the file, sends its metadata, then
+ * answers each `{ group }` request with the `field` column of that row group (non-string values
+ * as null). Errors are sent, not thrown.
  *
  * Why hyparquet: pure JavaScript with no dependencies, reads only the requested column and row
  * range from a file-backed buffer, decodes Snappy itself and takes other decompressors as plain
  * functions (node:zlib provides GZIP, BROTLI and, on newer Node, ZSTD).
  */
-import { parentPort, workerData } from "node:worker_threads";
 import zlib from "node:zlib";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
 import type { AsyncBuffer, CompressionCodec, Compressors, FileMetaData } from "hyparquet";
 import { UserError } from "../util/errors.js";
 import type { ParquetWorkerMessage } from "./readers.js";
 
-const { file, field } = workerData as { file: string; field: string };
-const port = parentPort!;
+const [file = "", field = "text"] = process.argv.slice(2);
 
 function post(m: ParquetWorkerMessage): void {
-  port.postMessage(m);
+  process.send!(m);
 }
 
 function postError(e: unknown): void {
@@ -61,7 +60,7 @@ try {
   });
   post({ type: "meta", columns, groups, byteLength: buffer.byteLength });
   const codecs = compressors();
-  port.on("message", (req: { group: number }) => {
+  process.on("message", (req: { group: number }) => {
     const g = req.group;
     const rowStart = starts[g]!;
     const rowEnd = rowStart + Number(metadata.row_groups[g]!.num_rows);
@@ -73,3 +72,6 @@ try {
 } catch (e) {
   postError(e);
 }
+
+// The reader went away (or killed the channel): nothing more to do.
+process.on("disconnect", () => process.exit(0));

@@ -9,9 +9,11 @@
  * - JSONL with a named string field (default "text"), gzip-compressed or not (detected by the
  *   gzip magic bytes, so `.jsonl.gz` and a mis-named file both work). A malformed line is
  *   reported as `file:line: ...`, counted and skipped: one bad line never stops a corpus;
- * - Parquet, one row group at a time, through `hyparquet`, run in a worker thread with a
+ * - Parquet, one row group at a time, through `hyparquet`, run in a child process with a
  *   deadline per row group: a crafted file can make hyparquet's RLE/bit-packed decoder loop
- *   forever (docs/upstream/hyparquet-rle-hang.md), and a worker can be stopped.
+ *   for billions of steps or grow an array until V8 aborts the whole process
+ *   (docs/upstream/hyparquet-rle-hang.md). A child process can be stopped, and its crash is not
+ *   ours (a worker thread would not survive V8's fatal error).
  *
  * Bounds against bad input: only regular files and folders are read (a FIFO or /dev/zero named
  * as a corpus is refused); a line longer than `maxLineChars` (default 64 Mi characters) is an
@@ -29,8 +31,9 @@
 import { createReadStream } from "node:fs";
 import { open, readdir, stat } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { Transform, type Readable } from "node:stream";
-import { Worker } from "node:worker_threads";
+import { fork } from "node:child_process";
 import zlib from "node:zlib";
 import { UserError } from "../util/errors.js";
 import type { Document, WarningSink } from "./types.js";
@@ -317,14 +320,17 @@ export type ParquetWorkerMessage =
 
 /**
  * Reads the string column `field` of a Parquet file, one row group at a time. hyparquet runs in
- * a worker thread (parquet-worker.ts) that decodes one row group per request; when it sends
- * nothing within the deadline it is terminated and the file is reported as undecodable.
+ * a child process (parquet-worker.ts) that decodes one row group per request; when it sends
+ * nothing within the deadline, or dies, it is killed and the file is reported as undecodable.
  */
 export async function* readParquet(file: string, opts: ReadOptions = {}): AsyncGenerator<Document> {
   const field = opts.field ?? "text";
   const stats = opts.stats;
   const id = relId(file, opts.root);
-  const worker = new Worker(new URL("./parquet-worker.js", import.meta.url), { workerData: { file, field } });
+  const worker = fork(fileURLToPath(new URL("./parquet-worker.js", import.meta.url)), [file, field], {
+    serialization: "advanced",
+    stdio: ["ignore", "ignore", "ignore", "ipc"],
+  });
   const inbox: ParquetWorkerMessage[] = [];
   let wake: (() => void) | undefined;
   let failure: unknown;
@@ -336,8 +342,8 @@ export async function* readParquet(file: string, opts: ReadOptions = {}): AsyncG
     failure = e;
     wake?.();
   });
-  worker.on("exit", () => {
-    failure ??= new Error("the Parquet worker exited");
+  worker.on("exit", (code, signal) => {
+    failure ??= new Error(`the Parquet decoder crashed (${signal ?? `exit code ${code}`}); the file is corrupt`);
     wake?.();
   });
   const next = async (deadlineMs: number, what: string): Promise<ParquetWorkerMessage> => {
@@ -373,7 +379,7 @@ export async function* readParquet(file: string, opts: ReadOptions = {}): AsyncG
     }
     let rowStart = 0;
     for (const [g, group] of meta.groups.entries()) {
-      worker.postMessage({ group: g });
+      worker.send({ group: g });
       const deadline = opts.parquetDeadlineMs ?? 60_000 + 2000 * (group.compressedBytes / 1048576);
       const m = await next(deadline, `row group ${g}`);
       if (m.type !== "rows") throw new Error("Parquet worker: expected rows");
@@ -390,7 +396,7 @@ export async function* readParquet(file: string, opts: ReadOptions = {}): AsyncG
     }
   } finally {
     worker.removeAllListeners("exit");
-    await worker.terminate();
+    worker.kill("SIGKILL");
   }
 }
 
