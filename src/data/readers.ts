@@ -18,7 +18,7 @@
  * Bounds against bad input: only regular files and folders are read (a FIFO or /dev/zero named
  * as a corpus is refused); a line longer than `maxLineChars` (default 64 Mi characters) is an
  * error rather than an ever-growing string; gzip input may expand to at most `maxGzipRatio` ×
- * its compressed size (default 200×, plus a 64 MiB allowance), which real text never reaches
+ * its compressed size (default 200×, plus a 16 MiB allowance), which real text never reaches
  * (≈3-10×) but a gzip bomb (≈1000×) does.
  *
  * Why hyparquet: it is pure JavaScript with no dependencies (MIT, actively maintained),
@@ -55,7 +55,7 @@ export interface ReadOptions {
   stats?: ReadStats;
   /** Longest line (JSONL record, text line) accepted, in UTF-16 characters. Default 64 Mi. */
   maxLineChars?: number;
-  /** gzip input may decompress to at most this × its compressed size (+ 64 MiB). Default 200. */
+  /** gzip input may decompress to at most this × its compressed size (+ 16 MiB). Default 200. */
   maxGzipRatio?: number;
   /** Parquet: give up on a row group when the decoder makes no progress for this long. Default 60 s + 2 s per MiB of the row group. */
   parquetDeadlineMs?: number;
@@ -63,7 +63,7 @@ export interface ReadOptions {
 
 export const DEFAULT_MAX_LINE_CHARS = 64 << 20;
 export const DEFAULT_MAX_GZIP_RATIO = 200;
-const GZIP_ALLOWANCE_BYTES = 64 << 20;
+const GZIP_ALLOWANCE_BYTES = 16 << 20;
 /** A whole-file text document longer than this is refused (V8 strings top out near 512 Mi). */
 const MAX_DOCUMENT_CHARS = 256 << 20;
 
@@ -168,11 +168,12 @@ async function openText(file: string, opts: ReadOptions): Promise<Readable> {
 }
 
 /**
- * The lines of a text stream (split at \n, \r\n or \r, as node:readline does), each at most
- * `maxChars` characters; a longer line is a UserError (an unbounded line would grow one string
- * until memory runs out).
+ * The lines of a text stream (split at \n, \r\n or \r, as node:readline does), in batches
+ * (one per stream chunk, so a file of millions of empty lines costs one await per chunk, not per
+ * line), each line at most `maxChars` characters; a longer line is a UserError (an unbounded
+ * line would grow one string until memory runs out).
  */
-async function* readLines(stream: Readable, file: string, maxChars: number): AsyncGenerator<string> {
+async function* readLineBatches(stream: Readable, file: string, maxChars: number): AsyncGenerator<string[]> {
   let pending = "";
   let skipLf = false;
   const tooLong = (): never => {
@@ -183,6 +184,7 @@ async function* readLines(stream: Readable, file: string, maxChars: number): Asy
     let s = chunk as string;
     if (skipLf && s.startsWith("\n")) s = s.slice(1);
     skipLf = false;
+    const batch: string[] = [];
     let start = 0;
     eol.lastIndex = 0;
     for (let m = eol.exec(s); m !== null; m = eol.exec(s)) {
@@ -190,7 +192,7 @@ async function* readLines(stream: Readable, file: string, maxChars: number): Asy
       const line = pending + s.slice(start, i);
       pending = "";
       if (line.length > maxChars) tooLong();
-      yield line;
+      batch.push(line);
       start = i + 1;
       if (s.charCodeAt(i) === 13) {
         if (i + 1 === s.length) skipLf = true;
@@ -200,8 +202,9 @@ async function* readLines(stream: Readable, file: string, maxChars: number): Asy
     }
     pending += s.slice(start);
     if (pending.length > maxChars) tooLong();
+    if (batch.length > 0) yield batch;
   }
-  if (pending.length > 0) yield pending;
+  if (pending.length > 0) yield [pending];
 }
 
 function relId(file: string, root: string | undefined): string {
@@ -242,7 +245,7 @@ export async function* readTextFile(file: string, opts: ReadOptions = {}): Async
     return;
   }
   const minChars = opts.chunkChars ?? 0;
-  const lines = readLines(stream, file, opts.maxLineChars ?? DEFAULT_MAX_LINE_CHARS);
+  const batches = readLineBatches(stream, file, opts.maxLineChars ?? DEFAULT_MAX_LINE_CHARS);
   let para: string[] = [];
   let chunk = "";
   let n = 0;
@@ -259,12 +262,14 @@ export async function* readTextFile(file: string, opts: ReadOptions = {}): Async
     return null;
   };
   try {
-    for await (const line of lines) {
-      if (line.trim().length === 0) {
-        const out = flushPara();
-        if (out !== null) yield { text: out, source: file, id: `${id}#${n++}` };
-      } else {
-        para.push(line);
+    for await (const batch of batches) {
+      for (const line of batch) {
+        if (line.trim().length === 0) {
+          const out = flushPara();
+          if (out !== null) yield { text: out, source: file, id: `${id}#${n++}` };
+        } else {
+          para.push(line);
+        }
       }
     }
   } catch (e) {
@@ -285,10 +290,10 @@ export async function* readJsonl(file: string, opts: ReadOptions = {}): AsyncGen
     stats.bytes += (await stat(file)).size;
   }
   const stream = await openText(file, opts);
-  const lines = readLines(stream, file, opts.maxLineChars ?? DEFAULT_MAX_LINE_CHARS);
+  const batches = readLineBatches(stream, file, opts.maxLineChars ?? DEFAULT_MAX_LINE_CHARS);
   let lineNo = 0;
   try {
-    for await (const line of lines) {
+    for await (const batch of batches) for (const line of batch) {
       lineNo++;
       if (line.trim().length === 0) continue;
       let value: unknown;

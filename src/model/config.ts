@@ -2,7 +2,7 @@
  * The LLaMA model configuration, with the Hugging Face `config.json` keys on disk, and the
  * paper's shapes as presets.
  */
-import { quoteForTerminal, UserError } from "../util/errors.js";
+import { oneLine, quoteForTerminal, UserError } from "../util/errors.js";
 
 export interface LlamaConfig {
   vocabSize: number;
@@ -120,7 +120,9 @@ export const CONFIG_LIMITS = {
 
 /** A JSON value from a file, for an error message: serialised, escaped and shortened. */
 function jsonForMessage(v: unknown): string {
-  return quoteForTerminal(JSON.stringify(v) ?? String(v), 120);
+  if (typeof v === "string") return quoteForTerminal(v, 120);
+  const text = oneLine(JSON.stringify(v) ?? String(v));
+  return text.length > 120 ? `${text.slice(0, 100)}…` : text;
 }
 
 const HF_KEYS: Record<keyof LlamaConfig, string> = {
