@@ -476,10 +476,12 @@ export function loadGgufTensors(path: string): GgufModel & { tensors: ModelTenso
   }
 }
 
-/** True when the path looks like a GGUF file (by extension, or by magic if it exists). */
+/** True when the path looks like a GGUF file (by extension, or by magic if it is a regular file). */
 export function isGgufPath(p: string): boolean {
   if (p.toLowerCase().endsWith(".gguf")) return true;
   try {
+    // Never open a FIFO or device to sniff it (opening a FIFO blocks until a writer appears).
+    if (!fs.statSync(p).isFile()) return false;
     const fd = fs.openSync(p, "r");
     try {
       const b = Buffer.alloc(4);

@@ -154,6 +154,9 @@ test("wrong types, directories, FIFOs and devices: one line, no stack, no hang",
   fs.rmSync(path.join(fifoDir, "config.json"));
   execFileSync("mkfifo", [path.join(fifoDir, "config.json")]);
   assertUserError(run(["logits", "--model", fifoDir, "--tokens", "1"]), /config\.json: it is a FIFO/, "FIFO config.json");
+  const fifoModel = path.join(tmp, "model-fifo");
+  execFileSync("mkfifo", [fifoModel]);
+  assertUserError(run(["logits", "--model", fifoModel, "--tokens", "1"]), /model-fifo is not a folder/, "FIFO as --model (not opened to sniff it)");
   const fifoTok = path.join(tmp, "tokenizer-fifo.model");
   execFileSync("mkfifo", [fifoTok]);
   assertUserError(run(["convert", "--from", gqa, "--to", path.join(tmp, "t1"), "--tokenizer", fifoTok]), /it is a FIFO/, "FIFO tokenizer");
