@@ -23,5 +23,3 @@ export * from "./formats/gguf-model.js";
 export { loadLlama2c, saveLlama2c, type Llama2cVersion } from "./formats/llama2c.js";
 export { loadAnyModel, saveAnyModel, detectInputFormat, detectOutputFormat, type ModelFormat, type LoadedWeights } from "./formats/convert.js";
 export { loadGgufModel } from "./model/load.js";
-export { llama2cTokenizerBytes } from "./formats/llama2c.js";
-export { quoteForTerminal } from "./util/errors.js";
