@@ -1,17 +1,25 @@
 /**
- * Writing model files: a Hugging Face folder, GGUF (f32/f16/q8_0/q4_0) and llama2.c `.bin`
- * (legacy or version 1). The format is chosen by the path: a `.gguf` file, a `.bin` file, or
- * otherwise a folder. Everything passes through float32 parameters in our layout. (Reading is
- * runtime/load.ts's `loadModel`, plus `float32Params` to get the float32 buffer; it also reads
- * Meta's release folders, params.json + consolidated.NN.pth, which are never written.)
+ * Conversions between model files: a Hugging Face folder, GGUF (f32/f16/q8_0/q4_0) and
+ * llama2.c `.bin` (legacy or version 1). The format is chosen by the path: a `.gguf` file, a
+ * `.bin` file, or otherwise a folder (a name with dots such as `TinyLlama-1.1B-Chat` is a folder;
+ * only extensions of other model or data files are refused). Everything passes through float32
+ * parameters in our layout. (Reading is runtime/load.ts's `loadModel` + `float32Params`; it also
+ * reads Meta's release folders, params.json + consolidated.NN.pth, which are never written.)
+ *
+ * Writing is safe by default: existing output files are refused unless `overwrite`; a GGUF
+ * without a tokenizer (which llama.cpp-based tools abort on) unless `noVocab`; a llama2.c file
+ * that would lose the model's rms_norm_eps unless `force`; re-quantising already quantised
+ * weights unless `allowRequantize` (llama.cpp's rule). A llama2.c `.bin` gets the
+ * `tokenizer.bin` run.c reads beside it when the model has a tokenizer.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../util/errors.js";
+import { MAX_TOKENIZER_BYTES, readRegularFile, refuseExisting, writeFileAtomic } from "../util/files.js";
 import type { LlamaConfig } from "../model/config.js";
-import { saveModelFolder, writeFileAtomic } from "./hf-folder.js";
+import { saveModelFolder } from "./hf-folder.js";
 import { GGUF_EXPORT_TYPES, saveGguf, type GgufExportType } from "./gguf-model.js";
-import { saveLlama2c, type Llama2cVersion } from "./llama2c.js";
+import { llama2cTokenizerBytes, saveLlama2c, type Llama2cVersion } from "./llama2c.js";
 import { parseModelProto, serializeModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import { ProtobufError } from "../tokenizer/protobuf.js";
 import type { HfTokenizer } from "../tokenizer/hf-json.js";
@@ -27,28 +35,31 @@ export interface LoadedWeights {
   hfTokenizer?: HfTokenizer;
   /** The tokenizer.json file it came from: copied into folder output. */
   hfTokenizerFile?: string;
+  /** ggml type names of a GGUF source's tensors (to detect re-quantisation); absent for float formats. */
+  tensorTypes?: string[];
 }
 
-/** The format to write at a path: .gguf, .bin, else a folder. */
+/** Extensions of files we cannot write: an output path ending in one is a mistake, not a folder name. */
+const NOT_A_FOLDER = new Set([
+  ".safetensors", ".pth", ".pt", ".ckpt", ".ggml", ".ggmf", ".ggjt", ".onnx", ".h5", ".msgpack", ".npz", ".npy",
+  ".json", ".jsonl", ".txt", ".model", ".zip", ".tar", ".gz", ".xz", ".zst", ".parquet",
+]);
+
+/** The format to write at a path: .gguf, .bin, else a folder (dots in a folder name are fine). */
 export function detectOutputFormat(p: string): ModelFormat {
   const lower = p.toLowerCase();
   if (lower.endsWith(".gguf")) return "gguf";
   if (lower.endsWith(".bin")) return "llama2c";
-  if (/\.[a-z0-9]{1,12}$/.test(lower) && !(fs.existsSync(p) && fs.statSync(p).isDirectory())) {
-    throw new UserError(`${p}: unknown output format "${path.extname(p)}" (use a .gguf or .bin file, or a folder path without extension)`);
+  const ext = path.extname(lower);
+  if (NOT_A_FOLDER.has(ext) && !(fs.existsSync(p) && fs.statSync(p).isDirectory())) {
+    throw new UserError(`${p}: unknown output format "${path.extname(p)}" (write a .gguf or .bin file, or a model folder)`);
   }
   if (fs.existsSync(p) && !fs.statSync(p).isDirectory()) throw new UserError(`${p} exists and is not a folder`);
   return "hf";
 }
 
 export function readTokenizerFile(file: string): ModelProto {
-  let buf: Uint8Array;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot read tokenizer ${file}: ${code === "ENOENT" ? "no such file" : (e as Error).message}`);
-  }
+  const buf = readRegularFile(file, { maxBytes: MAX_TOKENIZER_BYTES, what: "tokenizer" });
   try {
     return parseModelProto(buf);
   } catch (e) {
@@ -62,6 +73,31 @@ export interface SaveOptions {
   type?: GgufExportType;
   llama2cVersion?: Llama2cVersion;
   name?: string;
+  /** Replace existing output files (CLI --overwrite). */
+  overwrite?: boolean;
+  /** Write a GGUF without tokenizer keys (CLI --no-vocab). */
+  noVocab?: boolean;
+  /** Write a llama2.c file although it cannot hold the model's rms_norm_eps (CLI --force). */
+  force?: boolean;
+  /** Quantise weights that are already quantised (CLI --allow-requantize). */
+  allowRequantize?: boolean;
+}
+
+/** Tensor types that are already lossy block quantisations (anything but F32/F16/BF16). */
+function quantisedTypes(m: Omit<LoadedWeights, "format">): string[] {
+  return (m.tensorTypes ?? []).filter((t) => !["F32", "F16", "BF16"].includes(t));
+}
+
+/** The files a save at `p` in `format` writes (for the overwrite check). */
+function outputFiles(p: string, format: ModelFormat, hasTokenizer: boolean): string[] {
+  if (format === "gguf") return [p];
+  if (format === "llama2c") return hasTokenizer ? [p, llama2cTokenizerPath(p)] : [p];
+  return ["config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.model"].map((f) => path.join(p, f));
+}
+
+/** run.c's default tokenizer path, beside the checkpoint. */
+export function llama2cTokenizerPath(binPath: string): string {
+  return path.join(path.dirname(binPath), "tokenizer.bin");
 }
 
 /** Writes a model at `p` in the format its path names. Returns notes for the user. */
@@ -72,17 +108,31 @@ export function saveAnyModel(p: string, m: LoadedWeights, opts: SaveOptions = {}
   if (format !== "gguf" && type !== "f32") {
     throw new UserError(`--type ${type} applies to .gguf output; ${format === "hf" ? "model folders" : "llama2.c files"} are written as float32`);
   }
+  const quantised = quantisedTypes(m);
+  if (quantised.length > 0 && type !== "f32" && !opts.allowRequantize) {
+    throw new UserError(`the input is already quantised (${quantised.join(", ")}); quantising it again to ${type} loses more precision. Start from the f32/f16 model, or pass --allow-requantize`);
+  }
+  refuseExisting(outputFiles(p, format, m.tokenizer !== undefined), opts.overwrite === true, "--overwrite");
   const notes: string[] = [];
   if (format === "gguf") {
     const opt: Parameters<typeof saveGguf>[3] = { type };
     if (m.tokenizer) opt.tokenizer = m.tokenizer;
     else if (m.hfTokenizer) opt.hfTokenizer = m.hfTokenizer;
-    else notes.push("no tokenizer: the GGUF has no tokenizer.ggml.* vocabulary (pass --tokenizer FILE to add one)");
+    else if (!opts.noVocab) {
+      throw new UserError(`the model has no tokenizer, and a GGUF without tokenizer.ggml.* keys makes llama.cpp-based tools (node-llama-cpp) abort; pass --tokenizer tokenizer.model to add one, or --no-vocab to write it anyway`);
+    } else notes.push("no tokenizer: the GGUF has no tokenizer.ggml.* vocabulary (--no-vocab); llama.cpp tools cannot run it");
     if (opts.name) opt.name = opts.name;
     saveGguf(p, m.config, m.params, opt);
   } else if (format === "llama2c") {
+    if (Math.abs(m.config.rmsNormEps - 1e-5) > 1e-12 && !opts.force) {
+      throw new UserError(`llama2.c files cannot store rms_norm_eps (run.c assumes 1e-5) and this model uses ${m.config.rmsNormEps}: its logits would change when read back. Pass --force to write it anyway, or write a .gguf or a folder`);
+    }
     notes.push(...saveLlama2c(p, m.config, m.params, { version: opts.llama2cVersion ?? 0 }));
-    if (m.tokenizer) notes.push("llama2.c keeps its tokenizer in a separate tokenizer.bin; the vocabulary was not written");
+    if (m.tokenizer) {
+      const tokFile = llama2cTokenizerPath(p);
+      writeFileAtomic(tokFile, llama2cTokenizerBytes(m.tokenizer, m.config.vocabSize));
+      notes.push(`wrote ${tokFile} for llama2.c's run (run ${path.basename(p)} -z ${tokFile})`);
+    } else notes.push("no tokenizer: no tokenizer.bin was written (pass --tokenizer tokenizer.model to write one)");
   } else {
     saveModelFolder(p, m.config, m.params);
     if (m.tokenizer) writeFileAtomic(path.join(p, "tokenizer.model"), serializeModelProto(m.tokenizer));

@@ -14,11 +14,11 @@
  * this works on quantised rows too.
  */
 import fs from "node:fs";
-import { UserError } from "../util/errors.js";
+import { quoteForTerminal as q, UserError } from "../util/errors.js";
 import type { LlamaConfig } from "../model/config.js";
-import { headDim, validateConfig } from "../model/config.js";
+import { CONFIG_LIMITS, headDim, validateConfig } from "../model/config.js";
 import type { LayerTensors, ModelTensors } from "../model/params.js";
-import { LAYER_TENSOR_NAMES, modelTensorsFrom, paramLayout } from "../model/params.js";
+import { LAYER_TENSOR_NAMES, checkConfigFitsBytes, modelTensorsFrom, paramLayout } from "../model/params.js";
 import {
   GGML_TYPE_ID,
   canQuantize,
@@ -30,7 +30,7 @@ import {
   type Weight,
 } from "../kernels/quant.js";
 import { bf16ArrayToF32, f16ArrayToF32 } from "./half.js";
-import { GgufFile, GgufValueType, ggmlTypeName, gguf, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
+import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
 import { ModelType, PieceType, parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import type { HfTokenizer } from "../tokenizer/hf-json.js";
 import { bpeTokenizerMetadata, tokenizerJsonFromGguf } from "./gguf-bpe-vocab.js";
@@ -163,7 +163,7 @@ export function tokenizerFromGguf(f: GgufFile): ModelProto | undefined {
   if (model === undefined || model === "no_vocab") return undefined;
   // Byte-level BPE (Llama 3): see tokenizerJson in GgufModel (gguf-bpe-vocab.ts).
   if (model === "gpt2") return undefined;
-  if (model !== "llama") throw new UserError(`${f.path}: tokenizer.ggml.model is "${model}"; only SentencePiece ("llama") vocabularies can be turned into tokenizer.model`);
+  if (model !== "llama") throw new UserError(`${f.path}: tokenizer.ggml.model is ${q(model)}; only SentencePiece ("llama") vocabularies can be turned into tokenizer.model`);
   const tokens = f.get("tokenizer.ggml.tokens");
   const scores = f.get("tokenizer.ggml.scores");
   const types = f.get("tokenizer.ggml.token_type");
@@ -176,7 +176,7 @@ export function tokenizerFromGguf(f: GgufFile): ModelProto | undefined {
     return { piece, score: num(scores, i, 0), type: type as PieceType };
   });
   while (pieces.length > 0 && pieces[pieces.length - 1]!.type === PieceType.UNUSED && /^\[PAD\d+\]$/.test(pieces[pieces.length - 1]!.piece)) pieces.pop();
-  const id = (key: string): number | undefined => f.getNumber(key);
+  const id = (key: string): number | undefined => f.getInteger(key, 0, n - 1);
   const unk = pieces.findIndex((p) => p.type === PieceType.UNKNOWN);
   const bos = id("tokenizer.ggml.bos_token_id");
   const eos = id("tokenizer.ggml.eos_token_id");
@@ -289,13 +289,56 @@ export function saveGguf(path: string, config: LlamaConfig, params: Float32Array
 
 // ---- reading ----
 
+/** The fewest bytes per weight of any tensor type a GGUF may hold (its header is checked against it). */
+const MIN_BYTES_PER_WEIGHT = Math.min(...Object.values(GGML_TYPES).map((t) => t.typeSize / t.blockSize));
+
+/** f16 / bf16 bit patterns with an all-ones exponent are Inf or NaN. */
+const F16_EXP = 0x7c00;
+const BF16_EXP = 0x7f80;
+
+/**
+ * Throws a UserError naming the tensor when its stored values hold NaN or ±Inf. One check at
+ * load for every reader (quantised matrices kept as they are included): F32 values, F16 and
+ * BF16 values, and the f16 scale at the head of every Q8_0 / Q4_0 block (a finite scale times
+ * small integers is finite, so the scales are all that can be non-finite there).
+ */
+export function checkTensorFinite(file: string, name: string, type: number, bytes: Uint8Array): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bad = (i: number, what: string): never => {
+    throw new UserError(`${file}: tensor ${q(name)} holds a non-finite value (${what} at byte ${i}); the file is corrupt`);
+  };
+  switch (type) {
+    case GGML_TYPE_ID.f32:
+      for (let i = 0; i + 4 <= bytes.length; i += 4) {
+        const v = view.getFloat32(i, true);
+        if (v - v !== 0) bad(i, String(v));
+      }
+      return;
+    case GGML_TYPE_ID.f16:
+      for (let i = 0; i + 2 <= bytes.length; i += 2) if ((view.getUint16(i, true) & F16_EXP) === F16_EXP) bad(i, "f16 Inf/NaN");
+      return;
+    case 30: // BF16
+      for (let i = 0; i + 2 <= bytes.length; i += 2) if ((view.getUint16(i, true) & BF16_EXP) === BF16_EXP) bad(i, "bf16 Inf/NaN");
+      return;
+    case GGML_TYPE_ID.q8_0:
+    case GGML_TYPE_ID.q4_0: {
+      const block = GGML_TYPES[type]!.typeSize;
+      for (let i = 0; i + block <= bytes.length; i += block) if ((view.getUint16(i, true) & F16_EXP) === F16_EXP) bad(i, "block scale Inf/NaN");
+      return;
+    }
+    default:
+      return;
+  }
+}
+
 /** The LlamaConfig a GGUF file describes (architecture `llama`). */
 export function configFromGguf(f: GgufFile): LlamaConfig {
   const where = f.path;
   const arch = f.getString("general.architecture");
-  if (arch !== "llama") throw new UserError(`${where}: general.architecture is ${JSON.stringify(arch)}; llama-ts reads "llama" models`);
-  const need = (k: string): number => {
-    const v = f.getNumber(k);
+  if (arch !== "llama") throw new UserError(`${where}: general.architecture is ${arch === undefined ? "missing" : q(arch)}; llama-ts reads "llama" models`);
+  const int = (k: string, max: number = CONFIG_LIMITS.vocabSize): number | undefined => f.getInteger(k, 1, max);
+  const need = (k: string, max?: number): number => {
+    const v = int(k, max);
     if (v === undefined) throw new UserError(`${where}: metadata ${k} is missing`);
     return v;
   };
@@ -303,29 +346,32 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
   if (!emb) throw new UserError(`${where}: tensor token_embd.weight is missing`);
   if (emb.dims.length !== 2) throw new UserError(`${where}: token_embd.weight must be 2-D`);
   const tokens = f.get("tokenizer.ggml.tokens");
-  const vocab = f.getNumber("llama.vocab_size") ?? (Array.isArray(tokens) ? tokens.length : emb.dims[1]!);
-  const hidden = need("llama.embedding_length");
-  const heads = need("llama.attention.head_count");
+  const vocab = int("llama.vocab_size") ?? (Array.isArray(tokens) ? tokens.length : emb.dims[1]!);
+  const hidden = need("llama.embedding_length", CONFIG_LIMITS.hiddenSize);
+  const heads = need("llama.attention.head_count", CONFIG_LIMITS.numAttentionHeads);
+  const tokenId = (k: string): number | undefined => f.getInteger(k, 0, vocab - 1);
   const config: LlamaConfig = {
     vocabSize: vocab,
     hiddenSize: hidden,
-    intermediateSize: need("llama.feed_forward_length"),
-    numHiddenLayers: need("llama.block_count"),
+    intermediateSize: need("llama.feed_forward_length", CONFIG_LIMITS.intermediateSize),
+    numHiddenLayers: need("llama.block_count", CONFIG_LIMITS.numHiddenLayers),
     numAttentionHeads: heads,
-    numKeyValueHeads: f.getNumber("llama.attention.head_count_kv") ?? heads,
+    numKeyValueHeads: int("llama.attention.head_count_kv", CONFIG_LIMITS.numKeyValueHeads) ?? heads,
     rmsNormEps: shortestF32(f.getNumber("llama.attention.layer_norm_rms_epsilon") ?? 1e-5),
     ropeTheta: shortestF32(f.getNumber("llama.rope.freq_base") ?? 10000),
-    maxPositionEmbeddings: f.getNumber("llama.context_length") ?? 2048,
+    maxPositionEmbeddings: int("llama.context_length", CONFIG_LIMITS.maxPositionEmbeddings) ?? 2048,
     tieWordEmbeddings: !f.tensorsByName.has("output.weight"),
-    bosTokenId: f.getNumber("tokenizer.ggml.bos_token_id") ?? 1,
-    eosTokenId: f.getNumber("tokenizer.ggml.eos_token_id") ?? 2,
+    bosTokenId: tokenId("tokenizer.ggml.bos_token_id") ?? 1,
+    eosTokenId: tokenId("tokenizer.ggml.eos_token_id") ?? 2,
   };
   validateConfig(config, where);
-  const rd = f.getNumber("llama.rope.dimension_count");
+  // Before anything is sized from the header: its tensors must fit in the file's data section.
+  checkConfigFitsBytes(config, f.fileSize - f.dataOffset, MIN_BYTES_PER_WEIGHT, where);
+  const rd = f.getInteger("llama.rope.dimension_count", 0, CONFIG_LIMITS.hiddenSize);
   if (rd !== undefined && rd !== headDim(config)) throw new UserError(`${where}: llama.rope.dimension_count ${rd} != head dimension ${headDim(config)} (partial RoPE is not supported)`);
   const scaling = f.getString("llama.rope.scaling.type");
-  if (scaling !== undefined && scaling !== "none") throw new UserError(`${where}: RoPE scaling "${scaling}" is not supported`);
-  if (f.metadata.has("llama.expert_count") && (f.getNumber("llama.expert_count") ?? 0) > 0) throw new UserError(`${where}: mixture-of-experts models are not supported`);
+  if (scaling !== undefined && scaling !== "none") throw new UserError(`${where}: RoPE scaling ${q(scaling)} is not supported`);
+  if (f.metadata.has("llama.expert_count") && (f.getInteger("llama.expert_count") ?? 0) > 0) throw new UserError(`${where}: mixture-of-experts models are not supported`);
   return config;
 }
 
@@ -342,6 +388,7 @@ function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shap
     throw new UserError(`${f.path}: tensor ${g} has dims [${info.dims.join(", ")}], the metadata implies [${want.join(", ")}]`);
   }
   const bytes = f.readTensorBytes(g);
+  checkTensorFinite(f.path, g, info.type, bytes);
   const rows = shape.length === 2 ? shape[0]! : 1;
   const cols = shape.length === 2 ? shape[1]! : shape[0]!;
   let perm: number[] | undefined;
@@ -369,9 +416,6 @@ function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shap
     default:
       throw new UserError(`${f.path}: tensor ${g} is ${ggmlTypeName(info.type)}; llama-ts reads F32, F16, BF16, Q8_0 and Q4_0 tensors (re-quantise with --pure to one of those)`);
   }
-  for (let i = 0; i < out.length; i++) {
-    if (!Number.isFinite(out[i]!)) throw new UserError(`${f.path}: tensor ${g} holds a non-finite value (${out[i]}) at index ${i}`);
-  }
   return perm ? permuteRows(out, cols, perm) : out;
 }
 
@@ -379,7 +423,7 @@ function checkTensorSet(f: GgufFile, c: LlamaConfig): Map<string, string> {
   const names = ggufTensorNames(c);
   const extra = f.tensors.map((t) => t.name).filter((n) => !names.has(n));
   if (extra.length > 0) {
-    throw new UserError(`${f.path}: unexpected tensors for a llama model: ${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ` (+${extra.length - 5} more)` : ""}`);
+    throw new UserError(`${f.path}: unexpected tensors for a llama model: ${extra.slice(0, 5).map((n) => q(n)).join(", ")}${extra.length > 5 ? ` (+${extra.length - 5} more)` : ""}`);
   }
   return names;
 }
@@ -392,6 +436,12 @@ export interface GgufModel {
   /** For a byte-level BPE ("gpt2") vocabulary: the tokenizer.json it corresponds to. */
   tokenizerJson?: Record<string, unknown>;
   fileType: number | undefined;
+  /** The ggml type names its tensors are stored in ("F32", "Q8_0", ...), each once. */
+  tensorTypes: string[];
+}
+
+function tensorTypeNames(f: GgufFile): string[] {
+  return [...new Set(f.tensors.map((t) => ggmlTypeName(t.type)))];
 }
 
 /** A GGUF model as float32 parameters in `paramLayout` order (every type dequantised). */
@@ -406,7 +456,7 @@ export function loadGgufParams(path: string): GgufModel & { params: Float32Array
       const spec = layout.byName.get(h)!;
       params.set(readModelTensor(f, config, g, h, spec.shape, false) as Float32Array, spec.offset);
     }
-    return { path, config, params, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getNumber("general.file_type") };
+    return { path, config, params, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getInteger("general.file_type"), tensorTypes: tensorTypeNames(f) };
   } finally {
     f.close();
   }
@@ -430,16 +480,18 @@ export function loadGgufTensors(path: string): GgufModel & { tensors: ModelTenso
     }
     // checkTensorSet made sure every name is there
     const tensors: ModelTensors<Weight> = modelTensorsFrom(config, (h) => byHf.get(h)!);
-    return { path, config, tensors, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getNumber("general.file_type") };
+    return { path, config, tensors, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getInteger("general.file_type"), tensorTypes: tensorTypeNames(f) };
   } finally {
     f.close();
   }
 }
 
-/** True when the path looks like a GGUF file (by extension, or by magic if it exists). */
+/** True when the path looks like a GGUF file (by extension, or by magic if it is a regular file). */
 export function isGgufPath(p: string): boolean {
   if (p.toLowerCase().endsWith(".gguf")) return true;
   try {
+    // Never open a FIFO or device to sniff it (opening a FIFO blocks until a writer appears).
+    if (!fs.statSync(p).isFile()) return false;
     const fd = fs.openSync(p, "r");
     try {
       const b = Buffer.alloc(4);

@@ -10,10 +10,13 @@
  * Reading is defensive: every count, length and offset is checked against the file size before
  * anything is allocated or read (a crafted header cannot make us allocate more than the file
  * holds), and tensor data is read with positioned reads, one tensor at a time, never the whole
- * file. Every failure is a UserError naming the file.
+ * file. Only regular files are opened; two tensors whose bytes overlap are refused (as
+ * llama.cpp does); names and keys from the file are quoted and escaped in messages. Every
+ * failure is a UserError naming the file.
  */
 import fs from "node:fs";
-import { UserError } from "../util/errors.js";
+import { quoteForTerminal as q, UserError } from "../util/errors.js";
+import { openRegularFile, writeFileAtomicWith } from "../util/files.js";
 
 export enum GgufValueType {
   UINT8 = 0,
@@ -166,16 +169,10 @@ export class GgufFile {
   private fd: number | undefined;
 
   private constructor(readonly path: string) {
-    let fd: number;
-    try {
-      fd = fs.openSync(path, "r");
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new UserError(`cannot open ${path}: ${code === "ENOENT" ? "no such file" : (e as Error).message}`);
-    }
+    const { fd, size } = openRegularFile(path, "GGUF file");
     this.fd = fd;
     try {
-      this.fileSize = fs.fstatSync(fd).size;
+      this.fileSize = size;
       const r = new HeaderReader(fd, this.fileSize, path);
       if (this.fileSize < 24) r.fail(`not a GGUF file (only ${this.fileSize} bytes)`);
       const magic = r.u32("magic");
@@ -190,9 +187,9 @@ export class GgufFile {
       const nKv = r.u64("metadata count", Math.floor(r.remaining / 13));
       for (let i = 0; i < nKv; i++) {
         const key = r.string(`metadata key #${i}`);
-        if (this.metadata.has(key)) r.fail(`duplicate metadata key "${key}"`);
-        const type = r.u32(`type of "${key}"`);
-        this.metadata.set(key, readValue(r, type, key, 0) as GgufValue);
+        if (this.metadata.has(key)) r.fail(`duplicate metadata key ${q(key)}`);
+        const type = r.u32(`type of ${q(key)}`);
+        this.metadata.set(key, readValue(r, type, q(key), 0) as GgufValue);
       }
       const align = this.metadata.get("general.alignment");
       let alignment = 32;
@@ -203,9 +200,12 @@ export class GgufFile {
       }
       this.alignment = alignment;
       const infos: Omit<GgufTensorInfo, "fileOffset">[] = [];
+      const seenNames = new Set<string>();
       for (let i = 0; i < nTensors; i++) {
-        const name = r.string(`name of tensor #${i}`);
-        if (this.tensorsByName.has(name) || infos.some((t) => t.name === name)) r.fail(`duplicate tensor name "${name}"`);
+        const rawName = r.string(`name of tensor #${i}`);
+        if (seenNames.has(rawName)) r.fail(`duplicate tensor name ${q(rawName)}`);
+        seenNames.add(rawName);
+        const name = q(rawName); // for messages
         const nDims = r.u32(`dimension count of ${name}`);
         if (nDims < 1 || nDims > MAX_DIMS) r.fail(`tensor ${name} has ${nDims} dimensions (1..${MAX_DIMS} allowed)`);
         const dims: number[] = [];
@@ -224,17 +224,26 @@ export class GgufFile {
         const nbytes = (elements / tt.blockSize) * tt.typeSize;
         const offset = r.u64(`data offset of ${name}`, this.fileSize);
         if (offset % alignment !== 0) r.fail(`tensor ${name}: data offset ${offset} is not a multiple of the alignment ${alignment}`);
-        infos.push({ name, dims, type, offset, nbytes, elements });
+        infos.push({ name: rawName, dims, type, offset, nbytes, elements });
       }
       this.dataOffset = Math.ceil(r.pos / alignment) * alignment;
       for (const t of infos) {
         const fileOffset = this.dataOffset + t.offset;
         if (fileOffset + t.nbytes > this.fileSize) {
-          r.fail(`tensor ${t.name} (${ggmlTypeName(t.type)} [${t.dims.join(", ")}], ${t.nbytes} bytes at ${fileOffset}) extends past the end of the file (${this.fileSize} bytes): truncated or corrupt`);
+          r.fail(`tensor ${q(t.name)} (${ggmlTypeName(t.type)} [${t.dims.join(", ")}], ${t.nbytes} bytes at ${fileOffset}) extends past the end of the file (${this.fileSize} bytes): truncated or corrupt`);
         }
         const info = { ...t, fileOffset };
         this.tensors.push(info);
         this.tensorsByName.set(t.name, info);
+      }
+      // llama.cpp refuses tensors whose data ranges overlap; so do we.
+      const byOffset = [...this.tensors].sort((a, b) => a.offset - b.offset);
+      for (let i = 1; i < byOffset.length; i++) {
+        const a = byOffset[i - 1]!;
+        const b = byOffset[i]!;
+        if (a.offset + a.nbytes > b.offset) {
+          r.fail(`tensors ${q(a.name)} (bytes ${a.offset}..${a.offset + a.nbytes}) and ${q(b.name)} (from byte ${b.offset}) overlap in the data section: corrupt or crafted file`);
+        }
       }
     } catch (e) {
       this.close();
@@ -263,35 +272,55 @@ export class GgufFile {
     const v = this.metadata.get(key);
     if (v === undefined) return undefined;
     if (v.type === GgufValueType.ARRAY || v.type === GgufValueType.STRING || v.type === GgufValueType.BOOL) {
-      throw new UserError(`${this.path}: metadata ${key} must be a number`);
+      throw new UserError(`${this.path}: metadata ${q(key)} must be a number`);
     }
     const n = Number(v.value);
-    if (!Number.isFinite(n)) throw new UserError(`${this.path}: metadata ${key} is not finite`);
+    if (!Number.isFinite(n)) throw new UserError(`${this.path}: metadata ${q(key)} is not finite`);
+    return n;
+  }
+
+  /**
+   * An integer metadata value, stored with an integer type (as llama.cpp requires: a token id
+   * stored as FLOAT32 is refused) and within [min, max].
+   */
+  getInteger(key: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
+    const v = this.metadata.get(key);
+    if (v === undefined) return undefined;
+    if (!INTEGER_TYPES.has(v.type)) {
+      throw new UserError(`${this.path}: metadata ${q(key)} must be an integer, but it is stored as ${GgufValueType[v.type] ?? `type ${v.type}`}`);
+    }
+    const n = Number(v.value);
+    if (!(n >= min && n <= max)) throw new UserError(`${this.path}: metadata ${q(key)} is ${String(v.value)}, outside [${min}, ${max}]`);
     return n;
   }
 
   getString(key: string): string | undefined {
     const v = this.metadata.get(key);
     if (v === undefined) return undefined;
-    if (v.type !== GgufValueType.STRING) throw new UserError(`${this.path}: metadata ${key} must be a string`);
+    if (v.type !== GgufValueType.STRING) throw new UserError(`${this.path}: metadata ${q(key)} must be a string`);
     return v.value as string;
   }
 
   /** The raw bytes of a tensor (one positioned read). */
   readTensorBytes(name: string): Uint8Array {
     const t = this.tensorsByName.get(name);
-    if (!t) throw new UserError(`${this.path}: no tensor named ${name}`);
+    if (!t) throw new UserError(`${this.path}: no tensor named ${q(name)}`);
     if (this.fd === undefined) throw new Error(`${this.path} is closed`);
     const out = new Uint8Array(t.nbytes);
     let got = 0;
     while (got < t.nbytes) {
       const n = fs.readSync(this.fd, out, got, Math.min(t.nbytes - got, 1 << 30), t.fileOffset + got);
-      if (n <= 0) throw new UserError(`${this.path}: read error in tensor ${name}`);
+      if (n <= 0) throw new UserError(`${this.path}: read error in tensor ${q(name)}`);
       got += n;
     }
     return out;
   }
 }
+
+const INTEGER_TYPES: ReadonlySet<GgufValueType> = new Set([
+  GgufValueType.UINT8, GgufValueType.INT8, GgufValueType.UINT16, GgufValueType.INT16,
+  GgufValueType.UINT32, GgufValueType.INT32, GgufValueType.UINT64, GgufValueType.INT64,
+]);
 
 function readValue(r: HeaderReader, type: number, key: string, depth: number): GgufValue | GgufArrayValue {
   switch (type) {
@@ -426,13 +455,10 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>
     offset = pad(offset + nbytes);
   }
   const headBuf = head.concat();
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, "w");
-  try {
+  writeFileAtomicWith(path, (writeRaw) => {
     let pos = 0;
     const write = (b: Uint8Array): void => {
-      let done = 0;
-      while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done);
+      writeRaw(b);
       pos += b.length;
     };
     write(headBuf);
@@ -445,13 +471,7 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>
       const rel = pos - dataStart;
       if (i < tensors.length - 1) write(new Uint8Array(pad(rel) - rel));
     });
-    fs.closeSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.renameSync(tmp, path);
+  });
 }
 
 // ---- small constructors for metadata values ----

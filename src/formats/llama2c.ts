@@ -16,12 +16,24 @@
  * llama2.c's q/k rows are in Meta's interleaved-RoPE layout (its export permutes Hugging Face
  * weights), so they are permuted to our rotate_half layout on read and back on write. run.c
  * assumes RoPE theta 10000 and RMSNorm eps 1e-5.
+ *
+ * The header's sizes are checked against the file's actual size (in closed form, before any
+ * buffer is sized from them), so a 28-byte file claiming huge dimensions is refused at once.
+ *
+ * Beside a checkpoint, run.c reads `tokenizer.bin` (llama2.c's tokenizer.py export):
+ *   u32 max_token_length, then for each of the vocab_size tokens:
+ *   f32 score | u32 byte length | the piece's UTF-8 bytes (no terminator)
+ * with "▁" written as a space, the BOS piece as "\n<s>\n" and the EOS piece as "\n</s>\n"
+ * (run.c strips the space after BOS when decoding), and byte pieces kept as "<0xHH>" text
+ * (run.c's decoder parses them back into the byte).
  */
 import fs from "node:fs";
 import { UserError } from "../util/errors.js";
+import { openRegularFile, writeFileAtomicWith } from "../util/files.js";
 import type { LlamaConfig } from "../model/config.js";
 import { headDim, validateConfig } from "../model/config.js";
-import { paramLayout, type ParamLayout } from "../model/params.js";
+import { parameterCount, paramLayout, type ParamLayout } from "../model/params.js";
+import { PieceType, type ModelProto } from "../tokenizer/model-proto.js";
 import { interleavedToRopePerm, permuteRows, ropeToInterleavedPerm } from "./gguf-model.js";
 
 const MAGIC = 0x616b3432;
@@ -137,19 +149,12 @@ function readHeader(fd: number, size: number, where: string): Header {
 
 /** Reads a llama2.c checkpoint (legacy or version 1) into our parameter layout. */
 export function loadLlama2c(path: string): { config: LlamaConfig; params: Float32Array; version: Llama2cVersion } {
-  let fd: number;
+  const { fd, size } = openRegularFile(path, "llama2.c checkpoint");
   try {
-    fd = fs.openSync(path, "r");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot open ${path}: ${code === "ENOENT" ? "no such file" : (e as Error).message}`);
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
     const h = readHeader(fd, size, path);
     const config = configOf(h, `${path} (llama2.c header)`);
-    const list = pieces(config, h.version);
-    const floats = list.reduce((a, p) => a + p.size, 0);
+    // Closed form (equal to the sum over pieces()), so nothing is sized from an unchecked header.
+    const floats = parameterCount(config) + (h.version === 0 ? headDim(config) * config.maxPositionEmbeddings : 0);
     const expected = h.dataOffset + floats * 4;
     if (expected !== size) {
       throw new UserError(
@@ -157,6 +162,7 @@ export function loadLlama2c(path: string): { config: LlamaConfig; params: Float3
           `implies ${expected} bytes, the file has ${size}${expected > size ? " (truncated?)" : ""}`,
       );
     }
+    const list = pieces(config, h.version);
     const layout = paramLayout(config);
     const params = new Float32Array(layout.total);
     let pos = h.dataOffset;
@@ -219,13 +225,7 @@ export function saveLlama2c(path: string, config: LlamaConfig, params: Float32Ar
   [config.hiddenSize, config.intermediateSize, config.numHiddenLayers, config.numAttentionHeads, config.numKeyValueHeads, vocab, config.maxPositionEmbeddings]
     .forEach((v, i) => header.writeInt32LE(v, o + 4 * i));
   if (version === 1) header.writeUInt8(config.tieWordEmbeddings ? 1 : 0, 36);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, "w");
-  try {
-    const write = (b: Uint8Array): void => {
-      let done = 0;
-      while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done);
-    };
+  writeFileAtomicWith(path, (write) => {
     write(header);
     const freq = freqCis(config);
     let freqBlock = 0;
@@ -238,14 +238,46 @@ export function saveLlama2c(path: string, config: LlamaConfig, params: Float32Ar
         write(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
       }
     }
-    fs.closeSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.renameSync(tmp, path);
+  });
   return warnings;
+}
+
+/**
+ * The `tokenizer.bin` llama2.c's run.c reads for a model of `vocabSize` tokens (layout in the
+ * module comment). A tokenizer with fewer pieces than the model's vocabulary is padded with
+ * `[PADn]` pieces scored -1e9 (run.c needs a non-empty entry for every id; the same padding as
+ * our GGUF writer); more pieces than the vocabulary is a UserError.
+ */
+export function llama2cTokenizerBytes(proto: ModelProto, vocabSize: number): Uint8Array {
+  if (proto.pieces.length > vocabSize) throw new UserError(`the tokenizer has ${proto.pieces.length} pieces but the model's vocab_size is ${vocabSize}`);
+  const bosPiece = proto.trainerSpec.bosPiece ?? "<s>";
+  const eosPiece = proto.trainerSpec.eosPiece ?? "</s>";
+  const entries: Array<{ bytes: Buffer; score: number }> = [];
+  for (let i = 0; i < vocabSize; i++) {
+    const p = proto.pieces[i];
+    let text: string;
+    let score: number;
+    if (p === undefined) {
+      text = `[PAD${i}]`;
+      score = -1e9;
+    } else {
+      const control = p.type === PieceType.CONTROL;
+      text = control && p.piece === bosPiece ? "\n<s>\n" : control && p.piece === eosPiece ? "\n</s>\n" : p.piece.replaceAll("\u2581", " ");
+      score = p.score;
+    }
+    entries.push({ bytes: Buffer.from(text, "utf8"), score });
+  }
+  const maxLen = entries.reduce((m, e) => Math.max(m, e.bytes.length), 0);
+  const out = Buffer.alloc(4 + entries.reduce((a, e) => a + 8 + e.bytes.length, 0));
+  out.writeUInt32LE(maxLen, 0);
+  let o = 4;
+  for (const e of entries) {
+    out.writeFloatLE(e.score, o);
+    out.writeUInt32LE(e.bytes.length, o + 4);
+    e.bytes.copy(out, o + 8);
+    o += 8 + e.bytes.length;
+  }
+  return out;
 }
 
 /** The legacy format's freq_cis tables: cos/sin(pos · 10000^(−2i/head_size)), [seq_len × head_size/2]. */

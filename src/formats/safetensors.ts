@@ -10,13 +10,18 @@
  *             little-endian, and together they must cover the buffer exactly (no holes, no
  *             overlaps, nothing after the last tensor).
  *
+ * Only regular files are opened, and the files of a model folder (single file, shards) must
+ * resolve inside the folder once symlinks are followed (the Hugging Face cache's
+ * snapshots -> blobs links excepted; see util/files.ts resolveInside).
+ *
  * Opening a file reads and checks the header only; tensors are read one at a time at their
  * offsets (models can be many gigabytes). Every problem with the input is reported as one
  * UserError that names the file and says what is wrong.
  */
 import fs from "node:fs";
 import path from "node:path";
-import { UserError } from "../util/errors.js";
+import { quoteForTerminal, UserError } from "../util/errors.js";
+import { fsProblem, openRegularFile, readRegularText, resolveInside, writeFileAtomicWith } from "../util/files.js";
 import { bf16ArrayToF32, f16ArrayToF32 } from "./half.js";
 
 /** The dtype names of the safetensors specification. */
@@ -108,6 +113,9 @@ export interface SafetensorsSet {
 /** Headers above this size are refused (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
+/** model.safetensors.index.json larger than this is refused (a 405B model's index is ~100 KB). */
+const MAX_INDEX_BYTES = 64 << 20;
+
 /** Largest single read or write call (fs calls take at most 2 GiB - 1). */
 const IO_CHUNK_BYTES = 1 << 30;
 
@@ -128,28 +136,9 @@ function fail(file: string, problem: string): never {
   throw new UserError(`${file}: ${problem}`);
 }
 
-/** Describes a Node file-system error briefly ("no such file", "permission denied"...). */
-function fsProblem(e: unknown): string {
-  const code = (e as { code?: unknown } | null)?.code;
-  switch (code) {
-    case "ENOENT":
-      return "no such file";
-    case "EISDIR":
-      return "is a directory, not a file";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "ENOTDIR":
-      return "a parent of this path is not a directory";
-    case "ENOSPC":
-      return "no space left on the device";
-    default:
-      return e instanceof Error ? e.message : String(e);
-  }
-}
-
+/** A name from a file, quoted and escaped for a one-line message. */
 function quote(name: string): string {
-  return JSON.stringify(name);
+  return quoteForTerminal(name);
 }
 
 function formatShape(shape: readonly number[]): string {
@@ -286,16 +275,12 @@ const FD = Symbol("safetensors.fd");
 
 /** Opens a file for reading; a failure is a UserError naming the file and the problem. */
 export function openForReading(file: string): number {
-  try {
-    return fs.openSync(file, "r");
-  } catch (e) {
-    return fail(file, `cannot open: ${fsProblem(e)}`);
-  }
+  return openRegularFile(file).fd;
 }
 
 /** Opens a .safetensors file, reading and validating its header (not the tensor data). */
 export function openSafetensors(file: string): SafetensorsFile {
-  const fd = openForReading(file);
+  const { fd } = openRegularFile(file, "safetensors file");
   try {
     const result = parseHeader(fd, file);
     let open = true;
@@ -616,7 +601,7 @@ export function openSafetensorsSet(dir: string): SafetensorsSet {
   if (!st.isDirectory()) fail(dir, "is neither a folder nor a file");
 
   const single = path.join(dir, SINGLE_FILE_NAME);
-  if (fs.existsSync(single)) return setOfOne(dir, openSafetensors(single));
+  if (fs.existsSync(single)) return setOfOne(dir, openSafetensors(resolveInside(dir, SINGLE_FILE_NAME)));
   const indexPath = path.join(dir, INDEX_FILE_NAME);
   if (fs.existsSync(indexPath)) return openIndexed(dir, indexPath);
 
@@ -626,7 +611,7 @@ export function openSafetensorsSet(dir: string): SafetensorsSet {
   } catch (e) {
     fail(dir, `cannot list model folder: ${fsProblem(e)}`);
   }
-  if (candidates.length === 1) return setOfOne(dir, openSafetensors(path.join(dir, candidates[0]!)));
+  if (candidates.length === 1) return setOfOne(dir, openSafetensors(resolveInside(dir, candidates[0]!)));
   if (candidates.length === 0) {
     fail(dir, `no model weights: expected ${SINGLE_FILE_NAME}, ${INDEX_FILE_NAME} or a single *.safetensors file`);
   }
@@ -634,12 +619,7 @@ export function openSafetensorsSet(dir: string): SafetensorsSet {
 }
 
 function openIndexed(dir: string, indexPath: string): SafetensorsSet {
-  let text: string;
-  try {
-    text = fs.readFileSync(indexPath, "utf8");
-  } catch (e) {
-    fail(indexPath, `cannot read: ${fsProblem(e)}`);
-  }
+  const text = readRegularText(indexPath, { maxBytes: MAX_INDEX_BYTES, what: "safetensors index" });
   let index: unknown;
   try {
     index = JSON.parse(text);
@@ -675,7 +655,7 @@ function openIndexed(dir: string, indexPath: string): SafetensorsSet {
   const tensors = new Map<string, { file: SafetensorsFile; entry: TensorEntry }>();
   try {
     for (const [shard, names] of byShard) {
-      const file = openSafetensors(path.join(dir, shard));
+      const file = openSafetensors(resolveInside(dir, shard, indexPath));
       files.push(file);
       for (const name of names) {
         const entry = file.tensors.get(name);
@@ -701,18 +681,6 @@ export interface RawTensor {
   dtype: SafetensorsDtype;
   shape: number[];
   data: ArrayBufferView;
-}
-
-function writeAll(fd: number, file: string, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) {
-    const n = Math.min(bytes.length - done, IO_CHUNK_BYTES);
-    try {
-      done += fs.writeSync(fd, bytes, done, n);
-    } catch (e) {
-      fail(file, `cannot write: ${fsProblem(e)}`);
-    }
-  }
 }
 
 function asBytes(v: ArrayBufferView): Uint8Array {
@@ -756,43 +724,20 @@ export function writeSafetensorsRaw(file: string, tensors: readonly RawTensor[],
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(header.length));
 
-  const tmp = `${file}.tmp-${process.pid}`;
-  let fd: number;
-  try {
-    fd = fs.openSync(tmp, "w");
-  } catch (e) {
-    fail(tmp, `cannot create: ${fsProblem(e)}`);
-  }
-  try {
-    writeAll(fd, tmp, len);
-    writeAll(fd, tmp, header);
+  writeFileAtomicWith(file, (write) => {
+    write(len);
+    write(header);
     for (const t of tensors) {
       const width = DTYPE_BITS[t.dtype] / 8;
       if (HOST_LITTLE_ENDIAN || width <= 1 || !Number.isInteger(width)) {
-        writeAll(fd, tmp, asBytes(t.data));
+        write(asBytes(t.data));
       } else {
         const copy = Uint8Array.from(asBytes(t.data));
         swapBytes(copy, t.dtype === "C64" ? 4 : width);
-        writeAll(fd, tmp, copy);
+        write(copy);
       }
     }
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-  } catch (e) {
-    try {
-      fs.closeSync(fd);
-    } catch {
-      // already closed
-    }
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    fail(file, `cannot move ${path.basename(tmp)} into place: ${fsProblem(e)}`);
-  }
+  });
 }
 
 /** Writes float32 tensors (dtype F32) in the order given; see writeSafetensorsRaw. */

@@ -2,7 +2,7 @@
  * The LLaMA model configuration, with the Hugging Face `config.json` keys on disk, and the
  * paper's shapes as presets.
  */
-import { UserError } from "../util/errors.js";
+import { oneLine, quoteForTerminal, UserError } from "../util/errors.js";
 
 export interface LlamaConfig {
   vocabSize: number;
@@ -85,7 +85,12 @@ export function validateConfig(c: LlamaConfig, where: string): LlamaConfig {
   for (const key of positive) {
     const v = c[key];
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
-      throw new UserError(`${where}: ${hfKey(key)} must be a positive integer, got ${JSON.stringify(v)}`);
+      throw new UserError(`${where}: ${hfKey(key)} must be a positive integer, got ${jsonForMessage(v)}`);
+    }
+  }
+  for (const [key, max] of Object.entries(CONFIG_LIMITS) as Array<[keyof typeof CONFIG_LIMITS, number]>) {
+    if (c[key] > max) {
+      throw new UserError(`${where}: ${hfKey(key)} ${c[key]} is beyond any real model (limit ${max}); the file is corrupt or not a LLaMA config`);
     }
   }
   if (c.hiddenSize % c.numAttentionHeads !== 0) {
@@ -98,6 +103,29 @@ export function validateConfig(c: LlamaConfig, where: string): LlamaConfig {
   if (!(c.rmsNormEps > 0) || !Number.isFinite(c.rmsNormEps)) throw new UserError(`${where}: rms_norm_eps must be a positive number`);
   if (!(c.ropeTheta > 0) || !Number.isFinite(c.ropeTheta)) throw new UserError(`${where}: rope_theta must be a positive number`);
   return c;
+}
+
+/**
+ * Upper bounds far above any published model (LLaMA 65B: hidden 8192, 80 layers, 64 heads,
+ * FFN 22016; the largest vocabularies ~256k; the longest contexts ~10M), so that a corrupt or
+ * crafted header is refused before anything is sized from it. Each reader also checks that the
+ * tensors the config implies fit in the bytes it has (`checkConfigFitsBytes` in params.ts).
+ */
+export const CONFIG_LIMITS = {
+  vocabSize: 1 << 24,
+  hiddenSize: 1 << 17,
+  intermediateSize: 1 << 20,
+  numHiddenLayers: 1 << 12,
+  numAttentionHeads: 1 << 12,
+  numKeyValueHeads: 1 << 12,
+  maxPositionEmbeddings: 1 << 24,
+} as const satisfies Partial<Record<keyof LlamaConfig, number>>;
+
+/** A JSON value from a file, for an error message: serialised, escaped and shortened. */
+function jsonForMessage(v: unknown): string {
+  if (typeof v === "string") return quoteForTerminal(v, 120);
+  const text = oneLine(JSON.stringify(v) ?? String(v));
+  return text.length > 120 ? `${text.slice(0, 100)}…` : text;
 }
 
 const HF_KEYS: Record<keyof LlamaConfig, string> = {
@@ -129,15 +157,15 @@ export function configFromHf(raw: unknown, where: string): LlamaConfig {
       if (fallback !== undefined) return fallback;
       throw new UserError(`${where}: missing "${key}"`);
     }
-    if (typeof v !== "number" || !Number.isFinite(v)) throw new UserError(`${where}: "${key}" must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== "number" || !Number.isFinite(v)) throw new UserError(`${where}: "${key}" must be a number, got ${jsonForMessage(v)}`);
     return v;
   };
   const arch = o["architectures"];
   if (Array.isArray(arch) && arch.length > 0 && !arch.some((a) => a === "LlamaForCausalLM")) {
-    throw new UserError(`${where}: architectures ${JSON.stringify(arch)} is not LlamaForCausalLM`);
+    throw new UserError(`${where}: architectures ${jsonForMessage(arch)} is not LlamaForCausalLM`);
   }
   const modelType = o["model_type"];
-  if (modelType !== undefined && modelType !== "llama") throw new UserError(`${where}: model_type "${String(modelType)}" is not "llama"`);
+  if (modelType !== undefined && modelType !== "llama") throw new UserError(`${where}: model_type ${jsonForMessage(modelType)} is not "llama"`);
   if (o["rope_scaling"] !== undefined && o["rope_scaling"] !== null) {
     throw new UserError(`${where}: rope_scaling is not supported yet`);
   }

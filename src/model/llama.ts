@@ -13,17 +13,48 @@ import { dequantizeRows, isQuantMatrix, quantMatmulReference, type Weight } from
 import { paramLayout, tensorViews } from "./params.js";
 import { ropeTables } from "./rope.js";
 
-/** Keys and values of every layer for positions 0..length-1 (after RoPE). */
+/** Positions allocated up front by a KV cache or the RoPE tables; more are added as they are used. */
+const INITIAL_POSITIONS = 256;
+
+/**
+ * Keys and values of every layer for positions 0..length-1 (after RoPE). `capacity` is the most
+ * positions the cache may hold; memory is allocated as positions are used (doubling), so a
+ * model whose max_position_embeddings is 128k (or a corrupt 10⁷) costs nothing until used.
+ */
 export class KVCache {
+  /** Per layer, [allocated × kvDim]; forwardBatch grows them (ensure) before writing. */
   readonly keys: Float32Array[];
   readonly values: Float32Array[];
   /** Number of positions already in the cache. */
   length = 0;
+  private readonly kvDim: number;
 
   constructor(readonly config: LlamaConfig, readonly capacity: number = config.maxPositionEmbeddings) {
-    const kvDim = config.numKeyValueHeads * headDim(config);
-    this.keys = Array.from({ length: config.numHiddenLayers }, () => new Float32Array(capacity * kvDim));
-    this.values = Array.from({ length: config.numHiddenLayers }, () => new Float32Array(capacity * kvDim));
+    this.kvDim = config.numKeyValueHeads * headDim(config);
+    const n = Math.min(capacity, INITIAL_POSITIONS) * this.kvDim;
+    this.keys = Array.from({ length: config.numHiddenLayers }, () => new Float32Array(n));
+    this.values = Array.from({ length: config.numHiddenLayers }, () => new Float32Array(n));
+  }
+
+  /** Positions currently allocated (<= capacity). */
+  get allocated(): number {
+    return (this.keys[0]?.length ?? 0) / this.kvDim;
+  }
+
+  /** Makes room for positions 0..positions-1 (at most `capacity`), keeping what is stored. */
+  ensure(positions: number): void {
+    const have = this.allocated;
+    if (positions <= have) return;
+    const n = Math.min(this.capacity, Math.max(positions, 2 * have)) * this.kvDim;
+    const grow = (a: Float32Array): Float32Array => {
+      const b = new Float32Array(n);
+      b.set(a);
+      return b;
+    };
+    for (let l = 0; l < this.keys.length; l++) {
+      this.keys[l] = grow(this.keys[l]!);
+      this.values[l] = grow(this.values[l]!);
+    }
   }
 
   reset(): void {
@@ -74,8 +105,9 @@ export class LlamaModel {
   readonly weights: ModelTensors<Weight>;
   /** The contiguous float32 parameters, when the model was built from them (not from quantised tensors). */
   readonly params: Float32Array | undefined;
-  private readonly ropeCos: Float32Array;
-  private readonly ropeSin: Float32Array;
+  /** RoPE tables for the positions used so far (grown on demand up to max_position_embeddings). */
+  private ropeCos: Float32Array;
+  private ropeSin: Float32Array;
   private scratch: Scratch | undefined;
   /** forwardBatch's new keys and values, [rows × kvDim] each, before they go to their caches. */
   private batchKv: { k: Float32Array; v: Float32Array; rows: number } | undefined;
@@ -97,7 +129,18 @@ export class LlamaModel {
       this.weights = params;
       checkTensors(config, this.layout, params);
     }
-    const t = ropeTables(headDim(config), config.maxPositionEmbeddings, config.ropeTheta);
+    const t = ropeTables(headDim(config), Math.min(config.maxPositionEmbeddings, INITIAL_POSITIONS), config.ropeTheta);
+    this.ropeCos = t.cos;
+    this.ropeSin = t.sin;
+  }
+
+  /** Extends the RoPE tables to cover positions 0..positions-1 (values do not depend on the table size). */
+  private ensureRope(positions: number): void {
+    const c = this.config;
+    const half = headDim(c) / 2;
+    const have = this.ropeCos.length / half;
+    if (positions <= have) return;
+    const t = ropeTables(headDim(c), Math.min(c.maxPositionEmbeddings, Math.max(positions, 2 * have)), c.ropeTheta);
     this.ropeCos = t.cos;
     this.ropeSin = t.sin;
   }
@@ -159,6 +202,8 @@ export class LlamaModel {
       firsts.push(from);
       M += T;
       R += T - from;
+      seg.cache.ensure(pos0 + T);
+      this.ensureRope(pos0 + T);
     }
     if (M === 0) return [];
     const k = this.backend;

@@ -5,6 +5,7 @@
  */
 import type { LlamaConfig } from "./config.js";
 import { headDim } from "./config.js";
+import { UserError } from "../util/errors.js";
 
 export interface ParamSpec {
   /** Hugging Face tensor name, e.g. `model.layers.3.self_attn.q_proj.weight`. */
@@ -124,7 +125,32 @@ export function tensorViews<F extends Float32Array | Float64Array>(c: LlamaConfi
   });
 }
 
-/** Parameter count as the paper counts it (tied heads counted once). */
+/**
+ * The number of parameters of a config as the paper counts it (a tied head counted once), in
+ * closed form, equal to `paramLayout(c).total` without building the per-tensor list (so a
+ * header claiming 2·10⁹ layers costs nothing to check):
+ *   V·d (embedding) + L·(2d + d·qDim·2 + d·kvDim·2 + 3·d·ff) + d (final norm) + V·d (untied head).
+ */
 export function parameterCount(c: LlamaConfig): number {
-  return paramLayout(c).total;
+  const d = c.hiddenSize;
+  const qDim = c.numAttentionHeads * headDim(c);
+  const kvDim = c.numKeyValueHeads * headDim(c);
+  const perLayer = 2 * d + 2 * d * qDim + 2 * d * kvDim + 3 * d * c.intermediateSize;
+  return c.vocabSize * d * (c.tieWordEmbeddings ? 1 : 2) + c.numHiddenLayers * perLayer + d;
 }
+
+/**
+ * Throws a UserError when the tensors `c` describes cannot be stored in `bytes` bytes at
+ * `minBytesPerParam` or more per parameter (e.g. 2 for f16 files, 18/32 for q4_0): a header
+ * whose sizes do not match its file is refused before any buffer is allocated from it.
+ */
+export function checkConfigFitsBytes(c: LlamaConfig, bytes: number, minBytesPerParam: number, where: string): void {
+  const n = parameterCount(c);
+  if (n * minBytesPerParam > bytes) {
+    throw new UserError(
+      `${where}: the config (hidden ${c.hiddenSize}, ${c.numHiddenLayers} layers, vocab ${c.vocabSize}, FFN ${c.intermediateSize}) implies ${n} parameters, ` +
+        `more than the ${bytes} bytes of weights can hold; the header is corrupt or the weights are truncated`,
+    );
+  }
+}
+

@@ -28,6 +28,7 @@ import type { Tokenizer } from "../tokenizer/types.js";
 import { HfTokenizer } from "../tokenizer/hf-json.js";
 import { loadTokenizer, readTokenizerConfig } from "../tokenizer/load.js";
 import { UserError } from "../util/errors.js";
+import { kindOf } from "../util/files.js";
 
 export type { ModelFormat };
 
@@ -58,7 +59,9 @@ export interface LoadModelOptions {
 export function detectModelFormat(p: string): ModelFormat {
   if (!fs.existsSync(p)) throw new UserError(`${p} does not exist`);
   if (metaCheckpointDir(p) !== undefined) return "meta";
-  if (fs.statSync(p).isDirectory()) return "hf";
+  const st = fs.statSync(p);
+  if (st.isDirectory()) return "hf";
+  if (!st.isFile()) throw new UserError(`${p} is not a folder or a model file (it is ${kindOf(st)})`);
   if (isGgufPath(p)) return "gguf";
   const lower = p.toLowerCase();
   if (lower.endsWith(".bin")) return "llama2c";

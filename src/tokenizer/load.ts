@@ -14,6 +14,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import path from "node:path";
+import { statRegularFile } from "../util/files.js";
 import { UserError } from "../util/errors.js";
 import { HfTokenizer } from "./hf-json.js";
 import { SentencePieceTokenizer } from "./tokenizer.js";
@@ -84,7 +85,8 @@ export function loadTokenizer(p: string): Tokenizer {
     if (isFile(model)) return SentencePieceTokenizer.fromFile(model);
     throw new UserError(`${p} holds neither tokenizer.json nor tokenizer.model`);
   }
-  if (!st.isFile()) throw new UserError(`cannot read tokenizer ${p}: not a regular file`);
+  if (!st.isFile()) statRegularFile(p, "tokenizer"); // throws, naming what it is
+
   return looksLikeJson(p) ? loadHfJson(p) : SentencePieceTokenizer.fromFile(p);
 }
 

@@ -2,8 +2,8 @@
  * SentencePieceTokenizer: a `tokenizer.model` loaded and ready to encode and decode with
  * exactly SentencePiece's ids (BPE models such as LLaMA's).
  */
-import { readFileSync } from "node:fs";
 import { UserError } from "../util/errors.js";
+import { MAX_TOKENIZER_BYTES, readRegularFile } from "../util/files.js";
 import { BpeEncoder } from "./bpe.js";
 import { DecodeStream, Decoder } from "./decoder.js";
 import { ModelError, Vocab } from "./model.js";
@@ -42,14 +42,8 @@ export class SentencePieceTokenizer implements Tokenizer {
 
   /** Loads a SentencePiece `tokenizer.model`; a missing or malformed file is a UserError naming it. */
   static fromFile(path: string): SentencePieceTokenizer {
-    let buf: Uint8Array;
-    try {
-      buf = readFileSync(path);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new UserError(`cannot read tokenizer ${path}: ${code === "ENOENT" ? "no such file" : (err as Error).message}`);
-    }
-    return SentencePieceTokenizer.fromBytes(buf, path);
+    // Only a regular file of sane size (not a FIFO or /dev/zero): see util/files.ts.
+    return SentencePieceTokenizer.fromBytes(readRegularFile(path, { maxBytes: MAX_TOKENIZER_BYTES, what: "tokenizer" }), path);
   }
 
   /** Parses a serialised ModelProto; `name` is used in error messages. */

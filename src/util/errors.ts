@@ -25,3 +25,43 @@ export function parseNumberOption(text: string, flag: string, opts: { min?: numb
   if (opts.max !== undefined && v > opts.max) throw new UserError(`${flag}: ${v} is above the maximum ${opts.max}`);
   return v;
 }
+
+/**
+ * `s` (text that came from a file: a tensor name, a JSON value, a metadata key) as a quoted,
+ * escaped string that is safe to print on a terminal inside a one-line message: control
+ * characters (C0, DEL, C1: newlines, ESC sequences), line/paragraph separators and bidi
+ * overrides become \n, \t or \uXXXX escapes, quotes and backslashes are escaped, and very long
+ * text is shortened in the middle.
+ */
+export function quoteForTerminal(s: string, maxChars = 200): string {
+  const text = s.length > maxChars ? `${s.slice(0, maxChars - 40)}…${s.slice(-30)}` : s;
+  let out = '"';
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '"') out += '\\"';
+    else if (ch === "\\") out += "\\\\";
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if (isUnsafeCodePoint(c)) out += `\\u${c.toString(16).padStart(4, "0")}`;
+    else out += ch;
+  }
+  return out + '"';
+}
+
+/** C0/C1 controls, DEL, line/paragraph separators, bidi embeddings/overrides/isolates, BOM. */
+function isUnsafeCodePoint(c: number): boolean {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c === 0xfeff;
+}
+
+/** A message reduced to one printable line: any unsafe character left in it is escaped. */
+export function oneLine(message: string): string {
+  let out = "";
+  for (const ch of message.trim()) {
+    const c = ch.codePointAt(0)!;
+    if (ch === "\n") out += "\\n";
+    else if (isUnsafeCodePoint(c)) out += `\\u${c.toString(16).padStart(4, "0")}`;
+    else out += ch;
+  }
+  return out;
+}

@@ -376,8 +376,8 @@ test("crafted GGUF headers are rejected without huge allocations or crashes", ()
     ["huge tensor count", head(1n << 62n, 0n).buf(), /tensor count/],
     ["huge kv count", head(0n, 0xffffffffffffffffn).buf(), /metadata count/],
     ["huge key length", head(0n, 1n).u64(1n << 60n).buf(), /length of metadata key/],
-    ["huge array", head(0n, 1n).str("a").u32(9).u32(6).u64(1n << 40n).buf(), /item count of a/],
-    ["huge string array", head(0n, 1n).str("a").u32(9).u32(8).u64(1n << 33n).buf(), /item count of a/],
+    ["huge array", head(0n, 1n).str("a").u32(9).u32(6).u64(1n << 40n).buf(), /item count of "a"/],
+    ["huge string array", head(0n, 1n).str("a").u32(9).u32(8).u64(1n << 33n).buf(), /item count of "a"/],
     ["unknown value type", head(0n, 1n).str("a").u32(99).raw(Buffer.alloc(16)).buf(), /unknown value type 99/],
     ["deep nesting", (() => { const b = head(0n, 1n).str("a").u32(9); for (let i = 0; i < 6; i++) b.u32(9).u64(1n); return b.raw(Buffer.alloc(64)).buf(); })(), /nested too deeply/],
     ["bad bool", head(0n, 1n).str("a").u32(7).raw(Buffer.from([5])).raw(Buffer.alloc(40)).buf(), /bool value 5/],
@@ -390,7 +390,9 @@ test("crafted GGUF headers are rejected without huge allocations or crashes", ()
     ["block mismatch", head(1n, 0n).str("t").u32(1).u64(33n).u32(8).u64(0n).raw(Buffer.alloc(64)).buf(), /multiple of the Q8_0 block/],
     ["misaligned offset", head(1n, 0n).str("t").u32(1).u64(4n).u32(0).u64(4n).raw(Buffer.alloc(64)).buf(), /not a multiple of the alignment/],
     ["data past end", head(1n, 0n).str("t").u32(1).u64(100n).u32(0).u64(0n).raw(Buffer.alloc(64)).buf(), /past the end/],
-    ["offset past end", head(1n, 0n).str("t").u32(1).u64(4n).u32(0).u64(1n << 50n).raw(Buffer.alloc(32)).buf(), /data offset of t/],
+    ["offset past end", head(1n, 0n).str("t").u32(1).u64(4n).u32(0).u64(1n << 50n).raw(Buffer.alloc(32)).buf(), /data offset of "t"/],
+    // llama.cpp refuses tensors whose bytes overlap: "a" is 64 bytes at 0, "b" starts at 32
+    ["overlapping tensors", head(2n, 0n).str("a").u32(1).u64(16n).u32(0).u64(0n).str("b").u32(1).u64(8n).u32(0).u64(32n).raw(Buffer.alloc(192)).buf(), /tensors "a" \(bytes 0\.\.64\) and "b" \(from byte 32\) overlap/],
     ["duplicate tensor", head(2n, 0n).str("t").u32(1).u64(4n).u32(0).u64(0n).str("t").u32(1).u64(4n).u32(0).u64(32n).raw(Buffer.alloc(128)).buf(), /duplicate tensor/],
     ["not llama", head(0n, 1n).str("general.architecture").u32(8).str("gpt2").buf(), /architecture is "gpt2"/],
   ];

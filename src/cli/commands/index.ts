@@ -22,28 +22,22 @@ const EXAMPLES: Record<string, string[]> = {
     "llama-ts train --data data/ --out runs/my-run --resume --steps 4000",
   ],
   start: ["npm start", "llama-ts start --out runs/start"],
-  quantize: ["llama-ts quantize --model runs/start/model --type q8_0 --out model-q8_0.gguf", "llama-ts quantize --model model.gguf --type q4_0 --out model-q4_0.gguf"],
-  convert: [
-    "llama-ts convert --from runs/start/model --to model.gguf --type f16",
-    "llama-ts convert --from model.gguf --to model-folder",
-    "llama-ts convert --from stories15M.bin --tokenizer tokenizer.model --to stories15M",
-  ],
 };
 
 /**
  * Help conventions for every command: an Examples block (from EXAMPLES when the command's
  * description has none) and numeric defaults shown as numbers (`(default: 128)`, not `"128"`).
  */
-function polishHelp(cmd: Command): void {
+function polishHelp(cmd: Command, path = ""): void {
   for (const opt of cmd.options) {
     const v: unknown = opt.defaultValue;
     if (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)) && opt.defaultValueDescription === undefined) {
       opt.defaultValueDescription = v;
     }
   }
-  const examples = EXAMPLES[cmd.name()];
+  const examples = EXAMPLES[path];
   if (examples && !cmd.description().includes("Examples")) cmd.addHelpText("after", `\nExamples:\n${examples.map((e) => `  ${e}`).join("\n")}`);
-  for (const sub of cmd.commands) polishHelp(sub);
+  for (const sub of cmd.commands) polishHelp(sub, path ? `${path} ${sub.name()}` : sub.name());
 }
 
 export function registerCommands(program: Command): void {

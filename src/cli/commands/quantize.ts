@@ -1,31 +1,46 @@
 import type { Command } from "commander";
 import { UserError } from "../../util/errors.js";
-import { runConvert } from "./convert.js";
+import { GGUF_EXPORT_TYPES } from "../../formats/gguf-model.js";
+import { addWriteSafetyOptions, runConvert, type ConvertOptions } from "./convert.js";
 
 interface QuantizeOptions {
   model: string;
   type: string;
   out: string;
   name?: string;
+  overwrite?: boolean;
+  vocab?: boolean;
+  allowRequantize?: boolean;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("quantize")
     .description(
       "Write a model as a GGUF file with quantised weights (GGUF block layouts, usable by llama.cpp):\n" +
-        "q8_0 (8.5 bits/weight), q4_0 (4.5 bits/weight) or f16. Norms stay f32; in q4_0 files the output head is\n" +
-        "q8_0; matrices whose rows are not a multiple of 32 fall back to f16.",
+        "q8_0 (8.5 bits/weight), q4_0 (4.5 bits/weight), f16, or f32 (as convert). Norms stay f32; in q4_0 files\n" +
+        "the output head is q8_0; matrices whose rows are not a multiple of 32 fall back to f16.\n" +
+        "An already quantised input is refused unless --allow-requantize (as llama.cpp's quantize).",
     )
     .requiredOption("--model <path>", "model folder (or a .gguf / llama2.c .bin file)")
-    .requiredOption("--type <type>", "q8_0, q4_0 or f16")
+    .requiredOption("--type <type>", GGUF_EXPORT_TYPES.join(", "))
     .requiredOption("--out <file.gguf>", "output GGUF file")
-    .option("--name <name>", "general.name stored in the file")
+    .option("--name <name>", "general.name stored in the file");
+  addWriteSafetyOptions(cmd)
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  llama-ts quantize --model TinyLlama-1.1B-Chat --type q4_0 --out tinyllama-q4_0.gguf\n" +
+        "  llama-ts quantize --model model-f16.gguf --type q8_0 --out model-q8_0.gguf --overwrite",
+    )
     .action((opts: QuantizeOptions) => {
-      if (!["q8_0", "q4_0", "f16"].includes(opts.type)) throw new UserError(`--type must be q8_0, q4_0 or f16, got "${opts.type}"`);
+      if (!(GGUF_EXPORT_TYPES as readonly string[]).includes(opts.type)) throw new UserError(`--type must be one of ${GGUF_EXPORT_TYPES.join(", ")}, got "${opts.type}"`);
       if (!opts.out.toLowerCase().endsWith(".gguf")) throw new UserError(`--out must be a .gguf file, got "${opts.out}"`);
-      const o: Parameters<typeof runConvert>[0] = { from: opts.model, to: opts.out, type: opts.type, binVersion: "0" };
+      const o: ConvertOptions = { from: opts.model, to: opts.out, type: opts.type, binVersion: "0" };
       if (opts.name) o.name = opts.name;
+      if (opts.overwrite) o.overwrite = true;
+      if (opts.vocab === false) o.vocab = false;
+      if (opts.allowRequantize) o.allowRequantize = true;
       runConvert(o);
     });
 }
