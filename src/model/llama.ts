@@ -97,7 +97,7 @@ export class LlamaModel {
       this.weights = params;
       checkTensors(config, this.layout, params);
     }
-    const t = ropeTables(headDim(config), config.maxPositionEmbeddings, config.ropeTheta);
+    const t = ropeTables(headDim(config), config.maxPositionEmbeddings, config.ropeTheta, config.ropeScaling);
     this.ropeCos = t.cos;
     this.ropeSin = t.sin;
   }
