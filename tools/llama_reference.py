@@ -249,6 +249,11 @@ def main():
             "greedy_prompt": prompt,
             "greedy_tokens": greedy(cfg, Wf, prompt, 12),
         }
+        if cfg.get("rope_scaling"):
+            # What llama.cpp stores as rope_freqs.weight: each frequency's divisor.
+            hd = cfg["hidden_size"] // cfg["num_attention_heads"]
+            base = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+            expected["rope_freq_factors"] = (base / scaled_inv_freq(base, cfg["rope_scaling"])).tolist()
         with open(os.path.join(out_root, name + ".expected.json"), "w") as fh:
             json.dump(expected, fh)
         print(f"{name}: {dtype}, {shards} shard(s), greedy {expected['greedy_tokens']}")

@@ -90,14 +90,9 @@ function sameFactors(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => Math.abs(x - b[i]!) <= 1e-5 * Math.max(1, Math.abs(x)));
 }
 
-/** The shortest decimal (up to 7 digits) that rounds to the same float32. */
+/** x to 6 significant digits: the fitted parameters come from float32 data (checked afterwards). */
 function tidy(x: number): number {
-  const f = Math.fround(x);
-  for (let p = 1; p <= 7; p++) {
-    const v = Number(x.toPrecision(p));
-    if (Math.fround(v) === f) return v;
-  }
-  return x;
+  return Number(x.toPrecision(6));
 }
 
 /**
