@@ -64,6 +64,7 @@ export { PRESETS, presetConfig, configFromHf, configToHf, ffnHiddenSize, headDim
 export { parameterCount } from "./model/params.js";
 export { initParams } from "./model/init.js";
 export { LlamaModel, KVCache, type BatchSegment } from "./model/llama.js";
+export { ropeFreqFactors, type RopeScaling } from "./model/rope.js";
 
 // Tokenizers
 export {

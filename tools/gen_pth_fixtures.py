@@ -6,6 +6,8 @@ Writes into test/fixtures/meta/ (or OUT_DIR):
   mp2-bf16-gqa/          params.json + consolidated.00.pth and .01.pth: 2 model-parallel shards,
                          bfloat16, grouped-query attention, ffn_dim_multiplier, rope_theta
   mp2-bf16-gqa-merged/   the same model as one shard (the merge must give the same parameters)
+  scaled-rope/           Llama 3.1's use_scaled_rope: true (the llama3 RoPE rule with Meta's
+                         constants: factor 8, low 1, high 4, original context 8192), 1 shard, f32
   mp2-vocab-parallel/    2 tiny shards with Llama 3's row-split (vocabulary-parallel) embedding,
                          and its -merged/ single shard
   NAME.expected.json     token ids and the logits of a forward pass written from scratch here
@@ -53,8 +55,26 @@ ZIP64_SPARSE_BASE = 5 << 30  # zip64-at-5GiB.tail starts here in a sparse file (
 
 # ---- Meta's model math (float64) ----
 
-def precompute_freqs_cis(hd, end, theta):
+def scale_llama31(freqs, factor=8.0, low=1.0, high=4.0, orig=8192):
+    """Llama 3.1's rule (use_scaled_rope): wavelength w = 2*pi/f; w < orig/high kept,
+    w > orig/low divided by factor, in between (1 - s) f / factor + s f, s = (orig/w - low)/(high - low)."""
+    out = []
+    for f in freqs.tolist():
+        w = 2 * math.pi / f
+        if w < orig / high:
+            out.append(f)
+        elif w > orig / low:
+            out.append(f / factor)
+        else:
+            s = (orig / w - low) / (high - low)
+            out.append((1 - s) * f / factor + s * f)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def precompute_freqs_cis(hd, end, theta, scaled=False):
     freqs = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64)[: hd // 2] / hd))
+    if scaled:
+        freqs = scale_llama31(freqs)
     t = torch.arange(end, dtype=torch.float64)
     freqs = torch.outer(t, freqs)
     return torch.polar(torch.ones_like(freqs), freqs)  # complex128 [T, hd/2]
@@ -80,7 +100,7 @@ def meta_forward(p, W, tokens):
     hd = d // nh
     eps, theta = p["norm_eps"], p.get("rope_theta", 10000.0)
     T = len(tokens)
-    freqs_cis = precompute_freqs_cis(hd, T, theta)
+    freqs_cis = precompute_freqs_cis(hd, T, theta, p.get("use_scaled_rope", False))
     mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
     x = W["tok_embeddings.weight"][torch.tensor(tokens)]
     for l in range(p["n_layers"]):
@@ -179,7 +199,13 @@ MODELS = [
     ("mp2-vocab-parallel", dict(dim=16, n_layers=1, n_heads=4, n_kv_heads=2, vocab_size=-1, multiple_of=16,
                                 norm_eps=1e-5, rope_theta=500000.0),
      10, torch.bfloat16, 2, 13, 0),
+    # Llama 3.1: head dim 16 with theta 500000 has wavelengths 6.3 ... 862 (kept), 4443 (between
+    # the cut-offs 2048 and 8192) and 22900 ... (divided by 8). Scored on 160 tokens (below).
+    ("scaled-rope", dict(dim=32, n_layers=1, n_heads=2, n_kv_heads=1, vocab_size=-1, multiple_of=16,
+                         norm_eps=1e-5, rope_theta=500000.0, use_scaled_rope=True),
+     23, torch.float32, 1, 14, 1),
 ]
+N_TOKENS = {"scaled-rope": 160}
 
 
 def write_models(out):
@@ -194,7 +220,7 @@ def write_models(out):
             assert all(torch.equal(back[k], v) for k, v in shard(W, n, r, emb_dim).items())
         W64 = {k: v.to(torch.float64) for k, v in W.items()}
         g = torch.Generator().manual_seed(100 + seed)
-        tokens = torch.randint(0, vocab, (11,), generator=g).tolist()
+        tokens = torch.randint(0, vocab, (N_TOKENS.get(name, 11),), generator=g).tolist()
         logits = meta_forward(p, W64, tokens)
         with open(os.path.join(out, name + ".expected.json"), "w") as fh:
             json.dump({"tokens": tokens, "ffn_hidden": ffn_hidden(p), "vocab": vocab,

@@ -30,10 +30,39 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def rope(x, positions, theta):
+def scaled_inv_freq(inv_freq, scaling):
+    """RoPE scaling written from the published rules (not from transformers).
+
+    linear: every frequency divided by factor (positions divided by factor).
+    llama3 (Llama 3.1): wavelength w = 2*pi/f; w < L/high kept, w > L/low divided by factor,
+    in between f' = (1 - s) f / factor + s f with s = (L/w - low) / (high - low).
+    """
+    if scaling is None:
+        return inv_freq
+    kind = scaling.get("rope_type", scaling.get("type"))
+    factor = scaling["factor"]
+    if kind == "linear":
+        return inv_freq / factor
+    assert kind == "llama3", kind
+    low, high = scaling["low_freq_factor"], scaling["high_freq_factor"]
+    orig = scaling["original_max_position_embeddings"]
+    out = []
+    for f in inv_freq.tolist():
+        w = 2 * math.pi / f
+        if w < orig / high:
+            out.append(f)
+        elif w > orig / low:
+            out.append(f / factor)
+        else:
+            s = (orig / w - low) / (high - low)
+            out.append((1 - s) * f / factor + s * f)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def rope(x, positions, theta, scaling=None):
     # x: [T, heads, hd]
     hd = x.shape[-1]
-    inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+    inv_freq = scaled_inv_freq(1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)), scaling)
     ang = positions[:, None].double() * inv_freq[None, :]
     emb = torch.cat((ang, ang), dim=-1)
     cos, sin = emb.cos()[:, None, :], emb.sin()[:, None, :]
@@ -48,6 +77,7 @@ def forward(cfg, W, tokens):
     hd = d // nh
     eps = cfg["rms_norm_eps"]
     theta = cfg["rope_theta"]
+    scaling = cfg.get("rope_scaling")
     T = len(tokens)
     pos = torch.arange(T)
     x = W["model.embed_tokens.weight"][torch.tensor(tokens)]
@@ -58,7 +88,7 @@ def forward(cfg, W, tokens):
         q = (h @ W[p + "self_attn.q_proj.weight"].T).view(T, nh, hd)
         k = (h @ W[p + "self_attn.k_proj.weight"].T).view(T, nkv, hd)
         v = (h @ W[p + "self_attn.v_proj.weight"].T).view(T, nkv, hd)
-        q, k = rope(q, pos, theta), rope(k, pos, theta)
+        q, k = rope(q, pos, theta, scaling), rope(k, pos, theta, scaling)
         rep = nh // nkv
         k = k.repeat_interleave(rep, dim=1)  # query head i uses kv head i // rep
         v = v.repeat_interleave(rep, dim=1)
@@ -181,7 +211,25 @@ MODELS = [
                              num_attention_heads=4, num_key_value_heads=1, rms_norm_eps=1e-5, rope_theta=10000.0,
                              max_position_embeddings=40, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2),
      "F16", 2, 3),
+    # RoPE scaling. Head dim 16, theta 10000: wavelengths 6.3, 20, 63, 199, ... With an original
+    # context of 64 (cut-offs 64/4 = 16 and 64/1 = 64) the llama3 rule keeps one frequency,
+    # interpolates two and divides the other five by the factor; 40 tokens reach well past
+    # original/factor = 8 positions.
+    ("llama3-rope", dict(vocab_size=89, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, rms_norm_eps=1e-5, rope_theta=10000.0,
+                         rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                           original_max_position_embeddings=64),
+                         max_position_embeddings=512, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2),
+     "F32", 1, 4),
+    ("linear-rope", dict(vocab_size=79, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, rms_norm_eps=1e-5, rope_theta=10000.0,
+                         rope_scaling=dict(type="linear", factor=4.0),
+                         max_position_embeddings=256, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2),
+     "F32", 1, 5),
 ]
+
+# Tokens scored per model (the first models keep their original 13).
+N_TOKENS = {"llama3-rope": 40, "linear-rope": 40}
 
 
 def main():
@@ -192,7 +240,7 @@ def main():
         write_folder(folder, cfg, W, dtype, shards)
         Wf = round_to(W, dtype)
         g = torch.Generator().manual_seed(100 + seed)
-        tokens = torch.randint(0, cfg["vocab_size"], (13,), generator=g).tolist()
+        tokens = torch.randint(0, cfg["vocab_size"], (N_TOKENS.get(name, 13),), generator=g).tolist()
         logits = forward(cfg, Wf, tokens)
         prompt = tokens[:4]
         expected = {
@@ -201,6 +249,11 @@ def main():
             "greedy_prompt": prompt,
             "greedy_tokens": greedy(cfg, Wf, prompt, 12),
         }
+        if cfg.get("rope_scaling"):
+            # What llama.cpp stores as rope_freqs.weight: each frequency's divisor.
+            hd = cfg["hidden_size"] // cfg["num_attention_heads"]
+            base = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+            expected["rope_freq_factors"] = (base / scaled_inv_freq(base, cfg["rope_scaling"])).tolist()
         with open(os.path.join(out_root, name + ".expected.json"), "w") as fh:
             json.dump(expected, fh)
         print(f"{name}: {dtype}, {shards} shard(s), greedy {expected['greedy_tokens']}")

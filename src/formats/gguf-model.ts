@@ -17,6 +17,7 @@ import fs from "node:fs";
 import { quoteForTerminal as q, UserError } from "../util/errors.js";
 import type { LlamaConfig } from "../model/config.js";
 import { CONFIG_LIMITS, headDim, validateConfig } from "../model/config.js";
+import { llama3FromFreqFactors, ropeFreqFactors, ropeScalingProblem, type RopeScaling } from "../model/rope.js";
 import type { LayerTensors, ModelTensors } from "../model/params.js";
 import { LAYER_TENSOR_NAMES, checkConfigFitsBytes, modelTensorsFrom, paramLayout } from "../model/params.js";
 import {
@@ -255,6 +256,7 @@ export function saveGguf(path: string, config: LlamaConfig, params: Float32Array
   md.set("llama.rope.dimension_count", gguf.u32(hd));
   md.set("llama.attention.layer_norm_rms_epsilon", gguf.f32(config.rmsNormEps));
   md.set("llama.rope.freq_base", gguf.f32(config.ropeTheta));
+  for (const [k, v] of ropeScalingMetadata(config)) md.set(k, v);
   md.set("llama.vocab_size", gguf.u32(config.vocabSize));
   if (opts.hfTokenizer) {
     for (const [k, v] of bpeTokenizerMetadata(opts.hfTokenizer, config.vocabSize)) md.set(k, v);
@@ -268,6 +270,8 @@ export function saveGguf(path: string, config: LlamaConfig, params: Float32Array
   }
 
   const tensors: GgufTensorToWrite[] = [];
+  const freqs = ropeFreqsTensor(config);
+  if (freqs) tensors.push(freqs);
   for (const [g, h] of ggufTensorNames(config)) {
     const spec = layout.byName.get(h)!;
     const t = tensorType(opts.type, g, spec.shape);
@@ -285,6 +289,69 @@ export function saveGguf(path: string, config: LlamaConfig, params: Float32Array
     });
   }
   writeGguf(path, md, tensors);
+}
+
+// ---- RoPE scaling ----
+
+/**
+ * RoPE scaling in GGUF, as llama.cpp writes it: `linear` as `llama.rope.scaling.type` +
+ * `llama.rope.scaling.factor`; Llama 3.1's `llama3` rule as the tensor `rope_freqs.weight`
+ * (F32, [headDim/2]: the divisor of each frequency, rope.ts `ropeFreqFactors`), to which we add
+ * `llama.rope.scaling.original_context_length` (ignored by llama.cpp outside YaRN) so that the
+ * rule's parameters are recovered exactly.
+ */
+const ROPE_FREQS = "rope_freqs.weight";
+
+function ropeScalingMetadata(c: LlamaConfig): Map<string, GgufValue> {
+  const md = new Map<string, GgufValue>();
+  const s = c.ropeScaling;
+  if (s?.type === "linear") {
+    md.set("llama.rope.scaling.type", gguf.str("linear"));
+    md.set("llama.rope.scaling.factor", gguf.f32(s.factor));
+  } else if (s?.type === "llama3") {
+    md.set("llama.rope.scaling.original_context_length", gguf.u32(s.originalMaxPositionEmbeddings));
+  }
+  return md;
+}
+
+function ropeFreqsTensor(c: LlamaConfig): GgufTensorToWrite | undefined {
+  if (c.ropeScaling?.type !== "llama3") return undefined;
+  const factors = new Float32Array(ropeFreqFactors(headDim(c), c.ropeTheta, c.ropeScaling));
+  return { name: ROPE_FREQS, dims: [factors.length], type: GGML_TYPE_ID.f32, data: () => new Uint8Array(factors.buffer) };
+}
+
+/** The scaling rule a GGUF file describes (config holds its theta and head size), if any. */
+function ropeScalingFromGguf(f: GgufFile, c: LlamaConfig): RopeScaling | undefined {
+  const type = f.getString("llama.rope.scaling.type");
+  const factor = f.getNumber("llama.rope.scaling.factor") ?? f.getNumber("llama.rope.scale_linear");
+  const hasFreqs = f.tensorsByName.has(ROPE_FREQS);
+  let s: RopeScaling | undefined;
+  if (type === "linear" || (type === undefined && factor !== undefined && factor !== 1)) {
+    if (factor === undefined) throw new UserError(`${f.path}: llama.rope.scaling.type is "linear" but llama.rope.scaling.factor is missing`);
+    s = { type: "linear", factor: shortestF32(factor) };
+  } else if (type !== undefined && type !== "none") {
+    throw new UserError(`${f.path}: RoPE scaling "${type}" is not supported (llama-ts implements "linear" and Llama 3's rope_freqs)`);
+  }
+  if (hasFreqs) {
+    if (s) throw new UserError(`${f.path}: ${ROPE_FREQS} together with linear RoPE scaling is not supported`);
+    s = llama3FromRopeFreqs(f, c) ?? undefined;
+  }
+  const problem = s && ropeScalingProblem(s);
+  if (problem) throw new UserError(`${f.path}: RoPE scaling: ${problem}`);
+  return s;
+}
+
+function llama3FromRopeFreqs(f: GgufFile, c: LlamaConfig): RopeScaling | null {
+  const info = f.tensorsByName.get(ROPE_FREQS)!;
+  const half = headDim(c) / 2;
+  if (info.type !== GGML_TYPE_ID.f32 || info.dims.length !== 1 || info.dims[0] !== half) {
+    throw new UserError(`${f.path}: ${ROPE_FREQS} must be F32 with ${half} values (head dimension / 2), got ${ggmlTypeName(info.type)} [${info.dims.join(", ")}]`);
+  }
+  const bytes = f.readTensorBytes(ROPE_FREQS);
+  const factors = Array.from(new Float32Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, half));
+  const s = llama3FromFreqFactors(headDim(c), c.ropeTheta, factors, f.getNumber("llama.rope.scaling.original_context_length"));
+  if (s === undefined) throw new UserError(`${f.path}: ${ROPE_FREQS} does not follow Llama 3's RoPE scaling rule (factor, low/high frequency factors); other frequency factors are not supported`);
+  return s;
 }
 
 // ---- reading ----
@@ -369,8 +436,8 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
   checkConfigFitsBytes(config, f.fileSize - f.dataOffset, MIN_BYTES_PER_WEIGHT, where);
   const rd = f.getInteger("llama.rope.dimension_count", 0, CONFIG_LIMITS.hiddenSize);
   if (rd !== undefined && rd !== headDim(config)) throw new UserError(`${where}: llama.rope.dimension_count ${rd} != head dimension ${headDim(config)} (partial RoPE is not supported)`);
-  const scaling = f.getString("llama.rope.scaling.type");
-  if (scaling !== undefined && scaling !== "none") throw new UserError(`${where}: RoPE scaling ${q(scaling)} is not supported`);
+  const scaling = ropeScalingFromGguf(f, config);
+  if (scaling) config.ropeScaling = scaling;
   if (f.metadata.has("llama.expert_count") && (f.getInteger("llama.expert_count") ?? 0) > 0) throw new UserError(`${where}: mixture-of-experts models are not supported`);
   return config;
 }
@@ -421,7 +488,7 @@ function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shap
 
 function checkTensorSet(f: GgufFile, c: LlamaConfig): Map<string, string> {
   const names = ggufTensorNames(c);
-  const extra = f.tensors.map((t) => t.name).filter((n) => !names.has(n));
+  const extra = f.tensors.map((t) => t.name).filter((n) => !names.has(n) && n !== ROPE_FREQS);
   if (extra.length > 0) {
     throw new UserError(`${f.path}: unexpected tensors for a llama model: ${extra.slice(0, 5).map((n) => q(n)).join(", ")}${extra.length > 5 ? ` (+${extra.length - 5} more)` : ""}`);
   }

@@ -210,6 +210,7 @@ export function saveLlama2c(path: string, config: LlamaConfig, params: Float32Ar
   const layout = paramLayout(config);
   if (params.length !== layout.total) throw new Error(`params has ${params.length} floats, the config needs ${layout.total}`);
   if (config.ropeTheta !== 10000) throw new UserError(`llama2.c checkpoints assume RoPE theta 10000; this model uses ${config.ropeTheta}`);
+  if (config.ropeScaling) throw new UserError(`llama2.c checkpoints have no RoPE scaling; this model uses "${config.ropeScaling.type}" rope_scaling`);
   const warnings: string[] = [];
   if (Math.abs(config.rmsNormEps - 1e-5) > 1e-12) warnings.push(`llama2.c assumes RMSNorm eps 1e-5; this model uses ${config.rmsNormEps}`);
   const perm = params.slice();

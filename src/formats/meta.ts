@@ -9,7 +9,11 @@
  *   FFN hidden = multiple_of · ceil(trunc(ffn_dim_multiplier · floor(8·dim/3)) / multiple_of)
  *   (Meta's model.py; the multiplier step only when given). The context length is not in
  *   params.json: max_seq_len when present, else what Hugging Face's converter uses per release
- *   (8192 for Llama 3's rope_theta 500000, 4096 for Llama 2's norm_eps 1e-5, else 2048).
+ *   (131072 for Llama 3.1's use_scaled_rope, 8192 for Llama 3's rope_theta 500000, 4096 for
+ *   Llama 2's norm_eps 1e-5, else 2048).
+ *   use_scaled_rope: true (Llama 3.1) -> the llama3 RoPE scaling rule with Meta's constants
+ *   (factor 8, low_freq_factor 1, high_freq_factor 4, original context 8192; factor and high
+ *   frequency factor from rope_scaling_factor / rope_high_freq_factor when params.json has them).
  *
  * Tensors (Meta name -> HF name, how model parallelism split it):
  *   tok_embeddings -> embed_tokens   columns (LLaMA 1/2 ParallelEmbedding) or rows (Llama 3
@@ -31,6 +35,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../util/errors.js";
 import { ffnHiddenSize, validateConfig, type LlamaConfig } from "../model/config.js";
+import type { RopeScaling } from "../model/rope.js";
 import { LAYER_TENSOR_NAMES, paramLayout, type LayerTensors } from "../model/params.js";
 import { interleavedToRopePerm, permuteRows } from "./gguf-model.js";
 import { closePth, openPth, readPthTensorF32, type PthFile, type PthTensor } from "./pth.js";
@@ -86,6 +91,7 @@ interface MetaParams {
   normEps: number;
   ropeTheta: number;
   maxSeqLen: number | undefined;
+  ropeScaling: RopeScaling | undefined;
 }
 
 function readParams(file: string): MetaParams {
@@ -106,7 +112,10 @@ function readParams(file: string): MetaParams {
     if (typeof v !== "number" || !Number.isFinite(v)) throw new UserError(`${file}: "${key}" must be a number, got ${JSON.stringify(v)}`);
     return v;
   };
-  if (o["use_scaled_rope"] === true) throw new UserError(`${file}: use_scaled_rope (Llama 3.1 RoPE scaling) is not supported yet`);
+  const useScaled = o["use_scaled_rope"];
+  if (useScaled !== undefined && useScaled !== null && typeof useScaled !== "boolean") {
+    throw new UserError(`${file}: "use_scaled_rope" must be true or false, got ${JSON.stringify(useScaled)}`);
+  }
   const nHeads = num("n_heads");
   const mult = o["ffn_dim_multiplier"];
   return {
@@ -120,6 +129,16 @@ function readParams(file: string): MetaParams {
     normEps: num("norm_eps"),
     ropeTheta: num("rope_theta", 10000),
     maxSeqLen: o["max_seq_len"] === undefined ? undefined : num("max_seq_len"),
+    ropeScaling:
+      useScaled === true
+        ? {
+            type: "llama3",
+            factor: num("rope_scaling_factor", 8),
+            lowFreqFactor: 1,
+            highFreqFactor: num("rope_high_freq_factor", 4),
+            originalMaxPositionEmbeddings: 8192,
+          }
+        : undefined,
   };
 }
 
@@ -185,6 +204,7 @@ function embeddingLayout(shards: PthFile[], dim: number): { split: Split; vocab:
 
 function defaultContext(p: MetaParams): number {
   if (p.maxSeqLen !== undefined) return p.maxSeqLen;
+  if (p.ropeScaling) return 131072;
   if (p.ropeTheta >= 500000) return 8192;
   return p.normEps === 1e-5 ? 4096 : 2048;
 }
@@ -202,6 +222,7 @@ function metaConfig(p: MetaParams, vocab: number, where: string): LlamaConfig {
       numKeyValueHeads: p.nKvHeads,
       rmsNormEps: p.normEps,
       ropeTheta: p.ropeTheta,
+      ...(p.ropeScaling ? { ropeScaling: p.ropeScaling } : {}),
       maxPositionEmbeddings: defaultContext(p),
       tieWordEmbeddings: false,
       // SentencePiece LLaMA: <s> = 1, </s> = 2; Llama 3's tiktoken vocabulary: <|begin_of_text|>, <|end_of_text|>.

@@ -3,6 +3,7 @@
  * paper's shapes as presets.
  */
 import { oneLine, quoteForTerminal, UserError } from "../util/errors.js";
+import { ropeScalingProblem, type RopeScaling } from "./rope.js";
 
 export interface LlamaConfig {
   vocabSize: number;
@@ -15,6 +16,8 @@ export interface LlamaConfig {
   numKeyValueHeads: number;
   rmsNormEps: number;
   ropeTheta: number;
+  /** RoPE scaling (Llama 3.1's `llama3` rule, or `linear`); absent: plain RoPE. See rope.ts. */
+  ropeScaling?: RopeScaling;
   maxPositionEmbeddings: number;
   /** When true the output head reuses the token embedding (LLaMA itself is untied). */
   tieWordEmbeddings: boolean;
@@ -102,6 +105,8 @@ export function validateConfig(c: LlamaConfig, where: string): LlamaConfig {
   }
   if (!(c.rmsNormEps > 0) || !Number.isFinite(c.rmsNormEps)) throw new UserError(`${where}: rms_norm_eps must be a positive number`);
   if (!(c.ropeTheta > 0) || !Number.isFinite(c.ropeTheta)) throw new UserError(`${where}: rope_theta must be a positive number`);
+  const scalingProblem = c.ropeScaling && ropeScalingProblem(c.ropeScaling);
+  if (scalingProblem) throw new UserError(`${where}: rope_scaling (${c.ropeScaling!.type}): ${scalingProblem}`);
   return c;
 }
 
@@ -137,6 +142,7 @@ const HF_KEYS: Record<keyof LlamaConfig, string> = {
   numKeyValueHeads: "num_key_value_heads",
   rmsNormEps: "rms_norm_eps",
   ropeTheta: "rope_theta",
+  ropeScaling: "rope_scaling",
   maxPositionEmbeddings: "max_position_embeddings",
   tieWordEmbeddings: "tie_word_embeddings",
   bosTokenId: "bos_token_id",
@@ -166,9 +172,6 @@ export function configFromHf(raw: unknown, where: string): LlamaConfig {
   }
   const modelType = o["model_type"];
   if (modelType !== undefined && modelType !== "llama") throw new UserError(`${where}: model_type ${jsonForMessage(modelType)} is not "llama"`);
-  if (o["rope_scaling"] !== undefined && o["rope_scaling"] !== null) {
-    throw new UserError(`${where}: rope_scaling is not supported yet`);
-  }
   for (const bias of ["attention_bias", "mlp_bias"]) {
     if (o[bias] === true) throw new UserError(`${where}: ${bias}=true is not supported (LLaMA has no biases)`);
   }
@@ -194,7 +197,49 @@ export function configFromHf(raw: unknown, where: string): LlamaConfig {
     // Some configs list several EOS ids; the first is the one we stop on.
     eosTokenId: Array.isArray(eos) && typeof eos[0] === "number" ? eos[0] : num("eos_token_id", 2),
   };
+  const scaling = ropeScalingFromHf(o["rope_scaling"], where);
+  if (scaling) cfg.ropeScaling = scaling;
   return validateConfig(cfg, where);
+}
+
+/**
+ * `rope_scaling` of a config.json: null/absent or type "default" is plain RoPE; "llama3" and
+ * "linear" are implemented; the type is read from `rope_type` (transformers >= 4.43) or `type`.
+ */
+function ropeScalingFromHf(raw: unknown, where: string): RopeScaling | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== "object" || Array.isArray(raw)) throw new UserError(`${where}: rope_scaling must be an object or null`);
+  const o = raw as Record<string, unknown>;
+  const type = o["rope_type"] ?? o["type"];
+  const num = (key: string): number => {
+    const v = o[key];
+    if (typeof v !== "number" || !Number.isFinite(v)) throw new UserError(`${where}: rope_scaling "${key}" must be a number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  if (type === "default") return undefined;
+  if (type === "linear") return { type: "linear", factor: num("factor") };
+  if (type === "llama3") {
+    return {
+      type: "llama3",
+      factor: num("factor"),
+      lowFreqFactor: num("low_freq_factor"),
+      highFreqFactor: num("high_freq_factor"),
+      originalMaxPositionEmbeddings: num("original_max_position_embeddings"),
+    };
+  }
+  throw new UserError(`${where}: rope_scaling type ${JSON.stringify(type)} is not supported (llama-ts implements "llama3" and "linear")`);
+}
+
+/** The config.json `rope_scaling` object, as transformers writes it. */
+function ropeScalingToHf(s: RopeScaling): Record<string, unknown> {
+  if (s.type === "linear") return { rope_type: "linear", factor: s.factor };
+  return {
+    rope_type: "llama3",
+    factor: s.factor,
+    low_freq_factor: s.lowFreqFactor,
+    high_freq_factor: s.highFreqFactor,
+    original_max_position_embeddings: s.originalMaxPositionEmbeddings,
+  };
 }
 
 /** The Hugging Face `config.json` object for a config. */
@@ -212,6 +257,7 @@ export function configToHf(c: LlamaConfig): Record<string, unknown> {
     hidden_act: "silu",
     rms_norm_eps: c.rmsNormEps,
     rope_theta: c.ropeTheta,
+    ...(c.ropeScaling ? { rope_scaling: ropeScalingToHf(c.ropeScaling) } : {}),
     max_position_embeddings: c.maxPositionEmbeddings,
     tie_word_embeddings: c.tieWordEmbeddings,
     bos_token_id: c.bosTokenId,

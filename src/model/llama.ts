@@ -129,7 +129,7 @@ export class LlamaModel {
       this.weights = params;
       checkTensors(config, this.layout, params);
     }
-    const t = ropeTables(headDim(config), Math.min(config.maxPositionEmbeddings, INITIAL_POSITIONS), config.ropeTheta);
+    const t = ropeTables(headDim(config), Math.min(config.maxPositionEmbeddings, INITIAL_POSITIONS), config.ropeTheta, config.ropeScaling);
     this.ropeCos = t.cos;
     this.ropeSin = t.sin;
   }
@@ -140,7 +140,7 @@ export class LlamaModel {
     const half = headDim(c) / 2;
     const have = this.ropeCos.length / half;
     if (positions <= have) return;
-    const t = ropeTables(headDim(c), Math.min(c.maxPositionEmbeddings, Math.max(positions, 2 * have)), c.ropeTheta);
+    const t = ropeTables(headDim(c), Math.min(c.maxPositionEmbeddings, Math.max(positions, 2 * have)), c.ropeTheta, c.ropeScaling);
     this.ropeCos = t.cos;
     this.ropeSin = t.sin;
   }

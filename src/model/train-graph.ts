@@ -94,7 +94,7 @@ export class TrainGraph<F extends FloatArray> {
     }));
     this.xFinal = alloc(N * d);
     this.invRmsFinal = alloc(N);
-    const t = ropeTables(hd, seqLen, c.ropeTheta);
+    const t = ropeTables(hd, seqLen, c.ropeTheta, c.ropeScaling);
     this.cos = alloc(t.cos.length);
     this.sin = alloc(t.sin.length);
     this.cos.set(t.cos);

@@ -420,8 +420,11 @@ test("GGUF with missing, misshapen or unsupported tensors: clear errors", () => 
   expectUserError(out, /blk\.1\.ffn_up\.weight is missing/);
   writeGguf(out, md, tensors.map((t) => (t.name === "output_norm.weight" ? { ...t, dims: [15, 4] } : t)));
   expectUserError(out, /output_norm\.weight has dims \[15, 4\]/);
+  writeGguf(out, md, [...tensors, { name: "blk.0.attn_q.bias", dims: [20], type: 0, data: new Uint8Array(80) }]);
+  expectUserError(out, /unexpected tensors.*blk\.0\.attn_q\.bias/);
+  // rope_freqs (Llama 3.1 RoPE scaling) is read, but zeros are no llama3 rule.
   writeGguf(out, md, [...tensors, { name: "rope_freqs.weight", dims: [5], type: 0, data: new Uint8Array(20) }]);
-  expectUserError(out, /unexpected tensors.*rope_freqs/);
+  expectUserError(out, /rope_freqs\.weight does not follow Llama 3's RoPE scaling rule/);
   writeGguf(out, md, tensors.map((t) => (t.name === "blk.0.attn_v.weight" ? { ...t, type: 12, dims: [256, 1], data: new Uint8Array(144) } : t)));
   expectUserError(out, /has dims|Q4_K/);
   const nan = tensors.map((t) => (t.name === "output_norm.weight" ? { ...t, data: new Uint8Array(new Float32Array(60).fill(NaN).buffer) } : t));

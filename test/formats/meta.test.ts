@@ -1,7 +1,8 @@
 /**
  * Meta release folders (tools/gen_pth_fixtures.py): params.json -> config, the model-parallel
  * merge (2 bf16 shards give exactly the parameters of the same model saved as one shard),
- * forward logits against the fixture's from-scratch Meta-math reference, and broken folders.
+ * forward logits against the fixture's from-scratch Meta-math reference (also with Llama 3.1's
+ * use_scaled_rope, over 160 positions), and broken folders.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -57,7 +58,14 @@ for (const name of ["mp2-bf16-gqa", "mp2-vocab-parallel"]) {
   });
 }
 
-for (const name of ["single-f16", "mp2-bf16-gqa", "mp2-vocab-parallel"]) {
+test("use_scaled_rope: true (Llama 3.1) gives the llama3 RoPE rule with Meta's constants and a 131072 context", () => {
+  const m = loadMetaCheckpoint(path.join(dir, "scaled-rope"));
+  assert.deepEqual(m.config.ropeScaling, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+  assert.equal(m.config.maxPositionEmbeddings, 131072);
+  assert.equal(loadMetaCheckpoint(path.join(dir, "mp2-vocab-parallel")).config.ropeScaling, undefined);
+});
+
+for (const name of ["single-f16", "mp2-bf16-gqa", "mp2-vocab-parallel", "scaled-rope"]) {
   test(`${name}: our forward matches Meta's interleaved-RoPE reference logits`, () => {
     const e = expected(name);
     const m = loadMetaCheckpoint(path.join(dir, name));

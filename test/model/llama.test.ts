@@ -1,7 +1,9 @@
 /**
  * The forward pass against the independent PyTorch reference (tools/llama_reference.py):
  * logits of every position and greedy continuations for three random models with odd sizes
- * (GQA, MQA, tied head; F32, BF16 and sharded F16 files), on every available backend.
+ * (GQA, MQA, tied head; F32, BF16 and sharded F16 files) and two with RoPE scaling (Llama 3.1's
+ * `llama3` rule across all three frequency bands, and `linear`; 40 positions), on every
+ * available backend.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -22,7 +24,7 @@ interface Expected {
   greedy_tokens: number[];
 }
 
-const MODELS = ["gqa-f32", "tied-bf16", "mqa-f16-sharded"];
+const MODELS = ["gqa-f32", "tied-bf16", "mqa-f16-sharded", "llama3-rope", "linear-rope"];
 
 function backends(): Backend[] {
   const list: Backend[] = [referenceBackend()];

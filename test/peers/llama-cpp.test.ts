@@ -129,6 +129,11 @@ function cases(): Case[] {
     tokenizer: smallTok,
     config: { vocabSize: vocab(smallTok), hiddenSize: 128, intermediateSize: 352, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, rmsNormEps: 1e-6, ropeTheta: 10000, maxPositionEmbeddings: 256, tieWordEmbeddings: true, bosTokenId: 1, eosTokenId: 2 },
   });
+  // RoPE scaling: Llama 3.1's rule as rope_freqs.weight (head dim 32, original context 64: one
+  // band kept, three interpolated, the rest divided by 8) and linear as rope.scaling.type/factor.
+  const scaled = { vocabSize: vocab(smallTok), hiddenSize: 128, intermediateSize: 352, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 512, tieWordEmbeddings: false, bosTokenId: 1, eosTokenId: 2 };
+  out.push({ name: "llama3-rope", tokenizer: smallTok, config: { ...scaled, ropeScaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } } });
+  out.push({ name: "linear-rope", tokenizer: smallTok, config: { ...scaled, ropeScaling: { type: "linear", factor: 4 } } });
   return out;
 }
 
