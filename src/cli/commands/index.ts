@@ -12,6 +12,7 @@ import { register as registerEval } from "./eval.js";
 import { register as registerQuantize } from "./quantize.js";
 import { register as registerConvert } from "./convert.js";
 import { register as registerChat } from "./chat.js";
+import { register as registerSweep } from "./sweep.js";
 
 export function registerCommands(program: Command): void {
   registerGenerate(program);
@@ -26,4 +27,5 @@ export function registerCommands(program: Command): void {
   registerQuantize(program);
   registerConvert(program);
   registerChat(program);
+  registerSweep(program);
 }
