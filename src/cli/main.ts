@@ -14,6 +14,7 @@ program
   .description("LLaMA models in TypeScript: generate, inspect logits, tokenize, prepare data, train, evaluate.\n\nEnvironment: LLAMA_TS_BACKEND=native|reference forces a kernel backend; LLAMA_TS_THREADS=N sets the native threads (or --threads N).")
   .showHelpAfterError("(add --help for usage)")
   .exitOverride();
+program.enablePositionalOptions(); // lets a command and its subcommands share option names (sweep / sweep fit)
 registerCommands(program);
 
 try {
