@@ -13,6 +13,7 @@ import { register as registerQuantize } from "./quantize.js";
 import { register as registerConvert } from "./convert.js";
 import { register as registerChat } from "./chat.js";
 import { register as registerSweep } from "./sweep.js";
+import { register as registerCost } from "./cost.js";
 
 export function registerCommands(program: Command): void {
   registerGenerate(program);
@@ -28,4 +29,5 @@ export function registerCommands(program: Command): void {
   registerConvert(program);
   registerChat(program);
   registerSweep(program);
+  registerCost(program);
 }
