@@ -52,6 +52,9 @@ export function recommend(p: LawParams, trainFlops: number, serveTokens: number)
   if (!(trainFlops > 0) || !(serveTokens >= 0) || !Number.isFinite(trainFlops) || !Number.isFinite(serveTokens)) {
     throw new RangeError("training FLOPs must be positive and serve tokens non-negative");
   }
+  if (!(p.alpha > 0 && p.beta > 0 && p.A > 0 && p.B > 0)) {
+    throw new RangeError(`the fitted law has no compute-optimal frontier (alpha ${p.alpha}, beta ${p.beta}); the runs do not show loss falling with both N and D`);
+  }
   const opt = computeOptimal(p, trainFlops);
   const loss = opt.loss;
   const nMin = Math.pow(p.A / (loss - p.E), 1 / p.alpha);

@@ -339,13 +339,19 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     const obs: Observation[] = results.map((r) => ({ params: r.params, tokens: r.tokens, loss: r.valLoss }));
     const fit = fitScalingLaw(obs, { bootstrap: o.bootstrap, seed: o.seed });
     const trainFlops = Math.max(...obs.map((r) => 6 * r.params * r.tokens));
-    const rec = recommend(fit, trainFlops, o.serveTokens);
+    let rec: Recommendation | undefined;
+    try {
+      rec = recommend(fit, trainFlops, o.serveTokens);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      log(`no recommendation: ${e.message}`);
+    }
     writeFileAtomic(path.join(o.out, "fit.json"), JSON.stringify(fitJson(fit, 1e-3, rec), null, 2) + "\n");
     writeFileAtomic(path.join(o.out, "recommendation.txt"), fitText(fit, rec));
     writeFileAtomic(path.join(o.out, "isoflop.svg"), isoFlopSvg(obs, fit));
-    writeFileAtomic(path.join(o.out, "frontier.svg"), frontierSvg(fit, o.serveTokens, obs));
+    if (rec) writeFileAtomic(path.join(o.out, "frontier.svg"), frontierSvg(fit, o.serveTokens, obs));
     out.fit = fit;
-    out.recommendation = rec;
+    if (rec) out.recommendation = rec;
   } else {
     log(`${results.length} finished runs; the fit needs at least 5`);
   }

@@ -197,3 +197,8 @@ test("recommend: more serving tokens → smaller N, more D, same loss, fewer tot
     prev = r;
   }
 });
+
+test("recommend refuses a law without a frontier (a non-positive exponent)", () => {
+  assert.throws(() => recommend({ ...CHINCHILLA, alpha: 0 }, 1e21, 1e9), /no compute-optimal frontier/);
+  assert.throws(() => recommend(CHINCHILLA, -1, 1e9), /positive/);
+});

@@ -39,11 +39,17 @@ function registerFit(sweep: Command): void {
         bootstrap: parseNumberOption(o.bootstrap, "--bootstrap", { min: 0, max: 100000, integer: true }),
         seed: parseNumberOption(o.seed, "--seed", { integer: true }),
       });
-      const rec = o.serveTokens === undefined ? undefined : recommend(
-        fit,
-        o.trainFlops !== undefined ? parseNumberOption(o.trainFlops, "--train-flops", { min: 1 }) : Math.max(...obs.map((r) => 6 * r.params * r.tokens)),
-        parseNumberOption(o.serveTokens, "--serve-tokens", { min: 0 }),
-      );
+      let rec: ReturnType<typeof recommend> | undefined;
+      if (o.serveTokens !== undefined) {
+        const flops = o.trainFlops !== undefined ? parseNumberOption(o.trainFlops, "--train-flops", { min: 1 }) : Math.max(...obs.map((r) => 6 * r.params * r.tokens));
+        const serve = parseNumberOption(o.serveTokens, "--serve-tokens", { min: 0 });
+        try {
+          rec = recommend(fit, flops, serve);
+        } catch (e) {
+          if (e instanceof RangeError) throw new UserError(`--serve-tokens: ${e.message}`);
+          throw e;
+        }
+      }
       process.stdout.write(o.json ? JSON.stringify(fitJson(fit, DELTA, rec)) + "\n" : fitText(fit, rec));
     });
 }
