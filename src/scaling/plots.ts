@@ -18,7 +18,7 @@ export function lossVsTokensSvg(points: ReadonlyArray<{ label: string; key: numb
     color: color(i),
     points: points.filter((p) => p.key === k).sort((a, b) => a.tokens - b.tokens).map((p) => ({ x: Math.log10(p.tokens), y: p.loss })),
   }));
-  return lossCurveSvg("validation loss against training tokens, per model width", series, "log10 tokens D", "validation loss");
+  return lossCurveSvg("validation loss against training tokens, per model width", series, "log10 tokens D", "validation loss", { xFromZero: false });
 }
 
 export function isoFlopSvg(obs: readonly Observation[], fit: ScalingFit): string {
@@ -40,7 +40,7 @@ export function isoFlopSvg(obs: readonly Observation[], fit: ScalingFit): string
   });
   const minima = fit.isoflop.minima.length > 0 ? fit.isoflop.minima : isoFlopMinima(obs).minima;
   for (const m of minima) series.push({ name: `minimum ${m.params.toExponential(1)}`, color: "#000000", points: [{ x: Math.log10(m.params), y: m.loss }] });
-  return lossCurveSvg("IsoFLOP profiles: loss against model size at fixed 6ND (dots: parabola minima)", series, "log10 non-embedding parameters N", "validation loss");
+  return lossCurveSvg("IsoFLOP profiles: loss against model size at fixed 6ND (dots: parabola minima)", series, "log10 non-embedding parameters N", "validation loss", { xFromZero: false });
 }
 
 export function frontierSvg(fit: ScalingFit, serveTokens: number, obs: readonly Observation[]): string {
@@ -59,6 +59,6 @@ export function frontierSvg(fit: ScalingFit, serveTokens: number, obs: readonly 
       { name: "compute-optimal N_opt(C)", color: color(0), points: opt },
       { name: "inference-aware N(C, T)", color: color(1), points: aware },
     ],
-    "log10 training FLOPs C = 6ND", "log10 parameters N",
+    "log10 training FLOPs C = 6ND", "log10 parameters N", { xFromZero: false },
   );
 }

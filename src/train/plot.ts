@@ -22,11 +22,12 @@ function escapeXml(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
-export function lossCurveSvg(title: string, series: Series[], xLabel = "step", yLabel = "loss"): string {
+/** `opts.xFromZero` (default true) starts the x axis at 0; false fits it to the data (log axes). */
+export function lossCurveSvg(title: string, series: Series[], xLabel = "step", yLabel = "loss", opts: { xFromZero?: boolean } = {}): string {
   const W = 720, H = 420, left = 64, right = 20, top = 40, bottom = 52;
   const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.y));
-  const xMin = Math.min(...all.map((p) => p.x), 0);
-  const xMax = Math.max(...all.map((p) => p.x), 1);
+  const xMin = opts.xFromZero === false ? Math.min(...all.map((p) => p.x)) : Math.min(...all.map((p) => p.x), 0);
+  const xMax = opts.xFromZero === false ? Math.max(...all.map((p) => p.x), xMin + 1e-9) : Math.max(...all.map((p) => p.x), 1);
   let yMin = Math.min(...all.map((p) => p.y));
   let yMax = Math.max(...all.map((p) => p.y));
   if (!Number.isFinite(yMin)) { yMin = 0; yMax = 1; }
