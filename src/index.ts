@@ -95,3 +95,13 @@ export { loadMetaCheckpoint, metaCheckpointDir, type MetaCheckpoint } from "./fo
 // Kernels and utilities
 export { getBackend, setBackend, type Backend } from "./kernels/index.js";
 export { UserError } from "./util/errors.js";
+
+// Scaling laws and inference cost (llama-ts sweep / sweep fit / cost)
+export {
+  fitScalingLaw, computeOptimal, predictLoss, isoFlopMinima,
+  type Observation, type LawParams, type ScalingFit, type FitOptions, type IsoFlopResult, type IsoFlopMinimum,
+} from "./scaling/fit.js";
+export { recommend, type Recommendation, type ModelChoice } from "./scaling/recommend.js";
+export { runSweep, planGrid, sweepShape, type SweepOptions, type SweepResult, type RunResult } from "./scaling/sweep.js";
+export { runCost, extrapolate, storedSize, type CostReport, type CostOptions, type MeasuredCost, type ExtrapolatedCost } from "./scaling/cost.js";
+export { writeMegatronDatasets, type MegatronOutput } from "./data/megatron.js";

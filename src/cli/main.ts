@@ -17,6 +17,7 @@ program
   // Commander's own error text is replaced by one `llama-ts: error:` line below.
   .configureOutput({ outputError: () => {} })
   .exitOverride();
+program.enablePositionalOptions(); // lets a command and its subcommands share option names (sweep / sweep fit)
 registerCommands(program);
 
 function packageVersion(): string {

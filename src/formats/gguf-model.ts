@@ -225,7 +225,7 @@ export interface GgufExportOptions {
 }
 
 /** The storage type of one tensor in a file of `type`. */
-function tensorType(type: GgufExportType, ggufName: string, shape: readonly number[]): GgufExportType {
+export function tensorType(type: GgufExportType, ggufName: string, shape: readonly number[]): GgufExportType {
   if (shape.length === 1 || type === "f32") return "f32";
   const cols = shape[1]!;
   // llama.cpp keeps the output head at higher precision in 4-bit files (q6_K there; q8_0 here).

@@ -12,6 +12,8 @@ import { register as registerEval } from "./eval.js";
 import { register as registerQuantize } from "./quantize.js";
 import { register as registerConvert } from "./convert.js";
 import { register as registerChat } from "./chat.js";
+import { register as registerSweep } from "./sweep.js";
+import { register as registerCost } from "./cost.js";
 
 /** Examples for commands whose own help has none (shown after the options). */
 const EXAMPLES: Record<string, string[]> = {
@@ -53,5 +55,7 @@ export function registerCommands(program: Command): void {
   registerQuantize(program);
   registerConvert(program);
   registerChat(program);
+  registerSweep(program);
+  registerCost(program);
   polishHelp(program);
 }

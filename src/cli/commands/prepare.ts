@@ -10,6 +10,7 @@ import { buildBundledMixture } from "../../data/bundled.js";
 import { loadMixture, type MixtureConfig } from "../../data/mixture.js";
 import { prepareDataset, summarizeManifest, DEFAULT_SHARD_TOKENS, type PrepareProgress } from "../../data/prepare.js";
 import { MANIFEST_FILE } from "../../data/shards.js";
+import { writeMegatronDatasets } from "../../data/megatron.js";
 import type { TokenizerLike } from "../../data/types.js";
 import { SentencePieceTokenizer } from "../../tokenizer/index.js";
 import { parseNumberOption, UserError } from "../../util/errors.js";
@@ -23,6 +24,7 @@ interface PrepareFlags {
   shardTokens?: string;
   planTokens?: string;
   json?: boolean;
+  format?: string;
 }
 
 const MAX_PRINTED_WARNINGS = 20;
@@ -38,6 +40,7 @@ export function register(program: Command): void {
     .option("--shard-tokens <n>", `tokens per shard file (default ${DEFAULT_SHARD_TOKENS})`)
     .option("--plan-tokens <n>", "report the epochs of each source for a run of this many training tokens (e.g. 20M, 1.4T)")
     .option("--json", "print the report as JSON on stdout (no progress bar)")
+    .option("--format <format>", "llama-ts (shards only) or megatron (also OUT/megatron/<source>_{train,val}.bin/.idx, Megatron-LM indexed datasets, + blend.txt)", "llama-ts")
     .action(async (flags: PrepareFlags) => {
       await runPrepare(flags);
     });
@@ -76,6 +79,7 @@ async function runPrepare(flags: PrepareFlags): Promise<void> {
   } else {
     throw new UserError("prepare needs --mixture FILE (or --bundled for the bundled corpora)");
   }
+  if (flags.format !== undefined && flags.format !== "llama-ts" && flags.format !== "megatron") throw new UserError(`--format must be llama-ts or megatron, got "${flags.format}"`);
   const shardTokens = flags.shardTokens === undefined ? DEFAULT_SHARD_TOKENS : parseNumberOption(flags.shardTokens, "--shard-tokens", { min: 1024, integer: true });
   const planTokens = flags.planTokens === undefined ? undefined : parseTokenCount(flags.planTokens, "--plan-tokens");
   const tokenizer = loadTokenizer(flags.tokenizer);
@@ -105,12 +109,13 @@ async function runPrepare(flags: PrepareFlags): Promise<void> {
   };
   const manifest = await prepareDataset(mixture, { outDir: flags.out, tokenizer, tokenizerPath: path.resolve(flags.tokenizer), shardTokens, onWarning, onProgress });
   (progress as Progress | null)?.stop();
+  const megatron = flags.format === "megatron" ? writeMegatronDatasets(path.resolve(flags.out), manifest) : undefined;
   if (warnings > MAX_PRINTED_WARNINGS) process.stderr.write(`warning: ... and ${warnings - MAX_PRINTED_WARNINGS} more warnings\n`);
 
   const rows = summarizeManifest(manifest, planTokens);
   const manifestPath = path.join(path.resolve(flags.out), MANIFEST_FILE);
   if (json) {
-    process.stdout.write(JSON.stringify({ manifest: manifestPath, dtype: manifest.dtype, planTokens: planTokens ?? null, warnings, sources: rows }) + "\n");
+    process.stdout.write(JSON.stringify({ manifest: manifestPath, dtype: manifest.dtype, planTokens: planTokens ?? null, warnings, sources: rows, ...(megatron ? { megatron } : {}) }) + "\n");
     return;
   }
   const header = ["source", "documents", "kept", "dropped", "duplicates", "train tokens", "val tokens", "share"];
@@ -126,6 +131,7 @@ async function runPrepare(flags: PrepareFlags): Promise<void> {
   process.stdout.write(formatTable(header, [...table, totalRow]));
   const malformed = rows.reduce((a, r) => a + r.malformed, 0);
   if (malformed > 0) process.stdout.write(`${malformed} malformed records skipped (see warnings)\n`);
+  if (megatron) process.stdout.write(`wrote ${megatron.length} Megatron-LM indexed datasets (.bin + .idx) and blend.txt in ${path.join(path.resolve(flags.out), "megatron")}\n`);
   process.stdout.write(`wrote ${manifestPath} (${manifest.dtype} tokens, vocabulary ${manifest.tokenizer.vocabSize}${planTokens !== undefined ? `, epochs for ${planTokens} training tokens` : ""})\n`);
 }
 
