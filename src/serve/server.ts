@@ -76,8 +76,8 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 export class LlamaServer {
   readonly metrics = new ServerMetrics();
   readonly http: Server;
-  private readonly model: ServeModel;
-  private readonly engine: ServeEngine;
+  readonly model: ServeModel;
+  readonly engine: ServeEngine;
   private readonly apiKeyHash: Buffer | undefined;
   private readonly maxBodyBytes: number;
   private readonly staticDir: string;
@@ -95,6 +95,9 @@ export class LlamaServer {
     this.log = opts.log ?? ((line) => process.stderr.write(line + "\n"));
     this.routes = this.buildRoutes();
     this.http = createServer((req, res) => this.track(this.dispatch(req, res)));
+    // Keep idle connections longer than the usual load balancer / client idle timeout (60 s), so
+    // that the server never closes a connection a client is about to reuse.
+    this.http.keepAliveTimeout = 65_000;
     this.http.on("clientError", (_err, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       else socket.destroy();
