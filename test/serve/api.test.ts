@@ -194,3 +194,16 @@ test("/tokenize and /detokenize use llama.cpp's shapes", async () => {
   const detok = (await (await fetch(`${srv.url}/detokenize`, { method: "POST", body: JSON.stringify({ tokens: tok.tokens }) })).json()) as { content: string };
   assert.equal(detok.content, "Hello world");
 });
+
+test("vLLM's /tokenize, /detokenize and /tokenizer_info shapes (lm-evaluation-harness tokenizer_backend=remote)", async () => {
+  const post = async (p: string, body: unknown): Promise<Record<string, unknown>> =>
+    (await (await fetch(`${srv.url}${p}`, { method: "POST", body: JSON.stringify(body) })).json()) as Record<string, unknown>;
+  const tok = await post("/tokenize", { prompt: "Hello world", add_special_tokens: false });
+  assert.deepEqual(tok["tokens"], tokenizer.encode("Hello world"));
+  assert.equal(tok["count"], tokenizer.encode("Hello world").length);
+  const detok = await post("/detokenize", { tokens: tokenizer.encode("Hello world") });
+  assert.equal(detok["prompt"], "Hello world");
+  const info = (await (await fetch(`${srv.url}/tokenizer_info`)).json()) as Record<string, unknown>;
+  assert.equal(info["eos_token"], tokenizer.idToPiece(tokenizer.eosId));
+  assert.equal(info["bos_token"], tokenizer.idToPiece(tokenizer.bosId));
+});
