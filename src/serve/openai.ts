@@ -157,7 +157,11 @@ async function runAll(
     });
   });
   try {
-    return await Promise.all(jobs);
+    const results = await Promise.all(jobs);
+    if (!ctx.signal.aborted && results.some((r) => r.stopReason === "aborted")) {
+      throw new ApiError(503, "the request was cancelled: the server is shutting down", "unavailable_error", null, "shutting_down");
+    }
+    return results;
   } catch (err) {
     inner.abort();
     await Promise.allSettled(jobs);
