@@ -15,6 +15,7 @@ interface ServeCliOptions {
   maxBody: string;
   grace: string;
   threads?: string;
+  tokenizer?: string;
 }
 
 export function register(program: Command): void {
@@ -44,6 +45,7 @@ export function register(program: Command): void {
     .option("--max-queue <n>", "requests that may wait for a slot before new ones get 429", "64")
     .option("--max-body <bytes>", "largest accepted request body", String(8 * 1024 * 1024))
     .option("--grace <s>", "on SIGTERM, seconds to let in-flight requests finish before cancelling them", "10")
+    .option("--tokenizer <file>", "tokenizer file replacing (or supplying) the model's own, e.g. for a llama2.c .bin")
     .option("--threads <n>", "kernel threads (default: all cores)")
     .action((opts: ServeCliOptions) => run(opts));
 }
@@ -58,6 +60,7 @@ async function run(opts: ServeCliOptions): Promise<void> {
   if (opts.apiKey !== undefined && opts.apiKey.trim() === "") throw new UserError("--api-key is empty");
   const server = await openServer({
     model: opts.model,
+    tokenizer: opts.tokenizer,
     alias: opts.alias,
     parallel,
     contextLength: opts.ctx !== undefined ? parseNumberOption(opts.ctx, "--ctx", { min: 1, integer: true }) : undefined,
