@@ -2,7 +2,8 @@
  * Chat prompts: a list of messages rendered with the model's Jinja chat template (from the
  * GGUF's `tokenizer.chat_template` or the folder's tokenizer_config.json), evaluated by
  * `@huggingface/jinja` exactly as transformers' `apply_chat_template` does (variables
- * `messages`, `bos_token`, `eos_token`, `add_generation_prompt`, `raise_exception`).
+ * `messages`, `bos_token`, `eos_token`, `add_generation_prompt`; the library provides
+ * `raise_exception`, whose message becomes a one-line UserError).
  *
  * Base models have no template: FALLBACK_CHAT_TEMPLATE is used, a plain transcript
  *
@@ -64,9 +65,6 @@ export function renderChat(
       bos_token: special(tok.bosId),
       eos_token: special(tok.eosId),
       add_generation_prompt: opts.addGenerationPrompt ?? true,
-      raise_exception: (msg: string) => {
-        throw new UserError(`the chat template refused the messages: ${msg}`);
-      },
     });
   } catch (e) {
     if (e instanceof UserError) throw e;
