@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { applyThreads } from "../common.js";
+import { applyThreads, MODEL_HELP } from "../common.js";
 import { parseNumberOption, UserError } from "../../util/errors.js";
 import { openServer } from "../../serve/start.js";
 
@@ -35,7 +35,7 @@ export function register(program: Command): void {
         "  curl http://127.0.0.1:8080/v1/completions -H 'Content-Type: application/json' \\\n" +
         "    -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 32, \"temperature\": 0}'",
     )
-    .requiredOption("--model <path>", "model folder, .gguf or llama2.c .bin")
+    .requiredOption("--model <path>", MODEL_HELP)
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port (0 picks a free one and prints it)", "8080")
     .option("--parallel <n>", "sequences decoded together per step (continuous batching)", "4")
