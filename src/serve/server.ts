@@ -199,7 +199,13 @@ export class LlamaServer {
       } else if (modelMatch && req.method === "GET") {
         endpoint = "/v1/models/{id}";
         this.authorize(req);
-        checkModel(this.model, decodeURIComponent(modelMatch[1]!));
+        let id: string;
+        try {
+          id = decodeURIComponent(modelMatch[1]!);
+        } catch {
+          throw badRequest(`malformed URL path ${pathname}`);
+        }
+        checkModel(this.model, id);
         sendJson(res, 200, this.modelCard());
       } else if (req.method === "GET" || req.method === "HEAD") {
         endpoint = "static";

@@ -24,14 +24,22 @@ test("serve --port 0 prints its address, answers, and exits 0 on SIGTERM after f
   });
   const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string }> };
   assert.equal(models.data[0]!.id, "tiny");
-  // A request in flight when SIGTERM arrives still completes.
-  const inFlight = fetch(`${url}/v1/completions`, { method: "POST", body: JSON.stringify({ model: "tiny", prompt: "Once", max_tokens: 200, ignore_eos: true, temperature: 0 }) });
-  await new Promise((r) => setTimeout(r, 20));
-  child.kill("SIGTERM");
-  const res = await inFlight;
+  // A request in flight (its first token received) when SIGTERM arrives still completes.
+  const res = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    body: JSON.stringify({ model: "tiny", prompt: "Once", max_tokens: 200, ignore_eos: true, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+  });
   assert.equal(res.status, 200);
-  const body = (await res.json()) as { usage: { completion_tokens: number } };
-  assert.equal(body.usage.completion_tokens, 200);
+  const reader = res.body!.getReader();
+  let events = new TextDecoder().decode((await reader.read()).value);
+  child.kill("SIGTERM");
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    events += new TextDecoder().decode(r.value);
+  }
+  assert.match(events, /"usage":\{"prompt_tokens":\d+,"completion_tokens":200,/);
+  assert.match(events, /data: \[DONE\]\n\n$/);
   assert.equal(await exited, 0, stderr);
 });
 
