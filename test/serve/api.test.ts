@@ -131,6 +131,17 @@ test("chat completion, streamed and not, with stop strings", async () => {
   const cut = await client.chat.completions.create({ model: modelId, messages, max_tokens: 16, temperature: 0, stop: [stop] });
   assert.equal(cut.choices[0]!.message.content, msg.content!.slice(0, msg.content!.indexOf(stop)));
   assert.equal(cut.choices[0]!.finish_reason, "stop");
+  // Chat logprobs: one entry per generated token, alternatives most likely first, the chosen one among them when greedy.
+  const lp = await client.chat.completions.create({ model: modelId, messages, max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3 });
+  const content = lp.choices[0]!.logprobs!.content!;
+  assert.equal(content.length, lp.usage!.completion_tokens);
+  for (const t of content) {
+    assert.equal(t.top_logprobs.length, 3);
+    const values = t.top_logprobs.map((x) => x.logprob);
+    assert.deepEqual(values, [...values].sort((a, b) => b - a));
+    assert.equal(t.top_logprobs[0]!.token, t.token);
+    assert.equal(t.top_logprobs[0]!.logprob, t.logprob);
+  }
 });
 
 test("echo + logprobs: prompt token_logprobs = log_softmax of `llama-ts logits`; top_logprobs and text_offset", async () => {

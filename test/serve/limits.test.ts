@@ -95,6 +95,8 @@ test("a full queue answers 429 with Retry-After; a disconnected client frees its
     const busy = await call(`${srv.url}/v1/completions`, { prompt: "hi", max_tokens: 2 });
     assertError(busy, 429);
     assert.equal(busy.headers.get("retry-after"), "1");
+    const busyStream = await call(`${srv.url}/v1/chat/completions`, { messages: [{ role: "user", content: "hi" }], stream: true });
+    assertError(busyStream, 429);
     ac.abort();
     await reader.cancel().catch(() => {});
     await waitFor(() => srv.server.engine.stats().active === 0 && srv.server.engine.stats().queued === 0);
@@ -102,6 +104,7 @@ test("a full queue answers 429 with Retry-After; a disconnected client frees its
     assert.match(metrics.text, /^llamats_sequences_in_flight 0$/m);
     assert.match(metrics.text, /^llamats_queue_length 0$/m);
     assert.match(metrics.text, /^llamats_requests_total\{endpoint="\/v1\/completions",status="429"\} 1$/m);
+    assert.match(metrics.text, /^llamats_requests_total\{endpoint="\/v1\/chat\/completions",status="429"\} 1$/m);
     assert.ok(srv.server.metrics.generatedTokens < 4000, `the aborted request ran to its end (${srv.server.metrics.generatedTokens} tokens)`);
     // The slot is free again.
     const ok = await call(`${srv.url}/v1/completions`, { prompt: "hi", max_tokens: 2, temperature: 0 });
