@@ -92,6 +92,7 @@ export { runEvalTask, TASK_NAMES, type EvalReport, type EvalTaskOptions } from "
 export { loadModelFolder, saveModelFolder, type ModelFolder } from "./formats/hf-folder.js";
 export { saveAnyModel as saveModel, type SaveOptions } from "./formats/convert.js";
 export { GgufFile } from "./formats/gguf.js";
+export { loadMetaCheckpoint, metaCheckpointDir, type MetaCheckpoint } from "./formats/meta.js";
 
 // Kernels and utilities
 export { getBackend, setBackend, type Backend } from "./kernels/index.js";

@@ -10,20 +10,26 @@ continuation; continuation = encode(ctx+cont)[len(encode(ctx)):]; BOS first), lo
 by full recomputation of ctx + cont[:-1] (no KV cache), acc / acc_norm / paper. Perplexity
 on ppl.txt with window 16 / stride 8. Output: test/fixtures/eval/expected.json.
 
-Usage: /usr/bin/python3 tools/gen_eval_fixtures.py
+Also, for the harness-compatibility tests: each task's standard errors (statistics.stdev / sqrt(n),
+the harness's mean_stderr), draws of CPython's random.Random(seed).sample (the harness's
+few-shot sampler), and exact-match decisions of the harness's nq_open / triviaqa metric and of
+the official TriviaQA normalize_answer (both written again here in Python) on hand-picked
+answers. Output: test/fixtures/eval/harness.json.
+
+Usage: /usr/bin/python3 tools/gen_eval_fixtures.py [--harness-only]
+(--harness-only: only harness.json, from expected.json; needs neither torch nor sentencepiece)
 """
 import json
 import math
 import os
+import random
 import re
 import shutil
+import statistics
+import string
 import sys
 
-import sentencepiece as spm
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import llama_reference as ref  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVAL = os.path.join(ROOT, "test", "fixtures", "eval")
@@ -127,6 +133,9 @@ TASKS = [
 
 
 def main():
+    import sentencepiece as spm
+    import torch
+    import llama_reference as ref
     folder = os.path.join(EVAL, "model")
     W = ref.make_weights(CFG, 7)
     ref.write_folder(folder, CFG, W, "F32")
@@ -211,5 +220,68 @@ def main():
         json.dump(expected, fh, indent=1)
 
 
+# lm-evaluation-harness's exact_match for nq_open / triviaqa (regexes, case, ASCII punctuation).
+NQ_REGEXES = [r"\b(?:The |the |An |A |The |a |an )"]
+
+
+def harness_norm(x, regexes):
+    for r in regexes:
+        x = re.sub(r, "", x)
+    x = x.lower()
+    return x.translate(str.maketrans("", "", string.punctuation))
+
+
+# The official TriviaQA evaluation's normalize_answer.
+def official_norm(s):
+    s = s.replace("_", " ").lower()
+    exclude = set(string.punctuation + "\u2018\u2019\u00b4`")
+    s = "".join(ch if ch not in exclude else " " for ch in s)
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split()).strip()
+
+
+QA_CASES = [
+    ("The Beatles.", ["beatles"]), ("the beatles", ["The Beatles"]), ("Beatles", ["The Beatles"]),
+    ("  Paris ", ["Paris"]), ("paris", ["PARIS!"]), ("Santa Claus", ["Santa Claus"]), ("Santa Claus", ["Sant Claus"]),
+    ("a day in the life", ["day in life"]), ("An apple", ["apple"]), ("Charles  Darwin", ["Charles Darwin"]),
+    ("rock_and_roll", ["rock and roll"]), ("U.S.", ["US"]), ("U.S.", ["U S"]), ("l\u2019Oréal", ["L'Oréal", "loreal"]),
+    ("théa", ["thé"]), ("éa b", ["éb"]), ("x\u3000y", ["x y"]), ("Mozart's", ["mozarts"]), ("The", [""]), ("1,000", ["1000"]),
+    ("A Tale of Two Cities", ["tale of two cities"]), ("Theatre", ["atre"]), ("über a b", ["über b"]),
+]
+
+
+def harness_fixtures():
+    out = {"stderr_cases": [], "task_stderr": {}, "random": [], "qa": []}
+    # Standard errors of the tasks in expected.json, from its per-item predictions.
+    with open(os.path.join(EVAL, "expected.json")) as fh:
+        tasks = json.load(fh)["tasks"]
+    for name, t in tasks.items():
+        n = len(t["items"])
+        out["task_stderr"][name] = {
+            k: statistics.stdev([float(it["pred"][k] == it["gold"]) for it in t["items"]]) / math.sqrt(n) if n > 1 else None
+            for k in ("acc", "acc_norm", "paper")}
+    for xs in ([1, 0], [1, 0, 0], [1, 1, 1, 0, 1, 0, 0, 1, 1], [0.25, 1.5, -2.0, 3.0]):
+        out["stderr_cases"].append({"x": xs, "stderr": statistics.stdev(xs) / math.sqrt(len(xs))})
+    for seed in (1234, 0, 42, 2 ** 40 + 5, -7):
+        for n, k in ((3, 1), (3, 2), (10, 2), (30, 5), (30, 7), (200, 3), (25, 6)):
+            rnd = random.Random(seed)
+            out["random"].append({"seed": seed, "n": n, "k": k, "draws": [rnd.sample(range(n), k) for _ in range(4)]})
+    for pred, golds in QA_CASES:
+        p = pred.strip()
+        out["qa"].append({
+            "prediction": pred, "answers": golds,
+            "nq_open": any(harness_norm(p, NQ_REGEXES) == harness_norm(g, NQ_REGEXES) for g in golds),
+            "triviaqa": any(harness_norm(p, []) == harness_norm(g, []) for g in golds),
+            "official": any(official_norm(p) == official_norm(g) for g in golds),
+            "official_norm": official_norm(pred),
+        })
+    with open(os.path.join(EVAL, "harness.json"), "w") as fh:
+        json.dump(out, fh, indent=1, ensure_ascii=False)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--harness-only"]:
+        harness_fixtures()
+    else:
+        main()
+        harness_fixtures()

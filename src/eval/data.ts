@@ -1,7 +1,10 @@
 /**
- * Reading evaluation data: JSONL (one record a line, blank lines ignored), label files
+ * Reading evaluation data: JSONL (one record a line, blank lines ignored), a `.json` file
+ * holding an array of records or TriviaQA's release layout {"Data": [...]}, label files
  * (`*-labels.lst`, one label a line, as PIQA and Social IQa are distributed) and plain text.
- * A malformed line is not fatal: it is reported with its line number, skipped and counted.
+ * A malformed record is not fatal: it is reported with its line number (JSONL) or its index
+ * (`Data[i]`), skipped and counted. With a limit N only the first N records are read, so a
+ * problem after them is never reported (lm-evaluation-harness's --limit).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -20,8 +23,16 @@ export interface JsonlRecord {
 
 export interface SkippedLine {
   file: string;
+  /** 1-based line (JSONL) or entry number (.json). */
   line: number;
   reason: string;
+  /** How to name the place when it is not a line, e.g. "Data[3]". */
+  where?: string;
+}
+
+/** "file:line" or "file: Data[i]". */
+export function placeOf(s: SkippedLine): string {
+  return s.where ? `${s.file}: ${s.where}` : `${s.file}:${s.line}`;
 }
 
 export function readTextFile(file: string, what = "data file"): string {
@@ -30,13 +41,15 @@ export function readTextFile(file: string, what = "data file"): string {
   return fs.readFileSync(file, "utf8");
 }
 
-/** Parses JSONL text; lines that are not JSON go to `skipped`. */
-export function parseJsonl(text: string, file: string, skipped: SkippedLine[]): JsonlRecord[] {
+/** Parses JSONL text (at most `maxRecords` non-blank lines); lines that are not JSON go to `skipped`. */
+export function parseJsonl(text: string, file: string, skipped: SkippedLine[], maxRecords = Infinity): JsonlRecord[] {
   const out: JsonlRecord[] = [];
   const lines = text.split("\n");
+  let seen = 0;
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!.replace(/\r$/, "");
     if (raw.trim() === "") continue;
+    if (seen++ >= maxRecords) break;
     try {
       out.push({ line: i + 1, value: JSON.parse(raw) as unknown });
     } catch (e) {
@@ -44,6 +57,51 @@ export function parseJsonl(text: string, file: string, skipped: SkippedLine[]): 
     }
   }
   return out;
+}
+
+/** Records of a data file and how many the whole file holds (the harness's n-samples "original"). */
+export interface RecordSet {
+  records: JsonlRecord[];
+  /** Records in the whole file (non-blank JSONL lines, or entries). */
+  total: number;
+  /** Set for `.json` files: records are entries, named `${container}[i]`. */
+  container?: string;
+}
+
+/**
+ * The records of a data file: a `.json` file is one JSON value, an array of records or an
+ * object with a "Data" array (TriviaQA's release); anything else is JSONL.
+ */
+export function readRecords(file: string, skipped: SkippedLine[], maxRecords = Infinity): RecordSet {
+  const text = readTextFile(file);
+  if (!/\.json$/i.test(file)) {
+    const total = text.split("\n").filter((l) => l.replace(/\r$/, "").trim() !== "").length;
+    return { records: parseJsonl(text, file, skipped, maxRecords), total };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new UserError(`${file} is not valid JSON (${(e as Error).message}); use .jsonl for one record a line`);
+  }
+  let entries: unknown[];
+  let container: string;
+  if (Array.isArray(value)) {
+    entries = value;
+    container = "";
+  } else if (typeof value === "object" && value !== null && Array.isArray((value as Record<string, unknown>)["Data"])) {
+    entries = (value as Record<string, unknown>)["Data"] as unknown[];
+    container = "Data";
+  } else {
+    throw new UserError(`${file}: expected a JSON array of records or TriviaQA's {"Data": [...]} layout`);
+  }
+  const records = entries.slice(0, Math.min(entries.length, maxRecords)).map((v, i) => ({ line: i + 1, value: v }));
+  return { records, total: entries.length, container };
+}
+
+/** The place of record `line` of a set: "Data[i]" (0-based, as in the JSON) for entries. */
+export function entryName(set: RecordSet, line: number): string | undefined {
+  return set.container === undefined ? undefined : `${set.container}[${line - 1}]`;
 }
 
 /** One label per non-empty line, with its line number. */

@@ -13,7 +13,7 @@
  * questions are scored together (`evaluateMany`): one request group per question, batched by
  * the scorer.
  */
-import { Rng } from "../util/rng.js";
+import { PyRandom } from "./py-random.js";
 import type { LoglikelihoodScorer, TokenizedRequest } from "./scorer.js";
 import { UNCONDITIONAL_CONTEXT, fewshotText, type McExample, type PaperRule } from "./tasks.js";
 
@@ -51,6 +51,7 @@ export interface FewshotOptions {
   /** Solved examples to draw from. */
   pool: ReadonlyArray<{ line: number; example: McExample }>;
   shots: number;
+  /** Python random.Random seed (the harness's fewshot_random_seed, 1234 by default). */
   seed: number;
   /** The pool is the evaluated file itself: never show an item its own answer. */
   sameFile?: boolean;
@@ -77,35 +78,37 @@ export function charCount(s: string): number {
   return n;
 }
 
-/** Draws `k` distinct pool entries (never `exclude`), in draw order. */
-export function sampleFewshot<T extends { line: number }>(pool: readonly T[], k: number, rng: Rng, excludeLine?: number): T[] {
-  const candidates = excludeLine === undefined ? pool.slice() : pool.filter((p) => p.line !== excludeLine);
-  if (k > candidates.length) throw new RangeError(`${k} few-shot examples requested but only ${candidates.length} are available`);
-  for (let i = 0; i < k; i++) {
-    const j = i + rng.nextInt(candidates.length - i);
-    const t = candidates[i]!;
-    candidates[i] = candidates[j]!;
-    candidates[j] = t;
+/**
+ * The few-shot examples of one item, drawn as lm-evaluation-harness's ContextSampler does:
+ * `rnd.sample(pool, k)` from a separate (training) pool, or `rnd.sample(pool, k + 1)` with
+ * the evaluated item removed (first k kept) when the pool is the evaluated file.
+ */
+export function sampleFewshot<T extends { line: number }>(pool: readonly T[], k: number, rnd: PyRandom, excludeLine?: number): T[] {
+  if (k === 0) return [];
+  if (excludeLine === undefined) {
+    if (k > pool.length) throw new RangeError(`${k} few-shot examples requested but only ${pool.length} are available`);
+    return rnd.sample(pool, k);
   }
-  return candidates.slice(0, k);
+  if (k + 1 > pool.length) throw new RangeError(`${k} few-shot examples requested but only ${pool.length - 1} are available`);
+  return rnd.sample(pool, k + 1).filter((p) => p.line !== excludeLine).slice(0, k);
 }
 
 export class MultipleChoiceEvaluator {
   private readonly unconditionalMemo = new Map<string, number>();
-  private readonly rng: Rng | undefined;
+  private readonly rnd: PyRandom | undefined;
 
   constructor(
     readonly scorer: LoglikelihoodScorer,
     readonly paperRule: PaperRule,
     readonly fewshot?: FewshotOptions,
   ) {
-    this.rng = fewshot && fewshot.shots > 0 ? new Rng(fewshot.seed) : undefined;
+    this.rnd = fewshot && fewshot.shots > 0 ? new PyRandom(fewshot.seed) : undefined;
   }
 
   /** The few-shot prefix for one item ("" when zero-shot). */
   private prefix(line: number): string {
-    if (!this.fewshot || !this.rng) return "";
-    const shots = sampleFewshot(this.fewshot.pool, this.fewshot.shots, this.rng, this.fewshot.sameFile ? line : undefined);
+    if (!this.fewshot || !this.rnd) return "";
+    const shots = sampleFewshot(this.fewshot.pool, this.fewshot.shots, this.rnd, this.fewshot.sameFile ? line : undefined);
     return shots.map((s) => fewshotText(s.example)).join("\n\n") + "\n\n";
   }
 
@@ -188,6 +191,15 @@ export class MultipleChoiceEvaluator {
       return result;
     });
   }
+}
+
+/** Per-item 0/1 scores of each rule (what the harness aggregates by mean). */
+export function mcScores(results: readonly McItemResult[]): Record<"acc" | "acc_norm" | "paper", number[]> {
+  return {
+    acc: results.map((r) => (r.pred.acc === r.gold ? 1 : 0)),
+    acc_norm: results.map((r) => (r.pred.acc_norm === r.gold ? 1 : 0)),
+    paper: results.map((r) => (r.pred.paper === r.gold ? 1 : 0)),
+  };
 }
 
 /** Accuracy of each rule over item results (NaN when there are none). */

@@ -10,9 +10,12 @@
  *  - an empty context is replaced by the prefix token (BOS);
  *  - a sequence longer than the context window loses tokens from its left end.
  *
- * One difference, on purpose: the harness (v0.4, HFLM) adds no BOS to a non-empty context by
- * default; we prepend BOS, as LLaMA was trained with it and Meta's evaluation feeds it
- * (`bos: false` gives the harness's default).
+ * BOS: the harness's current HFLM (lm_eval/models/huggingface.py, `add_bos_token: bool |
+ * None = None`, "If None, uses the tokenizer's default behavior"; tok_encode passes no
+ * add_special_tokens then, lm_eval/models/utils.py `_add_special_kwargs`) encodes with the
+ * tokenizer's default, and LLaMA tokenizers (LlamaTokenizer / tokenizer_config
+ * add_bos_token: true) prepend BOS: so does our default. `bos: false` drops it (harness
+ * v0.4.0–0.4.2 defaulted to no BOS for non-Gemma models).
  *
  * Batching: requests come in groups (the choices of one question). A group's shared context
  * prefix (the longest common prefix of its contexts) is run once, into one KV cache, and each
@@ -35,6 +38,11 @@ export interface EvalTokenizer {
   decode(ids: readonly number[]): string;
   readonly bosId: number;
   readonly eosId: number;
+}
+
+/** A request that cannot be scored because it does not fit the model's context window. */
+export class TooLongError extends RangeError {
+  override readonly name = "TooLongError";
 }
 
 export interface TokenizedRequest {
@@ -205,11 +213,11 @@ export class LoglikelihoodScorer {
     const cont = req.continuation;
     if (cont.length === 0) throw new RangeError("the continuation has no tokens");
     const capacity = this.capacity;
-    if (cont.length > capacity) throw new RangeError(`the continuation has ${cont.length} tokens, more than the context window ${capacity}`);
+    if (cont.length > capacity) throw new TooLongError(`the continuation has ${cont.length} tokens, more than the context window ${capacity}`);
     let ctx = req.context;
     const over = ctx.length + cont.length - 1 - capacity;
     if (over > 0) ctx = ctx.slice(over);
-    if (ctx.length === 0) throw new RangeError("no context token left after truncation");
+    if (ctx.length === 0) throw new TooLongError("no context token left after truncation");
     return { context: ctx, continuation: cont };
   }
 

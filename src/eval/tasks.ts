@@ -10,6 +10,7 @@
  *   boolq       "{passage}\nQuestion: {question}?\nAnswer:" → " no" | " yes"
  *   winogrande  partial scoring: "{sentence before _}{option}" → " {sentence after _}"
  *   openbookqa  "{stem}" → " {choice text}"
+ *   (Social IQa's gold: "label" 1..3 from the record or dev-labels.lst, or v1.4's "correct": "A".."C")
  *   mc          generic: {"context", "choices", "gold"}; choices follow the context after one
  *               space (none when the context is empty or ends in whitespace)
  *
@@ -135,7 +136,16 @@ export const MC_TASKS: Record<string, McTaskSpec> = {
     labelsFile: true,
     parse(record, label) {
       const o = asObject(record);
-      const gold = index(labelOf(o, "label", label), 3, "label", 1);
+      // Social IQa v1.4 JSONL: "correct": "A" | "B" | "C"; the leaderboard release:
+      // dev-labels.lst (1-based); HF: "label": "1".."3".
+      let gold: number;
+      if (o["label"] === undefined && label === undefined && o["correct"] !== undefined) {
+        const c = o["correct"];
+        gold = typeof c === "string" ? ["A", "B", "C"].indexOf(c.trim()) : -1;
+        if (gold < 0) throw new FormatError(`field "correct" ${JSON.stringify(c)} is not one of "A", "B", "C"`);
+      } else {
+        gold = index(labelOf(o, "label", label), 3, "label", 1);
+      }
       return simple([`Q: ${str(o, "context")} ${str(o, "question")}\nA:`], [str(o, "answerA"), str(o, "answerB"), str(o, "answerC")], gold);
     },
   },
@@ -222,30 +232,118 @@ export function fewshotText(ex: McExample): string {
   return ctx + ex.delimiter + ex.continuations[ex.gold]!;
 }
 
-/** A closed-book QA record: {"question", "answers": [...]} ("answer" as in NQ-open is accepted too). */
+/**
+ * A closed-book QA item. Accepted records: NQ-open's release / HF layout {"question",
+ * "answer": [...]}; TriviaQA's HF layout {"question", "answer": {"aliases": [...],
+ * "normalized_aliases": [...], "value"}} (the harness's targets are the aliases); the
+ * original TriviaQA release entries {"Question", "Answer": {"Aliases", "NormalizedAliases",
+ * "Value", "HumanAnswers"?}} (read from its {"Data": [...]} JSON file); and {"question",
+ * "answers": [...]}.
+ */
 export interface QaExample {
   question: string;
+  /** The gold answers the harness compares with (NQ answers, TriviaQA aliases). */
   answers: string[];
+  /** Already normalised gold answers of the release (TriviaQA NormalizedAliases + normalised HumanAnswers), for the official rule. */
+  normalizedAnswers?: string[];
+  /** HumanAnswers of the original TriviaQA release (normalised by the official rule). */
+  humanAnswers?: string[];
+}
+
+function answerList(o: Record<string, unknown>, key: string): string[] {
+  const v = o[key];
+  return typeof v === "string" ? [v] : strArray(o, key, 1);
 }
 
 export function parseQa(record: unknown): QaExample {
   const o = asObject(record);
+  if (o["Question"] !== undefined && o["question"] === undefined) {
+    if (typeof o["Answer"] !== "object" || o["Answer"] === null) throw new FormatError(`field "Answer" ${o["Answer"] === undefined ? "is missing" : "must be an object"}`);
+    const a = o["Answer"] as Record<string, unknown>;
+    const ex: QaExample = { question: str(o, "Question"), answers: a["Aliases"] !== undefined ? strArray(a, "Aliases", 1) : [str(a, "Value")] };
+    if (a["NormalizedAliases"] !== undefined) ex.normalizedAnswers = strArray(a, "NormalizedAliases", 1);
+    if (a["HumanAnswers"] !== undefined) ex.humanAnswers = strArray(a, "HumanAnswers", 0);
+    return ex;
+  }
   const question = str(o, "question");
-  const key = o["answers"] !== undefined ? "answers" : "answer";
-  const v = o[key];
-  const answers = typeof v === "string" ? [v] : strArray(o, key, 1);
-  return { question, answers };
+  if (o["answers"] !== undefined) return { question, answers: answerList(o, "answers") };
+  const v = o["answer"];
+  if (typeof v === "object" && v !== null && !Array.isArray(v)) {
+    const a = v as Record<string, unknown>;
+    const ex: QaExample = { question, answers: a["aliases"] !== undefined ? strArray(a, "aliases", 1) : [str(a, "value")] };
+    if (a["normalized_aliases"] !== undefined) ex.normalizedAnswers = strArray(a, "normalized_aliases", 1);
+    return ex;
+  }
+  return { question, answers: answerList(o, "answer") };
 }
 
-/** Tasks by name; "nq", "naturalquestions" and "triviaqa" are closed-book QA, "ppl" is perplexity. */
+/** Tasks by name; nq_open (also "qa", "nq", "naturalquestions") and triviaqa are closed-book QA, "ppl" is perplexity. */
 export type TaskKind = "mc" | "qa" | "perplexity";
 
+/** Names accepted for the same task ("social_iqa" is the harness's name for siqa). */
+const ALIASES: Record<string, string> = { social_iqa: "siqa", qa: "nq_open", nq: "nq_open", naturalquestions: "nq_open", ppl: "perplexity" };
+
+/** The canonical name of a task ("nq" → "nq_open"); unknown names are returned as they are. */
+export function canonicalTask(name: string): string {
+  return ALIASES[name] ?? name;
+}
+
 export function taskKind(name: string): TaskKind | undefined {
-  if (MC_TASKS[name]) return "mc";
-  if (["qa", "nq", "naturalquestions", "nq_open", "triviaqa"].includes(name)) return "qa";
-  if (["perplexity", "ppl"].includes(name)) return "perplexity";
+  const t = canonicalTask(name);
+  if (MC_TASKS[t]) return "mc";
+  if (t === "nq_open" || t === "triviaqa") return "qa";
+  if (t === "perplexity") return "perplexity";
   return undefined;
 }
 
-export const TASK_NAMES = [...Object.keys(MC_TASKS), "qa", "naturalquestions", "triviaqa", "perplexity"];
+export const TASK_NAMES = [...Object.keys(MC_TASKS), "nq_open", "triviaqa", "perplexity"];
 
+/**
+ * What lm-evaluation-harness records about a task it also has (its YAML under
+ * lm_eval/tasks/): its name there, version, splits and the metrics it lists. Our "mc" and
+ * "perplexity" have no harness counterpart.
+ */
+export interface HarnessTaskInfo {
+  harnessName: string;
+  version: number;
+  datasetPath: string;
+  datasetName?: string;
+  trainingSplit?: string;
+  validationSplit?: string;
+  testSplit?: string;
+  /** The YAML's doc_to_text / doc_to_target / doc_to_choice (Jinja templates or field names). */
+  docToText: string;
+  docToTarget: string;
+  docToChoice?: string | string[];
+}
+
+const SPLITS = { trainingSplit: "train", validationSplit: "validation" };
+const ARC = { ...SPLITS, testSplit: "test", docToText: "Question: {{question}}\nAnswer:", docToTarget: "{{choices.label.index(answerKey)}}", docToChoice: "{{choices.text}}" };
+
+export const HARNESS_TASKS: Record<string, HarnessTaskInfo> = {
+  hellaswag: { harnessName: "hellaswag", version: 1.0, datasetPath: "Rowan/hellaswag", ...SPLITS, docToText: "{{query}}", docToTarget: "{{label}}", docToChoice: "choices" },
+  piqa: { harnessName: "piqa", version: 1.0, datasetPath: "baber/piqa", ...SPLITS, docToText: "Question: {{goal}}\nAnswer:", docToTarget: "label", docToChoice: "{{[sol1, sol2]}}" },
+  siqa: {
+    harnessName: "social_iqa", version: 0.0, datasetPath: "lighteval/siqa", ...SPLITS,
+    docToText: "Q: {{context}} {{question}}\nA:", docToTarget: "{{ (label|int) - 1 }}", docToChoice: "{{[answerA, answerB, answerC]}}",
+  },
+  arc_easy: { harnessName: "arc_easy", version: 1.0, datasetPath: "allenai/ai2_arc", datasetName: "ARC-Easy", ...ARC },
+  arc_challenge: { harnessName: "arc_challenge", version: 1.0, datasetPath: "allenai/ai2_arc", datasetName: "ARC-Challenge", ...ARC },
+  boolq: {
+    harnessName: "boolq", version: 2.0, datasetPath: "aps/super_glue", datasetName: "boolq", ...SPLITS,
+    docToText: "{{passage}}\nQuestion: {{question}}?\nAnswer:", docToTarget: "label", docToChoice: ["no", "yes"],
+  },
+  winogrande: {
+    harnessName: "winogrande", version: 1.0, datasetPath: "allenai/winogrande", datasetName: "winogrande_xl", ...SPLITS,
+    docToText: "preprocess_winogrande.doc_to_text", docToTarget: "preprocess_winogrande.doc_to_target", docToChoice: "preprocess_winogrande.doc_to_choice",
+  },
+  openbookqa: {
+    harnessName: "openbookqa", version: 1.0, datasetPath: "allenai/openbookqa", datasetName: "main", ...SPLITS, testSplit: "test",
+    docToText: "question_stem", docToTarget: "{{choices.label.index(answerKey.lstrip())}}", docToChoice: "{{choices.text}}",
+  },
+  nq_open: { harnessName: "nq_open", version: 4.0, datasetPath: "google-research-datasets/nq_open", ...SPLITS, docToText: "Q: {{question}}?\nA:", docToTarget: "{{answer}}" },
+  triviaqa: {
+    harnessName: "triviaqa", version: 3.0, datasetPath: "mandarjoshi/trivia_qa", datasetName: "rc.nocontext", ...SPLITS,
+    docToText: "Question: {{question}}?\nAnswer:", docToTarget: "{{answer.aliases}}",
+  },
+};

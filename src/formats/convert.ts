@@ -2,7 +2,8 @@
  * Writing model files: a Hugging Face folder, GGUF (f32/f16/q8_0/q4_0) and llama2.c `.bin`
  * (legacy or version 1). The format is chosen by the path: a `.gguf` file, a `.bin` file, or
  * otherwise a folder. Everything passes through float32 parameters in our layout. (Reading is
- * runtime/load.ts's `loadModel`, plus `float32Params` to get the float32 buffer.)
+ * runtime/load.ts's `loadModel`, plus `float32Params` to get the float32 buffer; it also reads
+ * Meta's release folders, params.json + consolidated.NN.pth, which are never written.)
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -14,7 +15,7 @@ import { saveLlama2c, type Llama2cVersion } from "./llama2c.js";
 import { parseModelProto, serializeModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import { ProtobufError } from "../tokenizer/protobuf.js";
 
-export type ModelFormat = "hf" | "gguf" | "llama2c";
+export type ModelFormat = "hf" | "gguf" | "llama2c" | "meta";
 
 /** A model as float32 parameters in our layout, ready to be written in any format. */
 export interface LoadedWeights {

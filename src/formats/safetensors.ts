@@ -157,7 +157,7 @@ function formatShape(shape: readonly number[]): string {
 }
 
 /** Reads exactly `length` bytes at `position` into `dst` (loops over short reads). */
-function readExactly(fd: number, file: string, dst: Uint8Array, position: number, what: string): void {
+export function readExactly(fd: number, file: string, dst: Uint8Array, position: number, what: string): void {
   let done = 0;
   while (done < dst.length) {
     const want = Math.min(dst.length - done, IO_CHUNK_BYTES);
@@ -284,14 +284,18 @@ function parseEntry(file: string, name: string, v: unknown): RawEntry {
 /** Where an open file keeps its descriptor (not part of the public shape). */
 const FD = Symbol("safetensors.fd");
 
+/** Opens a file for reading; a failure is a UserError naming the file and the problem. */
+export function openForReading(file: string): number {
+  try {
+    return fs.openSync(file, "r");
+  } catch (e) {
+    return fail(file, `cannot open: ${fsProblem(e)}`);
+  }
+}
+
 /** Opens a .safetensors file, reading and validating its header (not the tensor data). */
 export function openSafetensors(file: string): SafetensorsFile {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r");
-  } catch (e) {
-    fail(file, `cannot open: ${fsProblem(e)}`);
-  }
+  const fd = openForReading(file);
   try {
     const result = parseHeader(fd, file);
     let open = true;

@@ -28,10 +28,13 @@ export function headDim(c: LlamaConfig): number {
 
 /**
  * The paper's feed-forward size: 2/3 of 4d (SwiGLU has three matrices instead of two, so the
- * hidden size shrinks to keep the parameter count), rounded up to a multiple of 256.
+ * hidden size shrinks to keep the parameter count), rounded up to a multiple of 256. Later
+ * Meta releases scale it first by `ffn_dim_multiplier` (truncated, as Meta's model.py does:
+ * `int(ffn_dim_multiplier * hidden)`) and round to their `multiple_of`.
  */
-export function ffnHiddenSize(dim: number, multipleOf = 256): number {
-  const hidden = Math.floor((2 * 4 * dim) / 3);
+export function ffnHiddenSize(dim: number, multipleOf = 256, ffnDimMultiplier?: number): number {
+  let hidden = Math.floor((2 * 4 * dim) / 3);
+  if (ffnDimMultiplier !== undefined) hidden = Math.trunc(ffnDimMultiplier * hidden);
   return multipleOf * Math.ceil(hidden / multipleOf);
 }
 

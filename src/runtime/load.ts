@@ -4,6 +4,8 @@
  *   - a .gguf file: weights stay in their stored f16/q8_0/q4_0 blocks, tokenizer and chat
  *     template from the tokenizer.* keys,
  *   - a llama2.c .bin file (no tokenizer inside: pass `tokenizer`),
+ *   - Meta's release folder (params.json + consolidated.NN.pth, read by a restricted unpickler
+ *     that executes nothing; model-parallel shards merged),
  * and returns the ready-to-run model with its tokenizer and chat template. Every command
  * (generate, logits, eval, chat, serve, quantize, convert) goes through here.
  */
@@ -19,6 +21,7 @@ import { loadModelFolder } from "../formats/hf-folder.js";
 import { GgufFile } from "../formats/gguf.js";
 import { isGgufPath, loadGgufTensors } from "../formats/gguf-model.js";
 import { loadLlama2c } from "../formats/llama2c.js";
+import { loadMetaCheckpoint, metaCheckpointDir } from "../formats/meta.js";
 import { SentencePieceTokenizer } from "../tokenizer/tokenizer.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import { UserError } from "../util/errors.js";
@@ -51,11 +54,12 @@ export interface LoadModelOptions {
 /** The format of an existing model path. */
 export function detectModelFormat(p: string): ModelFormat {
   if (!fs.existsSync(p)) throw new UserError(`${p} does not exist`);
+  if (metaCheckpointDir(p) !== undefined) return "meta";
   if (fs.statSync(p).isDirectory()) return "hf";
   if (isGgufPath(p)) return "gguf";
   const lower = p.toLowerCase();
   if (lower.endsWith(".bin")) return "llama2c";
-  if (lower.endsWith(".pth") || lower.endsWith(".pt")) throw new UserError(`${p}: a PyTorch checkpoint; convert Meta's release folder first with llama-ts convert`);
+  if (lower.endsWith(".pth") || lower.endsWith(".pt")) throw new UserError(`${p}: a PyTorch checkpoint is read as a Meta release: give a folder with params.json and consolidated.NN.pth (or one of those files)`);
   if (lower.endsWith(".safetensors")) throw new UserError(`${p}: give the model folder (with config.json), not the .safetensors file`);
   throw new UserError(`${p}: unknown model format (expected a model folder, a .gguf file or a llama2.c .bin file)`);
 }
@@ -97,6 +101,14 @@ export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageM
       tokenizerSource = p;
     }
     chatTemplate = ggufChatTemplate(p);
+  } else if (format === "meta") {
+    const m = loadMetaCheckpoint(metaCheckpointDir(p)!);
+    config = m.config;
+    model = new LlamaModel(config, m.params, opts.backend);
+    if (m.tokenizerPath && opts.tokenizer === undefined) {
+      tokenizer = SentencePieceTokenizer.fromFile(m.tokenizerPath);
+      tokenizerSource = m.tokenizerPath;
+    }
   } else {
     const l = loadLlama2c(p);
     config = l.config;
@@ -109,7 +121,7 @@ export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageM
   if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
     throw new UserError(`${tokenizerSource}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}`);
   }
-  return { name: modelName(p), path: p, format, config, model, tokenizer, tokenizerSource, chatTemplate };
+  return { name: modelName(format === "meta" ? metaCheckpointDir(p)! : p), path: p, format, config, model, tokenizer, tokenizerSource, chatTemplate };
 }
 
 /** A tokenizer file given by the user (a SentencePiece tokenizer.model). */

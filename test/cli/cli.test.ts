@@ -52,6 +52,13 @@ test("seeded sampling repeats; different seeds differ", () => {
   assert.notDeepEqual(a.tokens, c.tokens);
 });
 
+test("--version prints the package version", () => {
+  const r = run(["--version"]);
+  assert.equal(r.code, 0);
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string };
+  assert.equal(r.stdout.trim(), pkg.version);
+});
+
 test("user mistakes are one line on stderr with exit code 2", () => {
   const cases: Array<[string[], RegExp]> = [
     [["logits", "--model", "/no/such/dir", "--tokens", "1"], /does not exist/],
@@ -171,6 +178,13 @@ test("generate --prompt encodes with the folder's tokenizer; --json text is the 
   const ids = [tok.bosId, ...tok.encode("Hello world")];
   const viaIds = JSON.parse(run(["generate", "--model", dir, "--tokens", ids.join(","), "--max-tokens", "12", "--temperature", "0", "--json"]).stdout) as { tokens: number[] };
   assert.deepEqual(out.tokens, viaIds.tokens);
+  // The prompt from a file or stdin is the same prompt; --json has the stop reason and speed.
+  const file = path.join(dir, "prompt.txt");
+  fs.writeFileSync(file, "Hello world");
+  const fromFile = JSON.parse(run(["generate", "--model", dir, "--prompt-file", file, "--max-tokens", "12", "--temperature", "0", "--json"]).stdout) as { tokens: number[]; stop_reason: string; timings: { prompt_tokens: number } };
+  assert.deepEqual(fromFile.tokens, out.tokens);
+  assert.ok(["eos", "max_tokens"].includes(fromFile.stop_reason));
+  assert.equal(fromFile.timings.prompt_tokens, ids.length);
   // Streaming prints the prompt and the same continuation.
   const s = run(["generate", "--model", dir, "--prompt", "Hello world", "--max-tokens", "12", "--temperature", "0"]);
   assert.equal(s.stdout, tok.decode([...ids, ...out.tokens]) + "\n");

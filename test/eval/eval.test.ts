@@ -15,7 +15,7 @@ import { SentencePieceTokenizer } from "../../src/tokenizer/index.js";
 import { generateTokens } from "../../src/generate/generate.js";
 import {
   LoglikelihoodScorer, MC_TASKS, MultipleChoiceEvaluator, cutAnswer, documentNll, exactMatch, hellaswagPreprocess,
-  logSoftmaxAt, mcPredictions, normalizeAnswer, pyCapitalize, qaPrompt, runEvalTask, splitTrailingSpace,
+  logSoftmaxAt, mcPredictions, pyCapitalize, qaPrompt, runEvalTask, splitTrailingSpace,
   type EvalSample, type McItemResult,
 } from "../../src/eval/index.js";
 
@@ -157,28 +157,29 @@ test("few-shot: K solved examples from the other file, seeded, scored like any c
   assert.throws(() => runEvalTask(model, tokenizer, { ...opts, shots: 4 }), /only 3 usable/);
 });
 
-test("closed-book QA: normalisation, answer cut, prompt, greedy answers", () => {
-  assert.equal(normalizeAnswer("  The  Charles   Darwin! "), "charles darwin");
-  assert.equal(normalizeAnswer("An apple, a day"), "apple day");
-  assert.equal(normalizeAnswer("Theory"), "theory");
+test("closed-book QA: harness prompts, answer cut, greedy answers", () => {
   assert.equal(cutAnswer(" Paris, France.\nQ: next"), "Paris");
   assert.equal(cutAnswer(" Charles Darwin\nQ"), "Charles Darwin");
   assert.equal(cutAnswer(" 8 legs. Spiders"), "8 legs");
-  assert.ok(exactMatch("the Darwin", ["Charles Darwin", "Darwin"]));
-  assert.ok(!exactMatch("Darwin Charles", ["Charles Darwin"]));
-  assert.equal(qaPrompt("q2", [{ question: "q1", answers: ["a1", "b1"] }]), "Answer these questions:\nQ: q1\nA: a1\nQ: q2\nA:");
+  assert.equal(cutAnswer("\u3000x y\u00a0"), "x y");
+  const shot = { question: "q1", answers: ["a1", "b1"] };
+  assert.equal(qaPrompt("q2", [shot, shot], "nq_open"), "Answer these questions:\n\nQ: q1?\nA: a1\nQ: q1?\nA: a1\nQ: q2?\nA:");
+  assert.equal(qaPrompt("q2?", [shot], "triviaqa"), "Question: q1?\nAnswer: a1\n\nQuestion: q2??\nAnswer:");
+  assert.equal(qaPrompt("q2", [], "nq_open"), "Answer these questions:\n\nQ: q2?\nA:");
   const samples: EvalSample[] = [];
-  const r = runEvalTask(model, tokenizer, { task: "triviaqa", data: path.join(evalDir, "qa.jsonl"), maxTokens: 6, onSample: (s) => samples.push(s) });
+  const r = runEvalTask(model, tokenizer, { task: "nq", data: path.join(evalDir, "qa.jsonl"), maxTokens: 6, onSample: (s) => samples.push(s) });
   assert.equal(r.n, 2);
+  assert.equal(r.original, 3);
   assert.equal(r.skipped.length, 1);
   assert.equal(r.skipped[0]!.line, 3);
   for (const s of samples) {
     if (s.kind !== "qa") throw new Error("qa sample expected");
+    assert.equal(s.prompt, `Answer these questions:\n\nQ: ${s.question}?\nA:`);
     const ids = [...generateTokens(model, tokenizer.encode(s.prompt, { bos: true }), { maxTokens: 6, temperature: 0, topP: 1, seed: 0 })];
     const text = tokenizer.decode(ids);
     assert.ok(text.startsWith(s.generated), `${JSON.stringify(text)} starts with ${JSON.stringify(s.generated)}`);
     assert.equal(s.prediction, cutAnswer(text));
-    assert.equal(s.correct, exactMatch(s.prediction, s.answers));
+    assert.equal(s.correct, exactMatch(s.prediction, { question: s.question, answers: s.answers }, "nq_open"));
   }
   assert.equal(r.metrics["exact_match"], samples.filter((s) => s.kind === "qa" && s.correct).length / 2);
 });

@@ -46,14 +46,21 @@ export function register(program: Command): void {
     .command("convert")
     .description(
       "Convert a model between a Hugging Face folder, GGUF (.gguf) and llama2.c (.bin), chosen by path.\n" +
+        "Also reads Meta's release folders (params.json + consolidated.NN.pth, model-parallel shards merged).\n" +
         "GGUF output takes --type f32|f16|q8_0|q4_0 (default f32); folders and .bin files are float32.\n" +
         "q/k rows are permuted between our rotate_half layout and the interleaved RoPE layout of GGUF and llama2.c.",
     )
-    .requiredOption("--from <path>", "model folder, .gguf file or llama2.c .bin file")
+    .requiredOption("--from <path>", "model folder, .gguf file, llama2.c .bin file, or Meta folder with params.json + consolidated.NN.pth")
     .requiredOption("--to <path>", "output: a .gguf file, a .bin file, or a folder")
     .option("--type <type>", `GGUF tensor type: ${GGUF_EXPORT_TYPES.join(", ")}`)
     .option("--tokenizer <file>", "SentencePiece tokenizer.model to store with the output (e.g. for llama2.c input)")
     .option("--bin-version <v>", "llama2.c output format: 0 = legacy (run.c), 1 = ak42 header", "0")
     .option("--name <name>", "general.name for GGUF output")
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  llama-ts convert --from llama-2-7b --to llama-2-7b-hf          # Meta params.json + consolidated.*.pth -> HF folder\n" +
+        "  llama-ts convert --from llama-2-7b-hf --to model.gguf --type f16",
+    )
     .action((opts: ConvertOptions) => runConvert(opts));
 }

@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import type { Command } from "commander";
 import { applyThreads, checkTokenIds, MODEL_HELP } from "../common.js";
 import { loadModel } from "../../runtime/load.js";
@@ -9,6 +10,7 @@ interface GenerateCliOptions {
   model: string;
   tokenizer?: string;
   prompt?: string;
+  promptFile?: string;
   tokens?: string;
   maxTokens: string;
   temperature: string;
@@ -41,7 +43,8 @@ export function register(program: Command): void {
     )
     .requiredOption("--model <path>", MODEL_HELP)
     .option("--tokenizer <file>", "tokenizer.model to use (for llama2.c files, or to replace the model's own)")
-    .option("--prompt <text>", "prompt text (needs a tokenizer); BOS is prepended")
+    .option("--prompt <text>", 'prompt text (needs a tokenizer); BOS is prepended; "-" reads it from stdin')
+    .option("--prompt-file <file>", "read the prompt text from a UTF-8 file")
     .option("--tokens <ids>", "prompt as comma-separated token ids, used as given, e.g. 1,2,3")
     .option("--max-tokens <n>", "maximum number of tokens to generate", "128")
     .option("--temperature <t>", "sampling temperature; 0 = greedy", "0.6")
@@ -59,9 +62,11 @@ export function register(program: Command): void {
 
 async function run(opts: GenerateCliOptions): Promise<void> {
   applyThreads(opts.threads);
-  if ((opts.prompt === undefined) === (opts.tokens === undefined)) {
-    throw new UserError("give exactly one of --prompt TEXT or --tokens 1,2,3");
+  if ([opts.prompt, opts.promptFile, opts.tokens].filter((v) => v !== undefined).length !== 1) {
+    throw new UserError("give exactly one of --prompt TEXT, --prompt-file FILE or --tokens 1,2,3");
   }
+  if (opts.promptFile !== undefined) opts.prompt = readPromptFile(opts.promptFile);
+  else if (opts.prompt === "-") opts.prompt = readPromptFile("/dev/stdin", "stdin");
   const gen: GenerateOptions = {
     maxTokens: parseNumberOption(opts.maxTokens, "--max-tokens", { min: 0, integer: true }),
     temperature: parseNumberOption(opts.temperature, "--temperature", { min: 0 }),
@@ -95,21 +100,21 @@ async function run(opts: GenerateCliOptions): Promise<void> {
   let result: GenerationResult;
   if (opts.json) {
     result = await session.generate(prompt, gen);
-    const out: { tokens: number[]; text?: string; stop_reason: string; timings: Record<string, number | null> } = {
-      tokens: result.tokens,
-      stop_reason: result.stopReason,
-      timings: {},
-    };
+    const t = result.timings;
     // The text is SentencePiece's decode of the generated ids (as before stop strings existed),
     // cut before a stop string that ended generation.
-    if (tokenizer) out.text = cutAtStop(tokenizer.decode(result.tokens), result.stopReason === "stop" ? gen.stop! : []);
-    const t = result.timings;
-    out.timings = {
-      prompt_tokens: prompt.length,
-      ttft_ms: round(t.ttftMs),
-      prefill_ms: round(t.prefillMs),
-      decode_ms: round(t.decodeMs),
-      decode_tokens_per_second: Number.isFinite(t.decodeTokensPerSecond) ? round(t.decodeTokensPerSecond) : null,
+    const text = tokenizer ? cutAtStop(tokenizer.decode(result.tokens), result.stopReason === "stop" ? gen.stop! : []) : undefined;
+    const out = {
+      tokens: result.tokens,
+      ...(text === undefined ? {} : { text }),
+      stop_reason: result.stopReason,
+      timings: {
+        prompt_tokens: prompt.length,
+        ttft_ms: round(t.ttftMs),
+        prefill_ms: round(t.prefillMs),
+        decode_ms: round(t.decodeMs),
+        decode_tokens_per_second: Number.isFinite(t.decodeTokensPerSecond) ? round(t.decodeTokensPerSecond) : null,
+      },
     };
     process.stdout.write(JSON.stringify(out) + "\n");
     return;
@@ -147,4 +152,15 @@ function cutAtStop(text: string, stops: readonly string[]): string {
     if (i >= 0 && i < cut) cut = i;
   }
   return text.slice(0, cut);
+}
+
+function readPromptFile(file: string, name = file): string {
+  try {
+    if (file !== "/dev/stdin" && !fs.statSync(file).isFile()) throw new UserError(`--prompt-file ${name} is not a file`);
+    return fs.readFileSync(file, "utf8");
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot read the prompt from ${name}: ${code === "ENOENT" ? "no such file" : (e as Error).message}`);
+  }
 }

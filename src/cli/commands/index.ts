@@ -14,6 +14,39 @@ import { register as registerConvert } from "./convert.js";
 import { register as registerChat } from "./chat.js";
 import { register as registerServe } from "./serve.js";
 
+/** Examples for commands whose own help has none (shown after the options). */
+const EXAMPLES: Record<string, string[]> = {
+  logits: ["llama-ts logits --model runs/start/model --tokens 1,450,4996 --last", "llama-ts logits --model model.gguf --tokens 1,2,3 > logits.json"],
+  prepare: ["llama-ts prepare --bundled --tokenizer tokenizer.model --out data/", "llama-ts prepare --mixture mixture.json --tokenizer tokenizer.model --out data/"],
+  train: [
+    "llama-ts train --data data/ --out runs/my-run --config small --steps 2000 --batch 8 --seq-len 256",
+    "llama-ts train --data data/ --out runs/my-run --resume --steps 4000",
+  ],
+  start: ["npm start", "llama-ts start --out runs/start"],
+  quantize: ["llama-ts quantize --model runs/start/model --type q8_0 --out model-q8_0.gguf", "llama-ts quantize --model model.gguf --type q4_0 --out model-q4_0.gguf"],
+  convert: [
+    "llama-ts convert --from runs/start/model --to model.gguf --type f16",
+    "llama-ts convert --from model.gguf --to model-folder",
+    "llama-ts convert --from stories15M.bin --tokenizer tokenizer.model --to stories15M",
+  ],
+};
+
+/**
+ * Help conventions for every command: an Examples block (from EXAMPLES when the command's
+ * description has none) and numeric defaults shown as numbers (`(default: 128)`, not `"128"`).
+ */
+function polishHelp(cmd: Command): void {
+  for (const opt of cmd.options) {
+    const v: unknown = opt.defaultValue;
+    if (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)) && opt.defaultValueDescription === undefined) {
+      opt.defaultValueDescription = v;
+    }
+  }
+  const examples = EXAMPLES[cmd.name()];
+  if (examples && !cmd.description().includes("Examples")) cmd.addHelpText("after", `\nExamples:\n${examples.map((e) => `  ${e}`).join("\n")}`);
+  for (const sub of cmd.commands) polishHelp(sub);
+}
+
 export function registerCommands(program: Command): void {
   registerGenerate(program);
   registerLogits(program);
@@ -28,4 +61,5 @@ export function registerCommands(program: Command): void {
   registerConvert(program);
   registerChat(program);
   registerServe(program);
+  polishHelp(program);
 }
