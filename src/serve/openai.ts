@@ -146,6 +146,7 @@ async function runAll(
   prompts: readonly number[][],
   opts: GenerateOptions,
   onChunk?: (index: number, text: string, tokens: number[], logprobs: TokenLogprob[] | undefined) => void,
+  onDone?: (index: number, result: GenerationResult) => void,
 ): Promise<GenerationResult[]> {
   const inner = new AbortController();
   const signal = AbortSignal.any([ctx.signal, inner.signal]);
@@ -154,6 +155,9 @@ async function runAll(
     return runJob(ctx.engine, ids, { ...opts, signal }, (chunk) => {
       ctx.metrics.countGenerated(chunk.tokens.length);
       onChunk?.(i, chunk.text, chunk.tokens, chunk.logprobs);
+    }).then((r) => {
+      if (r.stopReason !== "aborted") onDone?.(i, r);
+      return r;
     });
   });
   try {
@@ -211,8 +215,8 @@ export async function handleCompletions(ctx: RequestContext, body: unknown, res:
       if (echo && sent[i] === 0 && tokens.length > 0) text = joinTexts(model.tokenizer, prompts[i]!) + text;
       sent[i] = sent[i]! + tokens.length;
       if (text !== "" || tokens.length > 0) sse.send({ ...base, choices: [{ index: i, text, logprobs, finish_reason: null }] });
-    });
-    results.forEach((r, i) => {
+    }, (i, r) => {
+      // Each prompt's last event as soon as it ends (with the echo when nothing was generated).
       const text = echo && sent[i] === 0 ? joinTexts(model.tokenizer, prompts[i]!) : "";
       sse.send({ ...base, choices: [{ index: i, text, logprobs: null, finish_reason: finishReason(r.stopReason) }] });
     });
