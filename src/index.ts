@@ -83,6 +83,7 @@ export {
 // Training and data
 export { Trainer, PAPER_DEFAULTS, type TrainHyperparameters, type StepLog, type TrainerState } from "./train/trainer.js";
 export { trainRun, type TrainRunOptions, type TrainRunResult } from "./train/run.js";
+export { trainFromText, type TextTrainOptions } from "./train/text.js";
 export { prepareDataset, type PrepareOptions } from "./data/prepare.js";
 
 // Evaluation

@@ -4,6 +4,8 @@
  *
  * Output layout (DIR):
  *   manifest.json                 sources, shards, token counts, dtype, tokenizer, weights, counts
+ *   tokenizer.model               a copy of the tokenizer (when one is given); paths in the
+ *                                 manifest are relative to DIR and stay inside it
  *   <source>/train-00000.bin ...  raw little-endian token arrays (see shards.ts)
  *   <source>/val-00000.bin ...    the held-out documents
  *
@@ -14,7 +16,7 @@
  * falls below valFraction, so the split does not depend on reading order and a document
  * (or an exact duplicate of it) is never in both splits.
  */
-import { readdirSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../util/errors.js";
@@ -22,7 +24,7 @@ import { DocumentCleaner } from "./clean.js";
 import { Hash64Set, uniformFrom } from "./hash.js";
 import { epochReport, normalizeWeights, type MixtureConfig } from "./mixture.js";
 import { DEFAULT_EXTENSIONS, listFiles, newReadStats, readFile, sourceRoot } from "./readers.js";
-import { MANIFEST_FILE, ShardWriter, writeManifest, type Manifest, type ManifestSource } from "./shards.js";
+import { MANIFEST_FILE, ShardWriter, writeFileAtomicSync, writeManifest, type Manifest, type ManifestSource } from "./shards.js";
 import { dtypeForVocab, type TokenizerLike, type WarningSink } from "./types.js";
 
 export interface PrepareProgress {
@@ -39,7 +41,10 @@ export interface PrepareProgress {
 export interface PrepareOptions {
   outDir: string;
   tokenizer: TokenizerLike;
-  /** Recorded in the manifest. */
+  /**
+   * The tokenizer.model file: copied into the dataset folder as `tokenizer.model` (so the
+   * dataset is self-contained) and recorded in the manifest by that relative name.
+   */
   tokenizerPath?: string | null;
   /** Tokens per shard file. Default 2^24 (32 MiB of uint16). */
   shardTokens?: number;
@@ -49,8 +54,24 @@ export interface PrepareOptions {
 
 export const DEFAULT_SHARD_TOKENS = 1 << 24;
 
-/** Runs the whole pipeline and returns the manifest it wrote. */
+/**
+ * Runs the whole pipeline and returns the manifest it wrote. A file-system failure (a
+ * read-only or vanished --out, a full disk) is one line naming the path; the manifest is
+ * written last, so a failed run never leaves a manifest pointing at missing shards.
+ */
 export async function prepareDataset(mixture: MixtureConfig, opts: PrepareOptions): Promise<Manifest> {
+  try {
+    return await prepareDatasetUnchecked(mixture, opts);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!(e instanceof UserError) && typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+      throw new UserError(`prepare into ${opts.outDir}: ${(e as Error).message}`);
+    }
+    throw e;
+  }
+}
+
+async function prepareDatasetUnchecked(mixture: MixtureConfig, opts: PrepareOptions): Promise<Manifest> {
   const tok = opts.tokenizer;
   for (const [what, id] of [["BOS", tok.bosId], ["EOS", tok.eosId]] as const) {
     if (!(Number.isInteger(id) && id >= 0 && id < tok.vocabSize)) {
@@ -62,6 +83,7 @@ export async function prepareDataset(mixture: MixtureConfig, opts: PrepareOption
   const out = path.resolve(opts.outDir);
   await mkdir(out, { recursive: true });
   clearOldOutput(out, mixture.sources.map((s) => s.name));
+  const tokenizerRel = opts.tokenizerPath ? copyTokenizer(opts.tokenizerPath, out) : null;
 
   const fileLists = await Promise.all(
     mixture.sources.map((s) => listFiles(s.paths, { extensions: s.extensions ?? DEFAULT_EXTENSIONS[s.format] })),
@@ -137,7 +159,7 @@ export async function prepareDataset(mixture: MixtureConfig, opts: PrepareOption
     created: new Date().toISOString(),
     dtype,
     document: "bos+tokens+eos",
-    tokenizer: { path: opts.tokenizerPath ?? null, vocabSize: tok.vocabSize, bosId: tok.bosId, eosId: tok.eosId },
+    tokenizer: { path: tokenizerRel, vocabSize: tok.vocabSize, bosId: tok.bosId, eosId: tok.eosId },
     seed: mixture.seed,
     valFraction: mixture.valFraction,
     shardTokens,
@@ -146,6 +168,23 @@ export async function prepareDataset(mixture: MixtureConfig, opts: PrepareOption
   writeManifest(out, manifest);
   return manifest;
 }
+
+/** Copies the tokenizer into OUT as tokenizer.model (atomically) and returns that relative name. */
+function copyTokenizer(from: string, out: string): string {
+  const to = path.join(out, TOKENIZER_FILE);
+  if (path.resolve(from) === to) return TOKENIZER_FILE;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(from);
+  } catch (e) {
+    throw new UserError(`${from}: cannot read the tokenizer (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  writeFileAtomicSync(to, bytes);
+  return TOKENIZER_FILE;
+}
+
+/** The tokenizer's name inside a prepared dataset folder. */
+export const TOKENIZER_FILE = "tokenizer.model";
 
 /**
  * Removes a previous manifest (first, so a half-rebuilt folder is never taken for a dataset)

@@ -33,7 +33,7 @@ import path from "node:path";
 import { UserError } from "../util/errors.js";
 import { FeistelPermutation, uniformFrom } from "./hash.js";
 import { epochReport, normalizeWeights, type EpochRow } from "./mixture.js";
-import { loadTokens, openTokenStore, readCircular, readManifest, MANIFEST_FILE, type Manifest, type TokenStore } from "./shards.js";
+import { loadTokens, openTokenStore, readCircular, readManifest, shardPath, MANIFEST_FILE, type Manifest, type TokenStore } from "./shards.js";
 import { bytesPerToken, type TokenDType } from "./types.js";
 
 export type WindowOrder = "sequential" | "shuffled";
@@ -260,7 +260,7 @@ export class MixtureSampler implements WindowSampler {
     this.streams = manifest.sources.map((s, i) => {
       if (weights[i]! > 0 && s.train.tokens === 0) throw new UserError(`${path.join(dir, MANIFEST_FILE)}: source "${s.name}" has weight ${weights[i]} but no training tokens`);
       const store = openTokenStore(
-        s.train.shards.map((sh) => ({ path: path.join(dir, sh.file), tokens: sh.tokens })),
+        s.train.shards.map((sh) => ({ path: shardPath(dir, sh), tokens: sh.tokens })),
         manifest.dtype,
         opts.preloadLimitBytes,
       );
@@ -379,7 +379,7 @@ export function validationWindows(dir: string, opts: { seqLen: number; maxWindow
   const out: ValidationBatch[] = [];
   for (const s of manifest.sources) {
     if (s.val.tokens < T + 1) continue;
-    const tokens = loadTokens(s.val.shards.map((sh) => ({ path: path.join(dir, sh.file), tokens: sh.tokens })), manifest.dtype);
+    const tokens = loadTokens(s.val.shards.map((sh) => ({ path: shardPath(dir, sh), tokens: sh.tokens })), manifest.dtype);
     const available = Math.floor((tokens.length - 1) / T);
     const rows = Math.min(available, opts.maxWindowsPerSource ?? available);
     const windows = new Int32Array(rows * (T + 1));

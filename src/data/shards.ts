@@ -11,10 +11,11 @@
  * order. Files are written atomically (temporary file + rename), the manifest last, so an
  * interrupted `prepare` never leaves a manifest that points at a half-written shard.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { UserError } from "../util/errors.js";
+import { quoteValue, resolveInside } from "../util/paths.js";
 import type { CleanStats } from "./clean.js";
 import type { ReadStats, SourceFormat } from "./readers.js";
 import { bytesPerToken, type TokenDType } from "./types.js";
@@ -146,6 +147,7 @@ export interface Manifest {
   dtype: TokenDType;
   /** How documents are laid out in the token stream. */
   document: "bos+tokens+eos";
+  /** `path`: the tokenizer.model copied into the dataset folder, relative to it (null: none recorded). */
   tokenizer: { path: string | null; vocabSize: number; bosId: number; eosId: number };
   seed: number;
   valFraction: number;
@@ -159,26 +161,109 @@ export function writeManifest(dir: string, manifest: Manifest): void {
   writeFileAtomicSync(path.join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
 }
 
-/** Reads DIR/manifest.json, checking the fields the sampler relies on. */
+/**
+ * Reads DIR/manifest.json and checks everything the sampler and the trainer rely on, each
+ * failure one line naming the field: the format, the dtype, the tokenizer (its `path`, when
+ * set, relative to DIR and inside it), and per source a name, a finite non-negative weight
+ * (the weights summing to more than 0), and train/val shard lists whose `file`s are relative
+ * paths inside DIR to existing regular files and whose `tokens` are non-negative integers
+ * adding up to the split's `tokens`.
+ */
 export function readManifest(dir: string): Manifest {
   const file = path.join(dir, MANIFEST_FILE);
   let json: unknown;
   try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new UserError(`${file}: not a regular file`);
+    if (st.size > MAX_MANIFEST_BYTES) throw new UserError(`${file}: ${st.size} bytes, more than a manifest can hold (${MAX_MANIFEST_BYTES})`);
     json = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
+    if (e instanceof UserError) throw e;
     const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "not found (run `llama-ts prepare` to make it)" : `not valid JSON (${e instanceof Error ? e.message : String(e)})`;
     throw new UserError(`${file}: ${why}`);
   }
-  const m = json as Partial<Manifest>;
-  if (m.format !== "llama-ts-shards" || m.version !== 1) throw new UserError(`${file}: not a llama-ts shard manifest (format/version)`);
-  if (m.dtype !== "uint16" && m.dtype !== "int32") throw new UserError(`${file}: dtype must be uint16 or int32 (got ${String(m.dtype)})`);
-  if (!Array.isArray(m.sources) || m.sources.length === 0) throw new UserError(`${file}: no sources`);
-  for (const s of m.sources) {
-    if (typeof s?.name !== "string" || typeof s.weight !== "number" || !Array.isArray(s.train?.shards) || !Array.isArray(s.val?.shards)) {
-      throw new UserError(`${file}: malformed source entry ${JSON.stringify(s?.name ?? s)}`);
-    }
+  const bad = (what: string): never => {
+    throw new UserError(`${file}: ${what}; run \`llama-ts prepare\` again`);
+  };
+  if (!isObject(json) || json["format"] !== "llama-ts-shards" || json["version"] !== 1) throw new UserError(`${file}: not a llama-ts shard manifest (format/version)`);
+  const m = json as unknown as Manifest;
+  if (m.dtype !== "uint16" && m.dtype !== "int32") bad(`dtype must be uint16 or int32 (got ${quoteValue(m.dtype)})`);
+  const tok: unknown = m.tokenizer;
+  if (!isObject(tok)) bad(`"tokenizer" must be an object`);
+  const t = tok as Record<string, unknown>;
+  for (const k of ["vocabSize", "bosId", "eosId"]) {
+    if (!isCount(t[k]) || (k === "vocabSize" && t[k] === 0)) bad(`tokenizer.${k} must be a non-negative integer (got ${quoteValue(t[k])})`);
   }
-  return m as Manifest;
+  if (t["path"] !== null && t["path"] !== undefined) {
+    if (typeof t["path"] !== "string") bad(`tokenizer.path must be a string or null (got ${quoteValue(t["path"])})`);
+    if (resolveInside(dir, t["path"] as string) === undefined) bad(`tokenizer.path ${quoteValue(t["path"])} is outside the dataset folder (stored paths must be relative and stay inside it)`);
+  }
+  if (!Array.isArray(m.sources) || m.sources.length === 0) bad("no sources");
+  let weightSum = 0;
+  m.sources.forEach((s: unknown, i) => {
+    if (!isObject(s)) bad(`sources[${i}] is ${quoteValue(s)}, not an object`);
+    const src = s as Record<string, unknown>;
+    const name = src["name"];
+    if (typeof name !== "string" || name.length === 0) bad(`sources[${i}].name must be a non-empty string (got ${quoteValue(name)})`);
+    const where = `source ${quoteValue(name)}`;
+    const w = src["weight"];
+    if (typeof w !== "number" || !Number.isFinite(w) || w < 0) bad(`${where}: weight must be a finite number >= 0 (got ${quoteValue(w)})`);
+    weightSum += w as number;
+    for (const split of ["train", "val"] as const) {
+      const sp = src[split];
+      if (!isObject(sp) || !Array.isArray(sp["shards"])) bad(`${where}: "${split}" must be an object with a "shards" list`);
+      const info = sp as Record<string, unknown>;
+      let sum = 0;
+      (info["shards"] as unknown[]).forEach((sh, j) => {
+        const at = `${where} ${split} shard ${j}`;
+        if (!isObject(sh)) bad(`${at} is ${quoteValue(sh)}, not an object`);
+        const f = (sh as Record<string, unknown>)["file"];
+        const n = (sh as Record<string, unknown>)["tokens"];
+        if (typeof f !== "string") bad(`${at}: "file" must be a string (got ${quoteValue(f)})`);
+        if (!isCount(n)) bad(`${at}: "tokens" must be a non-negative integer (got ${quoteValue(n)})`);
+        const full = resolveInside(dir, f as string);
+        if (full === undefined) bad(`${at}: file ${quoteValue(f)} is outside the dataset folder (stored paths must be relative and stay inside it)`);
+        let isFile = false;
+        try {
+          isFile = statSync(full!).isFile();
+        } catch {
+          bad(`${at}: file ${quoteValue(f)} is missing`);
+        }
+        if (!isFile) bad(`${at}: ${quoteValue(f)} is not a regular file`);
+        sum += n as number;
+      });
+      if (!isCount(info["tokens"]) || info["tokens"] !== sum) bad(`${where}: ${split}.tokens is ${quoteValue(info["tokens"])} but its shards hold ${sum} tokens`);
+    }
+  });
+  if (!(weightSum > 0)) bad("every source has weight 0; at least one needs a positive weight");
+  return m;
+}
+
+/** Manifests are small (a few kB per source); a bigger file is not one. */
+const MAX_MANIFEST_BYTES = 64 << 20;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** The manifest's tokenizer as an absolute path (inside DIR), or undefined when it records none. */
+export function manifestTokenizerPath(dir: string, manifest: Manifest): string | undefined {
+  const p = manifest.tokenizer.path;
+  if (p === null || p === undefined) return undefined;
+  const full = resolveInside(dir, p);
+  if (full === undefined) throw new UserError(`${path.join(dir, MANIFEST_FILE)}: tokenizer.path ${quoteValue(p)} is outside the dataset folder`);
+  return full;
+}
+
+/** A shard's absolute path (inside DIR; readManifest has checked it). */
+export function shardPath(dir: string, shard: ShardInfo): string {
+  const full = resolveInside(dir, shard.file);
+  if (full === undefined) throw new UserError(`${path.join(dir, MANIFEST_FILE)}: shard file ${quoteValue(shard.file)} is outside the dataset folder`);
+  return full;
 }
 
 /** Random access to a token stream of known length (read-only). */

@@ -32,6 +32,8 @@ import {
 import { bf16ArrayToF32, f16ArrayToF32 } from "./half.js";
 import { GgufFile, GgufValueType, ggmlTypeName, gguf, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
 import { ModelType, PieceType, parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
+import type { HfTokenizer } from "../tokenizer/hf-json.js";
+import { bpeTokenizerMetadata, tokenizerJsonFromGguf } from "./gguf-bpe-vocab.js";
 
 export type GgufExportType = "f32" | QuantType;
 export const GGUF_EXPORT_TYPES: readonly GgufExportType[] = ["f32", "f16", "q8_0", "q4_0"];
@@ -159,6 +161,8 @@ export function tokenizerMetadata(proto: ModelProto, vocabSize: number): Map<str
 export function tokenizerFromGguf(f: GgufFile): ModelProto | undefined {
   const model = f.getString("tokenizer.ggml.model");
   if (model === undefined || model === "no_vocab") return undefined;
+  // Byte-level BPE (Llama 3): see tokenizerJson in GgufModel (gguf-bpe-vocab.ts).
+  if (model === "gpt2") return undefined;
   if (model !== "llama") throw new UserError(`${f.path}: tokenizer.ggml.model is "${model}"; only SentencePiece ("llama") vocabularies can be turned into tokenizer.model`);
   const tokens = f.get("tokenizer.ggml.tokens");
   const scores = f.get("tokenizer.ggml.scores");
@@ -214,6 +218,8 @@ export interface GgufExportOptions {
   type: GgufExportType;
   /** SentencePiece tokenizer.model bytes (or a parsed proto) for the tokenizer keys. */
   tokenizer?: Uint8Array | ModelProto;
+  /** A byte-level BPE tokenizer.json (Llama 3) for the tokenizer keys (gpt2 vocabulary); wins over `tokenizer`. */
+  hfTokenizer?: HfTokenizer;
   name?: string;
 }
 
@@ -250,7 +256,9 @@ export function saveGguf(path: string, config: LlamaConfig, params: Float32Array
   md.set("llama.attention.layer_norm_rms_epsilon", gguf.f32(config.rmsNormEps));
   md.set("llama.rope.freq_base", gguf.f32(config.ropeTheta));
   md.set("llama.vocab_size", gguf.u32(config.vocabSize));
-  if (opts.tokenizer) {
+  if (opts.hfTokenizer) {
+    for (const [k, v] of bpeTokenizerMetadata(opts.hfTokenizer, config.vocabSize)) md.set(k, v);
+  } else if (opts.tokenizer) {
     const proto = opts.tokenizer instanceof Uint8Array ? parseModelProto(opts.tokenizer) : opts.tokenizer;
     for (const [k, v] of tokenizerMetadata(proto, config.vocabSize)) md.set(k, v);
   } else {
@@ -381,6 +389,8 @@ export interface GgufModel {
   config: LlamaConfig;
   /** The tokenizer rebuilt from the file's tokenizer keys, if it has them. */
   tokenizer: ModelProto | undefined;
+  /** For a byte-level BPE ("gpt2") vocabulary: the tokenizer.json it corresponds to. */
+  tokenizerJson?: Record<string, unknown>;
   fileType: number | undefined;
 }
 
@@ -396,7 +406,7 @@ export function loadGgufParams(path: string): GgufModel & { params: Float32Array
       const spec = layout.byName.get(h)!;
       params.set(readModelTensor(f, config, g, h, spec.shape, false) as Float32Array, spec.offset);
     }
-    return { path, config, params, tokenizer: tokenizerFromGguf(f), fileType: f.getNumber("general.file_type") };
+    return { path, config, params, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getNumber("general.file_type") };
   } finally {
     f.close();
   }
@@ -420,7 +430,7 @@ export function loadGgufTensors(path: string): GgufModel & { tensors: ModelTenso
     }
     // checkTensorSet made sure every name is there
     const tensors: ModelTensors<Weight> = modelTensorsFrom(config, (h) => byHf.get(h)!);
-    return { path, config, tensors, tokenizer: tokenizerFromGguf(f), fileType: f.getNumber("general.file_type") };
+    return { path, config, tensors, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getNumber("general.file_type") };
   } finally {
     f.close();
   }

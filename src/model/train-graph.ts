@@ -294,3 +294,22 @@ export class TrainGraph<F extends FloatArray> {
     embeddingBackward(G.embedTokens, dx, inputs, N, d);
   }
 }
+
+/**
+ * Floats a TrainGraph allocates for micro-batches of `batch` × `seqLen` (the saved
+ * activations per layer, the final norm, the RoPE tables, the work buffers and the loss
+ * chunk, as in the constructor above): what training needs besides the parameters, their
+ * gradients and the optimiser moments.
+ */
+export function trainGraphFloats(c: LlamaConfig, batch: number, seqLen: number, lossChunkRows = 256): number {
+  const N = batch * seqLen;
+  const d = c.hiddenSize;
+  const hd = headDim(c);
+  const qDim = c.numAttentionHeads * hd;
+  const kvDim = c.numKeyValueHeads * hd;
+  const F = c.intermediateSize;
+  // xIn, xMid; q, attn; k, v; the two RMS rows; lse; gate, up
+  const perLayer = N * (2 * d + 2 * qDim + 2 * kvDim + 2 + c.numAttentionHeads + 2 * F);
+  const work = N * (4 * d + 3 * qDim + 3 * kvDim + 3 * F);
+  return c.numHiddenLayers * perLayer + N * (d + 1) + seqLen * hd + work + Math.max(1, Math.min(N, lossChunkRows)) * c.vocabSize;
+}

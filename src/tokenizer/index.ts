@@ -11,6 +11,9 @@
  *   decoder.ts       ids -> text, whole or streaming
  *   trainer.ts       BPE training with SentencePiece's piece rules
  *   tokenizer.ts     SentencePieceTokenizer, the entry point
+ *   hf-json.ts       HfTokenizer: a Hugging Face tokenizer.json (hf-bpe, hf-pretokenize, hf-decode)
+ *   hf-write.ts      tokenizer.json / tokenizer_config.json / special_tokens_map.json from a ModelProto
+ *   load.ts          loadTokenizer(path) for either format, readTokenizerConfig(dir)
  */
 export { SentencePieceTokenizer, splitOnSpecials } from "./tokenizer.js";
 export type { EncodeOptions, Tokenizer, TokenDecodeStream } from "./types.js";
@@ -29,3 +32,6 @@ export {
 } from "./model-proto.js";
 export { byteToPiece, pieceToByte } from "./model.js";
 export { BpeTrainer, TrainError, isValidPiece, trainBpeFromFiles, type BpeTrainerOptions, type TrainStats } from "./trainer.js";
+export { HfTokenizer, type AddedToken, type HfTokenizerOptions } from "./hf-json.js";
+export { modelProtoToTokenizerJson, specialTokensMapFor, tokenizerConfigFor, tokenizerJsonToModelProto, type TokenizerConfigOptions } from "./hf-write.js";
+export { loadTokenizer, readTokenizerConfig, type TokenizerConfig } from "./load.js";

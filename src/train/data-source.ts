@@ -49,6 +49,11 @@ export function openWindowSource(
   if (val && valRows > 0) {
     const all = val;
     source.validation = (out, index, rows, T) => {
+      if (index === 0 && valRows < rows) {
+        // A held-out set smaller than one batch (a small --text corpus): repeat it to fill the batch.
+        for (let r = 0; r < rows; r++) out.set(all.subarray((r % valRows) * (T + 1), (r % valRows + 1) * (T + 1)), r * (T + 1));
+        return true;
+      }
       if (index + rows > valRows) return false;
       out.set(all.subarray(index * (T + 1), (index + rows) * (T + 1)));
       return true;

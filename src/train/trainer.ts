@@ -77,6 +77,26 @@ export interface TrainerState {
   dataCursor?: unknown;
   losses: number[];
   valLosses: Array<{ step: number; loss: number }>;
+  /** The run's own options (not hyperparameters) that `--resume` reuses; see train/run.ts. */
+  run?: SavedRunOptions;
+}
+
+/** What `--resume` needs besides the hyperparameters to continue a run with no flags. */
+export interface SavedRunOptions {
+  /** The training data, relative to the run folder (absolute when on another drive). */
+  data: string;
+  /** The same, absolute: used when the run folder was moved without its data. */
+  dataAbsolute?: string;
+  order: "sequential" | "shuffled";
+  /** Element type of a raw token file. */
+  dataDtype?: "uint16" | "int32";
+  /** Target number of steps. */
+  steps: number;
+  saveEvery: number;
+  evalEvery: number;
+  evalBatches: number;
+  /** `train --text FILE`: the text file, relative to the run folder. */
+  text?: string;
 }
 
 export const STATE_FILE = "trainer_state.json";
@@ -186,18 +206,27 @@ export class Trainer {
     fs.mkdirSync(dir, { recursive: true });
     recoverCheckpoint(dir);
     const next = (f: string): string => path.join(dir, f + NEXT);
-    writeSafetensors(next(MODEL_FILE), this.layout.specs.map((s) => ({
-      name: s.name, shape: s.shape, data: this.params.subarray(s.offset, s.offset + s.size),
-    })), { format: "pt", step: String(this.state.step) });
-    writeFileAtomic(next(CONFIG_FILE), JSON.stringify(configToHf(this.config), null, 2) + "\n");
-    writeSafetensors(next(OPTIMIZER_FILE), [
-      { name: "adamw.exp_avg", shape: [this.m.length], data: this.m },
-      { name: "adamw.exp_avg_sq", shape: [this.v.length], data: this.v },
-    ], { step: String(this.state.step) });
-    if (tokenizerPath && path.resolve(tokenizerPath) !== path.resolve(dir, "tokenizer.model")) {
-      fs.copyFileSync(tokenizerPath, next("tokenizer.model"));
+    try {
+      writeSafetensors(next(MODEL_FILE), this.layout.specs.map((s) => ({
+        name: s.name, shape: s.shape, data: this.params.subarray(s.offset, s.offset + s.size),
+      })), { format: "pt", step: String(this.state.step) });
+      writeFileAtomic(next(CONFIG_FILE), JSON.stringify(configToHf(this.config), null, 2) + "\n");
+      writeSafetensors(next(OPTIMIZER_FILE), [
+        { name: "adamw.exp_avg", shape: [this.m.length], data: this.m },
+        { name: "adamw.exp_avg_sq", shape: [this.v.length], data: this.v },
+      ], { step: String(this.state.step) });
+      if (tokenizerPath && path.resolve(tokenizerPath) !== path.resolve(dir, "tokenizer.model")) {
+        fs.copyFileSync(tokenizerPath, next("tokenizer.model"));
+      }
+      writeFileAtomic(next(STATE_FILE), JSON.stringify(this.state, null, 1) + "\n"); // the commit point
+    } catch (e) {
+      // Not committed: drop this save's files, the previous checkpoint stands.
+      recoverCheckpoint(dir);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (e instanceof UserError) throw new UserError(`cannot save the checkpoint in ${dir}: ${e.message}; the previous checkpoint is intact`);
+      if (typeof code === "string") throw new UserError(`cannot save the checkpoint in ${dir}: ${code} (${(e as Error).message}); the previous checkpoint is intact`);
+      throw e;
     }
-    writeFileAtomic(next(STATE_FILE), JSON.stringify(this.state, null, 1) + "\n"); // the commit point
     recoverCheckpoint(dir);
   }
 
@@ -211,7 +240,18 @@ export class Trainer {
     } catch (e) {
       throw new UserError(`${stateFile}: not valid JSON (${(e as Error).message})`);
     }
-    if (state.version !== 1 || typeof state.step !== "number") throw new UserError(`${stateFile}: not a llama-ts trainer state`);
+    if (typeof state !== "object" || state === null || state.version !== 1 || typeof state.step !== "number" ||
+        typeof state.hyperparameters !== "object" || state.hyperparameters === null || !Array.isArray(state.losses)) {
+      throw new UserError(`${stateFile}: not a llama-ts trainer state`);
+    }
+    const h = state.hyperparameters as unknown as Record<string, unknown>;
+    for (const k of ["batch", "seqLen", "gradAccum", "lr", "warmup", "minLrRatio", "totalSteps", "weightDecay", "clip", "beta1", "beta2", "eps", "seed"]) {
+      const v = h[k];
+      const isInt = ["batch", "seqLen", "gradAccum", "totalSteps"].includes(k);
+      if (typeof v !== "number" || !Number.isFinite(v) || (isInt && !(Number.isSafeInteger(v) && v >= 1))) {
+        throw new UserError(`${stateFile}: hyperparameters.${k} is ${JSON.stringify(v) ?? String(v)}, not a valid value`);
+      }
+    }
     return state;
   }
 
@@ -246,9 +286,10 @@ const CHECKPOINT_FILES = [MODEL_FILE, CONFIG_FILE, OPTIMIZER_FILE, "tokenizer.mo
  * uncommitted `.next` files are removed and the previous checkpoint stands.
  */
 export function recoverCheckpoint(dir: string): void {
-  // Temporary files of a write that was killed half-way are never part of a checkpoint.
+  // Temporary files of one of our writes that was killed half-way are never part of a
+  // checkpoint; they are removed by their exact names (nothing else in the folder is touched).
   if (fs.existsSync(dir)) {
-    for (const f of fs.readdirSync(dir)) if (/\.tmp-\d+$/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
+    for (const f of fs.readdirSync(dir)) if (OWN_TEMP.test(f)) fs.rmSync(path.join(dir, f), { force: true });
   }
   const committed = fs.existsSync(path.join(dir, STATE_FILE + NEXT));
   for (const f of CHECKPOINT_FILES) {
@@ -258,3 +299,13 @@ export function recoverCheckpoint(dir: string): void {
     else fs.rmSync(pending, { force: true });
   }
 }
+
+/** The files a run folder's checkpoint and loss curve consist of (what `--overwrite` replaces). */
+export const RUN_FILES: readonly string[] = [...CHECKPOINT_FILES, "loss.svg"];
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** `<one of our files>[.next].tmp-<pid>[-<n>]`: the temporary names our atomic writes use. */
+const OWN_TEMP = new RegExp(`^(${RUN_FILES.map(escapeRegExp).join("|")})(\\.next)?\\.tmp-\\d+(-\\d+)?$`);

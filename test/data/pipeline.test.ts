@@ -76,7 +76,9 @@ async function prepared(tag: string): Promise<{ dir: string; out: string; manife
   const mixture = parseMixture(JSON.parse(readFileSync(mixtureFile, "utf8")), mixtureFile);
   const out = path.join(t.dir, "out");
   const warnings: string[] = [];
-  const manifest = await prepareDataset(mixture, { outDir: out, tokenizer: new ByteTokenizer(), tokenizerPath: "fake.model", shardTokens: 2048, onWarning: (w) => warnings.push(w) });
+  const fakeModel = path.join(t.dir, "fake.model");
+  writeFileSync(fakeModel, "the tokenizer's bytes");
+  const manifest = await prepareDataset(mixture, { outDir: out, tokenizer: new ByteTokenizer(), tokenizerPath: fakeModel, shardTokens: 2048, onWarning: (w) => warnings.push(w) });
   return { dir: t.dir, out, manifest, warnings, cleanup: t.cleanup };
 }
 
@@ -109,7 +111,9 @@ test("prepare: manifest, counts (kept, dropped, duplicates, malformed) and shard
   try {
     const m = p.manifest;
     assert.equal(m.dtype, "uint16");
-    assert.deepEqual(m.tokenizer, { path: "fake.model", vocabSize: 259, bosId: 1, eosId: 2 });
+    // The tokenizer is copied into the dataset and recorded relative to it.
+    assert.deepEqual(m.tokenizer, { path: "tokenizer.model", vocabSize: 259, bosId: 1, eosId: 2 });
+    assert.equal(readFileSync(path.join(p.out, "tokenizer.model"), "utf8"), "the tokenizer's bytes");
     assert.deepEqual(m.sources.map((s) => s.name), ["books", "web", "wiki"]);
     assert.deepEqual(m.sources.map((s) => s.weight), [0.6, 0.3, 0.1]);
     assert.deepEqual(readManifest(p.out), m);

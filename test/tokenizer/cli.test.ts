@@ -88,3 +88,17 @@ test("tokenizer train writes a loadable model; too small a vocab is a user error
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("tokenize / detokenize with a tokenizer.json (Llama 3): same output shape, BOS only with --bos", () => {
+  const file = path.join(repoRoot, "node_modules", "@lenml", "tokenizer-llama3", "models", "tokenizer.json");
+  const text = "Hello world<|eot_id|>";
+  const plain = run("tokenize", "--tokenizer", file, "--text", text, "--json");
+  assert.equal(plain.code, 0, plain.stderr);
+  const ids = (JSON.parse(plain.stdout) as { ids: number[] }).ids;
+  assert.deepEqual(ids.slice(0, 2), [9906, 1917]);
+  assert.ok(!ids.includes(128009), "special-token text is encoded as text");
+  const withBos = run("tokenize", "--tokenizer", file, "--text", text, "--bos");
+  assert.equal(withBos.stdout, [128000, ...ids].join(",") + "\n");
+  const back = run("detokenize", "--tokenizer", file, "--ids", [128000, ...ids].join(","));
+  assert.equal(back.stdout, text + "\n");
+});

@@ -1,7 +1,7 @@
-/** `llama-ts tokenize`: text -> token ids with a SentencePiece tokenizer.model. */
+/** `llama-ts tokenize`: text -> token ids with a SentencePiece tokenizer.model or a Hugging Face tokenizer.json. */
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { SentencePieceTokenizer } from "../../tokenizer/index.js";
+import { loadTokenizer } from "../../tokenizer/load.js";
 import { UserError } from "../../util/errors.js";
 
 interface TokenizeOptions {
@@ -16,9 +16,11 @@ interface TokenizeOptions {
 export function register(program: Command): void {
   program
     .command("tokenize")
-    .summary("text -> token ids (SentencePiece-exact)")
+    .summary("text -> token ids (SentencePiece- / HF tokenizers-exact)")
     .description(
-      "Encode text into token ids exactly as SentencePiece does, with a BPE tokenizer.model such as LLaMA's.\n" +
+      "Encode text into token ids exactly as SentencePiece does, with a BPE tokenizer.model such as LLaMA's, " +
+        "or exactly as Hugging Face's tokenizers library does, with a tokenizer.json (Llama 2, Mistral, Llama 3). " +
+        "Special-token strings in the text (<s>, <|eot_id|>) are encoded as plain text; only --bos/--eos add special ids.\n" +
         "Output: the ids separated by commas (e.g. 1,15043,3186), which is what `detokenize --ids` takes. " +
         "With --file, one line of ids per input line (an empty input line gives an empty output line). " +
         "With --json: {\"ids\": [...]} for --text, {\"ids\": [[...], ...]} (one array per line) for --file.",
@@ -27,12 +29,13 @@ export function register(program: Command): void {
       "after",
       "\nExamples:\n" +
         "  llama-ts tokenize --tokenizer tokenizer.model --text \"Hello world\" --bos\n" +
-        "  llama-ts tokenize --tokenizer tokenizer.model --file corpus.txt --json > ids.json",
+        "  llama-ts tokenize --tokenizer tokenizer.model --file corpus.txt --json > ids.json\n" +
+        "  llama-ts tokenize --tokenizer Meta-Llama-3-8B/tokenizer.json --text \"Hello world\" --bos",
     )
-    .requiredOption("--tokenizer <file>", "SentencePiece model file (tokenizer.model)")
+    .requiredOption("--tokenizer <file>", "tokenizer.model, tokenizer.json, or a model folder holding one")
     .option("--text <text>", "the text to encode (as one piece of text, newlines included)")
     .option("--file <file>", "encode each line of this UTF-8 file (\"-\" reads stdin); the newline itself is not encoded")
-    .option("--bos", "prepend the BOS id (1 for LLaMA) to each sequence")
+    .option("--bos", "prepend the BOS id (1 for LLaMA, 128000 for Llama 3) to each sequence")
     .option("--eos", "append the EOS id (2 for LLaMA) to each sequence")
     .option("--json", "print JSON instead of comma-separated ids")
     .action((opts: TokenizeOptions) => run(opts));
@@ -42,7 +45,7 @@ function run(opts: TokenizeOptions): void {
   if ((opts.text === undefined) === (opts.file === undefined)) {
     throw new UserError("give exactly one of --text TEXT or --file FILE");
   }
-  const tok = SentencePieceTokenizer.fromFile(opts.tokenizer);
+  const tok = loadTokenizer(opts.tokenizer);
   const encodeOpts = { bos: opts.bos === true, eos: opts.eos === true };
   if (opts.text !== undefined) {
     const ids = tok.encode(opts.text, encodeOpts);
