@@ -76,7 +76,8 @@ test("bad requests get 4xx with OpenAI's error body and the server keeps serving
 });
 
 test("a full queue answers 429 with Retry-After; a disconnected client frees its slot", async () => {
-  const srv = await startServer({ model: longContextModel(4096), parallel: 1, maxQueue: 0 });
+  const longModel = longContextModel(4096);
+  const srv = await startServer({ model: longModel, parallel: 1, maxQueue: 0 });
   try {
     const ac = new AbortController();
     const long = await fetch(`${srv.url}/v1/completions`, {
@@ -111,6 +112,7 @@ test("a full queue answers 429 with Retry-After; a disconnected client frees its
     assert.equal(ok.status, 200, ok.text);
   } finally {
     await srv.close();
+    fs.rmSync(path.dirname(longModel), { recursive: true, force: true });
   }
 });
 
@@ -137,6 +139,7 @@ test("--api-key: 401 without the bearer token, open /health and chat page", asyn
     assertError(await call(`${srv.url}/missing.css`), 404);
   } finally {
     await srv.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
