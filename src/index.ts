@@ -59,6 +59,10 @@ export type {
 export { renderChat, chatGenerateOptions, FALLBACK_CHAT_TEMPLATE, type ChatMessage } from "./generate/chat.js";
 export { sampleToken, type SamplingOptions } from "./generate/sampler.js";
 
+// Serving (OpenAI-compatible HTTP API: docs/serve.md)
+export { LlamaServer, type ServerOptions } from "./serve/server.js";
+export { openServer, type OpenServerOptions } from "./serve/start.js";
+
 // The model
 export { PRESETS, presetConfig, configFromHf, configToHf, ffnHiddenSize, headDim, type LlamaConfig } from "./model/config.js";
 export { parameterCount } from "./model/params.js";

@@ -14,6 +14,7 @@ import { register as registerConvert } from "./convert.js";
 import { register as registerChat } from "./chat.js";
 import { register as registerSweep } from "./sweep.js";
 import { register as registerCost } from "./cost.js";
+import { register as registerServe } from "./serve.js";
 
 /** Examples for commands whose own help has none (shown after the options). */
 const EXAMPLES: Record<string, string[]> = {
@@ -57,5 +58,6 @@ export function registerCommands(program: Command): void {
   registerChat(program);
   registerSweep(program);
   registerCost(program);
+  registerServe(program);
   polishHelp(program);
 }
