@@ -25,15 +25,23 @@ interface ChatMessage { role: "system" | "user" | "assistant"; content: string }
 interface Sampling { temperature: number; top_p: number; max_tokens: number }
 
 /** The server's non-streamed answer: the independent reference for what the page shows. */
-async function apiReply(base: string, modelId: string, messages: ChatMessage[], s: Sampling): Promise<string> {
+async function apiReply(base: string, modelId: string, messages: ChatMessage[], s: Sampling): Promise<{ content: string; tokens: number }> {
   const r = await fetch(`${base}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: modelId, messages, ...s }),
   });
   assert.equal(r.status, 200, await r.clone().text());
-  const body = (await r.json()) as { choices: Array<{ message: { content: string } }> };
-  return body.choices[0]!.message.content;
+  const body = (await r.json()) as { choices: Array<{ message: { content: string } }>; usage: { completion_tokens: number } };
+  return { content: body.choices[0]!.message.content, tokens: body.usage.completion_tokens };
+}
+
+/** One unlabelled sample of the server's Prometheus text at GET /metrics. */
+async function metric(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+  assert.ok(m !== null, `no ${name} in /metrics`);
+  return Number(m[1]);
 }
 
 async function setValue(page: Page, selector: string, value: string): Promise<void> {
@@ -110,12 +118,12 @@ test("chat page in headless Chromium: streams, matches the API at temperature 0,
       const user = "Once upon a time there was a little dog.";
       const shown = await sendAndWait(page, user, "done");
       history.push({ role: "user", content: user });
-      const expected = await apiReply(server.url, modelId, history, sampling);
+      const { content: expected, tokens } = await apiReply(server.url, modelId, history, sampling);
       assert.ok(expected.length > 0, "the model says something");
       assert.equal(shown.text, expected);
       const partial = new Set(shown.lengths.filter((n) => n > 0 && n < expected.length));
       assert.ok(partial.size >= 2, `saw intermediate lengths ${[...partial].join(", ")} of ${expected.length}: the reply did not stream`);
-      assert.match(await page.$eval("#stats", (el) => el.textContent!), /tokens? · [\d.]+ tok\/s/);
+      assert.match(await page.$eval("#stats", (el) => el.textContent!), new RegExp(`^${tokens} tokens · [\\d.]+ tok/s`));
       history.push({ role: "assistant", content: expected });
     });
 
@@ -123,7 +131,7 @@ test("chat page in headless Chromium: streams, matches the API at temperature 0,
       const user = "What did the dog do next?";
       const shown = await sendAndWait(page, user, "done");
       history.push({ role: "user", content: user });
-      assert.equal(shown.text, await apiReply(server.url, modelId, history, sampling));
+      assert.equal(shown.text, (await apiReply(server.url, modelId, history, sampling)).content);
     });
 
     await t.test("Stop cancels a long generation", async () => {
@@ -131,7 +139,8 @@ test("chat page in headless Chromium: streams, matches the API at temperature 0,
       const maxTokens = context - 64;
       await setValue(page, "#max-tokens", String(maxTokens));
       const user = "Tell me a very long story.";
-      const full = await apiReply(server.url, modelId, [{ role: "system", content: system }, { role: "user", content: user }], { ...sampling, max_tokens: maxTokens });
+      const { content: full } = await apiReply(server.url, modelId, [{ role: "system", content: system }, { role: "user", content: user }], { ...sampling, max_tokens: maxTokens });
+      const generatedBefore = await metric(server.url, "llamats_generated_tokens_total");
       // Press Stop from inside the page as soon as the first text arrives.
       await page.evaluate(() => {
         const messages = document.getElementById("messages")!;
@@ -148,6 +157,11 @@ test("chat page in headless Chromium: streams, matches the API at temperature 0,
       assert.equal(await page.$eval(".message.assistant .content", (el) => el.textContent), stopped.text, "nothing arrives after Stop");
       assert.equal(await page.$eval("#stop", (el) => (el as HTMLButtonElement).disabled), true);
       assert.match(await page.$eval("#stats", (el) => el.textContent!), /stopped by you/);
+      // The server saw the disconnect: decoding ended early and freed its slot.
+      for (let i = 0; i < 50 && (await metric(server.url, "llamats_sequences_in_flight")) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await metric(server.url, "llamats_sequences_in_flight"), 0);
+      const generated = (await metric(server.url, "llamats_generated_tokens_total")) - generatedBefore;
+      assert.ok(generated < maxTokens, `the server generated ${generated} of ${maxTokens} tokens after Stop`);
     });
 
     await t.test("a rejected request shows the server's error message", async () => {

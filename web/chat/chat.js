@@ -3,15 +3,17 @@
  *
  * Protocol (OpenAI-compatible, as `llama-ts serve` implements it):
  *   GET  /v1/models            -> { data: [{ id }] }; the first id names the model in requests.
- *   POST /v1/chat/completions  <- { model, messages, stream: true, temperature, top_p, max_tokens }
+ *   POST /v1/chat/completions  <- { model, messages, stream: true, stream_options: { include_usage: true },
+ *                                   temperature, top_p, max_tokens }
  *        -> text/event-stream: `data: {json}` events, each with choices[0].delta.content (text
- *           appended to the reply) and, on the last, choices[0].finish_reason; then `data: [DONE]`.
+ *           appended to the reply) and, on the last, choices[0].finish_reason; a final event may carry
+ *           usage.completion_tokens; then `data: [DONE]`.
  *        A failed request answers non-2xx with { error: { message, type, param, code } }.
  *
  * messages = [system (if the box is not empty), ...every earlier turn, the new user turn].
- * Tokens/s counts content events (one per token from this server, or usage.completion_tokens
- * when the server sends it) over the time from the first to the last one, so it is the decode
- * rate; the time to the first token is shown beside it.
+ * Tokens/s is (tokens - 1) over the time from the first to the last content event, so it is the
+ * decode rate; tokens is usage.completion_tokens when the server sends it, else the number of
+ * content events. The time to the first token is shown beside it.
  *
  * State visible to tests: body[data-state] is "loading" | "idle" | "generating"; each reply is
  * `.message.assistant` with data-status "streaming" | "done" | "stopped" | "error" and its text
@@ -157,6 +159,7 @@ function requestBody() {
   const body = {
     messages,
     stream: true,
+    stream_options: { include_usage: true },
     temperature: numberFrom(ui.temperature, 0.8),
     top_p: numberFrom(ui.topP, 0.95),
     max_tokens: Math.max(1, Math.floor(numberFrom(ui.maxTokens, 256))),
