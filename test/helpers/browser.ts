@@ -3,8 +3,9 @@
  * library page): finds Debian's `chromium` and drives it with puppeteer-core.
  *
  * Contract:
- * - `chromiumPath()` is $CHROMIUM_PATH when set, else the first of /usr/bin/chromium,
- *   /usr/bin/chromium-browser, /usr/bin/google-chrome that exists, else undefined.
+ * - `chromiumPath()` is $CHROMIUM_PATH when set (undefined if that file does not exist), else
+ *   the first of /usr/bin/chromium, /usr/bin/chromium-browser, /usr/bin/google-chrome that
+ *   exists, else undefined.
  * - `browserSkipReason()` is undefined when a browser was found, or the reason to skip
  *   (`test(name, { skip: browserSkipReason() }, ...)`). Under CI (CI=true) a missing browser
  *   is never a skip: it throws, so the suite fails loudly (.ci/run installs `chromium`).
@@ -30,7 +31,7 @@ export const CONTAINER_FLAGS = [
 
 export function chromiumPath(): string | undefined {
   const fromEnv = process.env.CHROMIUM_PATH;
-  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+  if (fromEnv !== undefined && fromEnv !== "") return fs.existsSync(fromEnv) ? fromEnv : undefined;
   return CANDIDATES.find((p) => fs.existsSync(p));
 }
 
@@ -41,7 +42,9 @@ function inCI(): boolean {
 
 export function browserSkipReason(): string | undefined {
   if (chromiumPath() !== undefined) return undefined;
-  const reason = `no Chromium found (looked at $CHROMIUM_PATH, ${CANDIDATES.join(", ")}); install it with \`apt-get install -y chromium\``;
+  const fromEnv = process.env.CHROMIUM_PATH;
+  const where = fromEnv ? `CHROMIUM_PATH=${fromEnv} does not exist` : `no Chromium at ${CANDIDATES.join(", ")} (or $CHROMIUM_PATH)`;
+  const reason = `${where}; install Debian's with \`apt-get install -y chromium\``;
   if (inCI()) throw new Error(`CI=true and ${reason}: the browser tests cannot run (.ci/run should have installed it)`);
   return reason;
 }

@@ -85,8 +85,15 @@ async function sendAndWait(page: Page, text: string, status: string): Promise<{ 
 }
 
 test("chat page in headless Chromium: streams, matches the API at temperature 0, stops, shows errors", { skip, timeout: 240_000 }, async (t) => {
-  const server = await startServer(["serve", "--model", model, "--port", "0"]);
-  const browser = await launchBrowser();
+  // Both take seconds on a busy machine: start them together, and clean up either if the other fails.
+  const [started, launched] = await Promise.allSettled([startServer(["serve", "--model", model, "--port", "0"]), launchBrowser()]);
+  if (started.status === "rejected" || launched.status === "rejected") {
+    if (started.status === "fulfilled") await started.value.stop();
+    if (launched.status === "fulfilled") await launched.value.close();
+    throw started.status === "rejected" ? started.reason : (launched as PromiseRejectedResult).reason;
+  }
+  const server = started.value;
+  const browser = launched.value;
   try {
     const models = (await (await fetch(`${server.url}/v1/models`)).json()) as { data: Array<{ id: string }> };
     const modelId = models.data[0]!.id;
