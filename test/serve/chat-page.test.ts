@@ -4,7 +4,8 @@
  * the reply into the page (several intermediate lengths are seen before it completes); at
  * temperature 0 the page's final text equals the server's non-streamed answer to the same
  * request, also for a second turn (the history is sent); Stop cancels a long generation,
- * leaving a prefix of the full reply; a rejected request shows the server's error message.
+ * leaving a prefix of the full reply (and the server stops decoding); a rejected request shows
+ * the server's error message; with `--api-key` the key typed into the page is sent.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -84,7 +85,7 @@ async function sendAndWait(page: Page, text: string, status: string): Promise<{ 
   });
 }
 
-test("chat page in headless Chromium: streams, matches the API at temperature 0, stops, shows errors", { skip, timeout: 240_000 }, async (t) => {
+test("chat page in headless Chromium: streams, matches the API at temperature 0, stops, shows errors, API key", { skip, timeout: 240_000 }, async (t) => {
   // Both take seconds on a busy machine: start them together, and clean up either if the other fails.
   const [started, launched] = await Promise.allSettled([startServer(["serve", "--model", model, "--port", "0"]), launchBrowser()]);
   if (started.status === "rejected" || launched.status === "rejected") {
@@ -186,6 +187,33 @@ test("chat page in headless Chromium: streams, matches the API at temperature 0,
       assert.ok((await page.$eval("#error", (el) => el.textContent!)).includes(message));
       assert.equal(await page.$eval("#input", (el) => (el as HTMLTextAreaElement).value), "hi", "the message goes back into the box");
       assert.equal(await page.$$eval(".message", (els) => els.length), 0);
+    });
+
+    await t.test("with --api-key the page asks for the key, then works", async () => {
+      const locked = await startServer(["serve", "--model", model, "--port", "0", "--api-key", "sesame"]);
+      try {
+        const opened = await openPage(browser, `${locked.url}/`);
+        const p = opened.page;
+        await p.waitForSelector("#error:not([hidden])");
+        assert.match(await p.$eval("#error", (el) => el.textContent!), /API key/);
+        await p.type("#api-key", "sesame");
+        await p.keyboard.press("Tab"); // commits the field: the page lists the models again
+        await p.waitForFunction((id) => document.getElementById("model")!.textContent === id, {}, modelId);
+        assert.equal(await p.$eval("#error", (el) => (el as HTMLElement).hidden), true);
+        await setValue(p, "#temperature", "0");
+        await setValue(p, "#max-tokens", "16");
+        const shown = await sendAndWait(p, "Hello", "done");
+        const r = await fetch(`${locked.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: "Bearer sesame" },
+          body: JSON.stringify({ model: modelId, messages: [{ role: "user", content: "Hello" }], temperature: 0, top_p: 0.95, max_tokens: 16 }),
+        });
+        assert.equal(shown.text, ((await r.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content);
+        problems.push(...opened.problems.filter((x) => !/status of 401/.test(x)));
+        await p.close();
+      } finally {
+        await locked.stop();
+      }
     });
 
     // The 4xx above is logged by Chromium as a failed resource load; anything else is a bug.

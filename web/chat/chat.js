@@ -15,6 +15,9 @@
  * decode rate; tokens is usage.completion_tokens when the server sends it, else the number of
  * content events. The time to the first token is shown beside it.
  *
+ * With `serve --api-key`, the page itself is open but the API needs `Authorization: Bearer KEY`:
+ * the key typed in #api-key is sent with every request (kept in this tab's sessionStorage only).
+ *
  * State visible to tests: body[data-state] is "loading" | "idle" | "generating"; each reply is
  * `.message.assistant` with data-status "streaming" | "done" | "stopped" | "error" and its text
  * in `.content`.
@@ -37,6 +40,7 @@ const ui = {
   topP: /** @type {HTMLInputElement} */ ($("top-p")),
   topPValue: /** @type {HTMLOutputElement} */ ($("top-p-value")),
   maxTokens: /** @type {HTMLInputElement} */ ($("max-tokens")),
+  apiKey: /** @type {HTMLInputElement} */ ($("api-key")),
   model: $("model"),
   stats: $("stats"),
 };
@@ -147,7 +151,13 @@ function formatStats({ tokens, firstMs, decodeMs, finish }) {
 
 function numberFrom(input, fallback) {
   const v = Number(input.value);
-  return Number.isFinite(v) ? v : fallback;
+  return input.value.trim() !== "" && Number.isFinite(v) ? v : fallback;
+}
+
+/** Request headers: JSON plus the API key when one is typed in. */
+function headers(extra = {}) {
+  const key = ui.apiKey.value.trim();
+  return key === "" ? extra : { ...extra, authorization: `Bearer ${key}` };
 }
 
 function requestBody() {
@@ -170,12 +180,13 @@ function requestBody() {
 
 async function loadModelName() {
   try {
-    const response = await fetch("/v1/models");
+    const response = await fetch("/v1/models", { headers: headers() });
     if (!response.ok) throw new Error(await errorMessage(response));
     const list = await response.json();
     const id = list && Array.isArray(list.data) && list.data[0] ? list.data[0].id : null;
     state.modelId = typeof id === "string" ? id : null;
     ui.model.textContent = state.modelId ?? "(none listed)";
+    clearError();
   } catch (err) {
     ui.model.textContent = "unknown";
     showError(`Could not list the server's models: ${err instanceof Error ? err.message : String(err)}`);
@@ -208,7 +219,7 @@ async function send() {
   try {
     const response = await fetch("/v1/chat/completions", {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      headers: headers({ "content-type": "application/json", accept: "text/event-stream" }),
       body: JSON.stringify(requestBody()),
       signal: controller.signal,
     });
@@ -289,6 +300,11 @@ ui.input.addEventListener("keydown", (e) => {
 document.addEventListener("keydown", (e) => { if (e.key === "Escape") stop(); });
 ui.stop.addEventListener("click", stop);
 ui.clear.addEventListener("click", newChat);
+ui.apiKey.value = sessionStorage.getItem("llama-ts-api-key") ?? "";
+ui.apiKey.addEventListener("change", () => {
+  sessionStorage.setItem("llama-ts-api-key", ui.apiKey.value.trim());
+  if (state.controller === null) void loadModelName();
+});
 bindSlider(ui.temperature, ui.temperatureValue);
 bindSlider(ui.topP, ui.topPValue);
 // On a narrow screen the settings start folded so the conversation has the room.
