@@ -20,7 +20,7 @@ export interface RunningServer {
   stop: () => Promise<void>;
 }
 
-export function startServer(args: string[], timeoutMs = 60_000): Promise<RunningServer> {
+export function spawnServer(args: string[], timeoutMs = 60_000): Promise<RunningServer> {
   const child = spawn(process.execPath, [cliPath, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";

@@ -14,7 +14,7 @@ import path from "node:path";
 import type { Page } from "puppeteer-core";
 import { fixturesDir, repoRoot } from "../helpers.js";
 import { browserSkipReason, launchBrowser, openPage } from "../helpers/browser.js";
-import { startServer } from "../helpers/server-process.js";
+import { spawnServer } from "../helpers/server-process.js";
 
 /** Tiny model with a tokenizer: 2 layers, dim 48, context 512 (max_position_embeddings). */
 const model = path.join(fixturesDir, "eval", "model");
@@ -87,7 +87,7 @@ async function sendAndWait(page: Page, text: string, status: string): Promise<{ 
 
 test("chat page in headless Chromium: streams, matches the API at temperature 0, stops, shows errors, API key", { skip, timeout: 240_000 }, async (t) => {
   // Both take seconds on a busy machine: start them together, and clean up either if the other fails.
-  const [started, launched] = await Promise.allSettled([startServer(["serve", "--model", model, "--port", "0"]), launchBrowser()]);
+  const [started, launched] = await Promise.allSettled([spawnServer(["serve", "--model", model, "--port", "0"]), launchBrowser()]);
   if (started.status === "rejected" || launched.status === "rejected") {
     if (started.status === "fulfilled") await started.value.stop();
     if (launched.status === "fulfilled") await launched.value.close();
@@ -190,7 +190,7 @@ test("chat page in headless Chromium: streams, matches the API at temperature 0,
     });
 
     await t.test("with --api-key the page asks for the key, then works", async () => {
-      const locked = await startServer(["serve", "--model", model, "--port", "0", "--api-key", "sesame"]);
+      const locked = await spawnServer(["serve", "--model", model, "--port", "0", "--api-key", "sesame"]);
       try {
         const opened = await openPage(browser, `${locked.url}/`);
         const p = opened.page;
