@@ -16,6 +16,7 @@ const sections: Section[] = [
   { name: "quant-ppl", load: () => import("./quant-ppl.js") },
   { name: "eval", load: () => import("./eval.js") },
   { name: "peers", load: () => import("./peers.js") },
+  { name: "serve", load: () => import("./serve.js") },
 ];
 
 const only = process.argv.slice(2);

@@ -22,6 +22,8 @@ export interface ServeModel {
   vocabSize: number;
   /** Tokens per sequence (prompt + generated). */
   contextLength: number;
+  /** The Jinja chat template, when the model has one (reported by /tokenizer_info). */
+  chatTemplate?: string;
   /** Renders a conversation with the model's chat template, ending with the assistant's turn. */
   renderChat(messages: readonly ChatTurn[]): string;
 }

@@ -61,15 +61,22 @@ export const chatRequest = z.object({
 });
 export type ChatRequest = z.infer<typeof chatRequest>;
 
-/** llama.cpp server's /tokenize. */
-export const tokenizeRequest = z.object({
-  content: z.string(),
-  add_special: z.boolean().nullish(),
-  parse_special: z.boolean().nullish(),
-  with_pieces: z.boolean().nullish(),
-});
+/**
+ * /tokenize: llama.cpp server's `{content, add_special, parse_special, with_pieces}`, or vLLM's
+ * `{prompt, add_special_tokens}` (what lm-evaluation-harness's `tokenizer_backend=remote` sends).
+ */
+export const tokenizeRequest = z
+  .object({
+    content: z.string().optional(),
+    prompt: z.string().optional(),
+    add_special: z.boolean().nullish(),
+    add_special_tokens: z.boolean().nullish(),
+    parse_special: z.boolean().nullish(),
+    with_pieces: z.boolean().nullish(),
+  })
+  .refine((r) => r.content !== undefined || r.prompt !== undefined, { error: "'content' (a string) is required", path: ["content"] });
 
-/** llama.cpp server's /detokenize. */
+/** /detokenize: `{tokens}` (llama.cpp and vLLM). */
 export const detokenizeRequest = z.object({ tokens: tokenIds });
 
 /** Parses `body` with `schema` or throws a 400 naming the first bad field. */

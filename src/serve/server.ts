@@ -7,7 +7,8 @@
  *   GET  /v1/models[/ID]             the one model this server serves
  *   POST /v1/completions             openai.ts
  *   POST /v1/chat/completions        openai.ts
- *   POST /tokenize, /detokenize      llama.cpp server's shapes
+ *   POST /tokenize, /detokenize      llama.cpp server's shapes (vLLM's accepted too)
+ *   GET  /tokenizer_info             vLLM's: special tokens, chat template (lm-eval's remote tokenizer)
  *   GET  /, /FILE                    the chat page: files of `staticDir` (web/chat), no API key needed
  *
  * Every error is a JSON body in OpenAI's shape with its 4xx/5xx status (errors.ts); an
@@ -76,8 +77,8 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 export class LlamaServer {
   readonly metrics = new ServerMetrics();
   readonly http: Server;
-  private readonly model: ServeModel;
-  private readonly engine: ServeEngine;
+  readonly model: ServeModel;
+  readonly engine: ServeEngine;
   private readonly apiKeyHash: Buffer | undefined;
   private readonly maxBodyBytes: number;
   private readonly staticDir: string;
@@ -95,6 +96,9 @@ export class LlamaServer {
     this.log = opts.log ?? ((line) => process.stderr.write(line + "\n"));
     this.routes = this.buildRoutes();
     this.http = createServer((req, res) => this.track(this.dispatch(req, res)));
+    // Keep idle connections longer than the usual load balancer / client idle timeout (60 s), so
+    // that the server never closes a connection a client is about to reuse.
+    this.http.keepAliveTimeout = 65_000;
     this.http.on("clientError", (_err, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       else socket.destroy();
@@ -152,6 +156,7 @@ export class LlamaServer {
     add(["/v1/completions", "/completions"], { method: "POST", handler: json(handleCompletions) });
     add(["/v1/chat/completions", "/chat/completions"], { method: "POST", handler: json(handleChat) });
     add(["/tokenize"], { method: "POST", handler: json(async (_c, body, res) => this.tokenize(body, res)) });
+    add(["/tokenizer_info"], { method: "GET", handler: async (_c, _q, res) => this.tokenizerInfo(res) });
     add(["/detokenize"], { method: "POST", handler: json(async (_c, body, res) => this.detokenize(body, res)) });
     return r;
   }
@@ -244,9 +249,11 @@ export class LlamaServer {
     const r = parseBody(tokenizeRequest, body);
     const tok = this.model.tokenizer;
     if (!tok) throw badRequest("this model has no tokenizer", "content");
-    const ids = tok.encode(r.content, { bos: (r.add_special ?? false) && tok.bosId >= 0, parseSpecial: r.parse_special ?? true });
+    const addSpecial = r.add_special ?? r.add_special_tokens ?? false;
+    const ids = tok.encode(r.content ?? r.prompt ?? "", { bos: addSpecial && tok.bosId >= 0, parseSpecial: r.parse_special ?? true });
     const tokens = r.with_pieces ? ids.map((id) => ({ id, piece: tok.idToPiece(id) })) : ids;
-    sendJson(res, 200, { tokens });
+    // llama.cpp answers {tokens}; vLLM adds count and max_model_len.
+    sendJson(res, 200, { tokens, count: ids.length, max_model_len: this.model.contextLength });
   }
 
   private detokenize(body: unknown, res: ServerResponse): void {
@@ -256,7 +263,25 @@ export class LlamaServer {
     for (const id of r.tokens) {
       if (id < 0 || id >= tok.vocabSize) throw badRequest(`'tokens': token id ${id} is outside the vocabulary [0, ${tok.vocabSize})`, "tokens", "invalid_token_id");
     }
-    sendJson(res, 200, { content: tok.decode(r.tokens) });
+    const text = tok.decode(r.tokens);
+    // llama.cpp's key is `content`, vLLM's `prompt`.
+    sendJson(res, 200, { content: text, prompt: text });
+  }
+
+  /** vLLM's GET /tokenizer_info (lm-evaluation-harness's `tokenizer_backend=remote` reads it). */
+  private tokenizerInfo(res: ServerResponse): void {
+    const tok = this.model.tokenizer;
+    if (!tok) throw badRequest("this model has no tokenizer");
+    const piece = (id: number): string | null => (id >= 0 ? tok.idToPiece(id) : null);
+    sendJson(res, 200, {
+      tokenizer_class: "LlamaTokenizer",
+      bos_token: piece(tok.bosId),
+      eos_token: piece(tok.eosId),
+      pad_token: null,
+      model_max_length: this.model.contextLength,
+      vocab_size: tok.vocabSize,
+      chat_template: this.model.chatTemplate ?? null,
+    });
   }
 
   private async serveStatic(pathname: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,10 +1,7 @@
-import path from "node:path";
 import type { Command } from "commander";
-import { applyThreads, loadModel } from "../common.js";
+import { applyThreads } from "../common.js";
 import { parseNumberOption, UserError } from "../../util/errors.js";
-import { LlamaServer } from "../../serve/server.js";
-import type { ChatTurn, ServeModel } from "../../serve/engine.js";
-import { InterimEngine } from "../../serve/interim-engine.js";
+import { openServer } from "../../serve/start.js";
 
 interface ServeCliOptions {
   model: string;
@@ -54,26 +51,21 @@ export function register(program: Command): void {
 async function run(opts: ServeCliOptions): Promise<void> {
   applyThreads(opts.threads);
   const port = parseNumberOption(opts.port, "--port", { min: 0, max: 65535, integer: true });
-  parseNumberOption(opts.parallel, "--parallel", { min: 1, max: 1024, integer: true });
+  const parallel = parseNumberOption(opts.parallel, "--parallel", { min: 1, max: 1024, integer: true });
   const maxQueue = parseNumberOption(opts.maxQueue, "--max-queue", { min: 0, integer: true });
   const maxBodyBytes = parseNumberOption(opts.maxBody, "--max-body", { min: 1024, integer: true });
   const graceMs = parseNumberOption(opts.grace, "--grace", { min: 0 }) * 1000;
   if (opts.apiKey !== undefined && opts.apiKey.trim() === "") throw new UserError("--api-key is empty");
-  const loaded = loadModel(opts.model);
-  const config = loaded.model.config;
-  const contextLength = opts.ctx !== undefined
-    ? parseNumberOption(opts.ctx, "--ctx", { min: 1, max: config.maxPositionEmbeddings, integer: true })
-    : config.maxPositionEmbeddings;
-  const tokenizer = loaded.tokenizer();
-  const model: ServeModel = {
-    id: opts.alias ?? path.basename(path.resolve(opts.model)),
-    tokenizer,
-    vocabSize: config.vocabSize,
-    contextLength,
-    renderChat: (messages: readonly ChatTurn[]) => messages.map((m) => `${m.role}: ${m.content}\n`).join("") + "assistant:",
-  };
-  const engine = new InterimEngine(loaded.model, tokenizer, maxQueue);
-  const server = new LlamaServer({ model, engine, apiKey: opts.apiKey, maxBodyBytes });
+  const server = await openServer({
+    model: opts.model,
+    alias: opts.alias,
+    parallel,
+    contextLength: opts.ctx !== undefined ? parseNumberOption(opts.ctx, "--ctx", { min: 1, integer: true }) : undefined,
+    maxQueue,
+    apiKey: opts.apiKey,
+    maxBodyBytes,
+  });
+  const model = server.model;
   let addr;
   try {
     addr = await server.listen(port, opts.host);
@@ -86,5 +78,5 @@ async function run(opts: ServeCliOptions): Promise<void> {
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
-  process.stdout.write(`llama-ts serve: model '${model.id}' (context ${contextLength}) listening on ${addr.url}\n`);
+  process.stdout.write(`llama-ts serve: model '${model.id}' (context ${model.contextLength}) listening on ${addr.url}\n`);
 }
