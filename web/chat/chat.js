@@ -65,7 +65,8 @@ async function* sseEvents(body) {
     for (;;) {
       const { value, done } = await reader.read();
       buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
-      buffer = buffer.replace(/\r\n?/g, "\n");
+      // CRLF and CR end lines too; a CR at the end of a chunk waits, its LF may come next.
+      buffer = buffer.replace(done ? /\r\n?/g : /\r\n|\r(?=[^])/g, "\n");
       let end;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const event = buffer.slice(0, end);
@@ -160,11 +161,11 @@ function headers(extra = {}) {
   return key === "" ? extra : { ...extra, authorization: `Bearer ${key}` };
 }
 
-function requestBody() {
+function requestBody(history) {
   const messages = [];
   const system = ui.system.value.trim();
   if (system !== "") messages.push({ role: "system", content: system });
-  messages.push(...state.history);
+  messages.push(...history);
   /** @type {Record<string, unknown>} */
   const body = {
     messages,
@@ -199,7 +200,9 @@ async function send() {
   if (text.trim() === "" || state.controller !== null) return;
   clearError();
   ui.input.value = "";
-  state.history.push({ role: "user", content: text });
+  // This turn belongs to this conversation even if "New chat" replaces it meanwhile.
+  const history = state.history;
+  history.push({ role: "user", content: text });
   const userBubble = addMessage("user", text);
   const reply = addMessage("assistant", "");
   reply.article.dataset.status = "streaming";
@@ -220,7 +223,7 @@ async function send() {
     const response = await fetch("/v1/chat/completions", {
       method: "POST",
       headers: headers({ "content-type": "application/json", accept: "text/event-stream" }),
-      body: JSON.stringify(requestBody()),
+      body: JSON.stringify(requestBody(history)),
       signal: controller.signal,
     });
     if (!response.ok || response.body === null) throw new Error(`The server answered ${response.status}: ${await errorMessage(response)}`);
@@ -240,26 +243,28 @@ async function send() {
     }
     reply.article.dataset.status = "done";
     if (finish) reply.article.dataset.finish = finish;
-    state.history.push({ role: "assistant", content: reply.textNode.data });
+    history.push({ role: "assistant", content: reply.textNode.data });
   } catch (err) {
     if (controller.signal.aborted) {
       finish = "stopped";
       reply.article.dataset.status = "stopped";
       if (reply.textNode.data === "") reply.article.classList.add("no-text");
-      state.history.push({ role: "assistant", content: reply.textNode.data });
+      history.push({ role: "assistant", content: reply.textNode.data });
     } else {
       // A failed turn leaves no trace in the conversation: the text goes back into the box.
       reply.article.dataset.status = "error";
       reply.article.remove();
       userBubble.article.remove();
-      state.history.pop();
+      history.pop();
       if (ui.input.value === "") ui.input.value = text;
       showError(err instanceof Error ? err.message : String(err));
     }
   } finally {
     reply.article.removeAttribute("aria-busy");
-    state.controller = null;
-    setGenerating(false);
+    if (state.controller === controller) {
+      state.controller = null;
+      setGenerating(false);
+    }
     const firstMs = firstAt === null ? null : firstAt - started;
     const decodeMs = firstAt === null || lastAt === null ? 0 : lastAt - firstAt;
     if (reply.article.isConnected) ui.stats.textContent = formatStats({ tokens: usageTokens ?? tokens, firstMs, decodeMs, finish });
