@@ -5,7 +5,8 @@
  * temperature 0 the page's final text equals the server's non-streamed answer to the same
  * request, also for a second turn (the history is sent); Stop cancels a long generation,
  * leaving a prefix of the full reply (and the server stops decoding); a rejected request shows
- * the server's error message; with `--api-key` the key typed into the page is sent.
+ * the server's error message; with `--api-key` the key typed into the page is sent; settings
+ * (not the conversation) survive a reload.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -49,6 +50,7 @@ async function setValue(page: Page, selector: string, value: string): Promise<vo
   await page.$eval(selector, (el, v) => {
     (el as HTMLInputElement).value = v;
     el.dispatchEvent(new Event("input", { bubbles: true }));
+    el.dispatchEvent(new Event("change", { bubbles: true }));
   }, value);
 }
 
@@ -140,6 +142,15 @@ test("chat page in headless Chromium: streams, matches the API at temperature 0,
       const shown = await sendAndWait(page, user, "done");
       history.push({ role: "user", content: user });
       assert.equal(shown.text, (await apiReply(server.url, modelId, history, sampling)).content);
+    });
+
+    await t.test("settings survive a reload; the conversation does not", async () => {
+      await page.reload({ waitUntil: "load" });
+      await page.waitForFunction(() => document.body.dataset.state === "idle");
+      const values = await page.evaluate(() => ["system", "temperature", "top-p", "max-tokens"].map((id) => (document.getElementById(id) as HTMLInputElement).value));
+      assert.deepEqual(values, [system, "0", String(sampling.top_p), String(sampling.max_tokens)]);
+      assert.equal(await page.$eval("#temperature-value", (el) => el.textContent), "0");
+      assert.equal(await page.$$eval(".message", (els) => els.length), 0);
     });
 
     await t.test("Stop cancels a long generation", async () => {

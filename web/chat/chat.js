@@ -219,6 +219,7 @@ async function send() {
   let tokens = 0;
   let usageTokens = null;
   let finish = null;
+  let statsAt = started;
   try {
     const response = await fetch("/v1/chat/completions", {
       method: "POST",
@@ -237,6 +238,10 @@ async function send() {
         lastAt = performance.now();
         if (firstAt === null) firstAt = lastAt;
         scrollToEnd(false);
+        if (lastAt - statsAt > 250) {
+          statsAt = lastAt;
+          ui.stats.textContent = formatStats({ tokens, firstMs: firstAt - started, decodeMs: lastAt - firstAt, finish: null });
+        }
       }
       if (choice && choice.finish_reason) finish = choice.finish_reason;
       if (event.usage && typeof event.usage.completion_tokens === "number") usageTokens = event.usage.completion_tokens;
@@ -289,6 +294,21 @@ function newChat() {
 // ---------------------------------------------------------------------------------------------
 // Wiring
 
+/** Settings kept across visits in localStorage (per server origin); the API key is not one. */
+const SAVED_SETTINGS = [ui.system, ui.temperature, ui.topP, ui.maxTokens];
+
+function restoreSettings() {
+  try {
+    for (const input of SAVED_SETTINGS) {
+      const saved = localStorage.getItem(`llama-ts-chat:${input.id}`);
+      if (saved !== null) input.value = saved;
+      input.addEventListener("change", () => localStorage.setItem(`llama-ts-chat:${input.id}`, input.value));
+    }
+  } catch {
+    // storage disabled: settings last for this visit only
+  }
+}
+
 function bindSlider(input, output) {
   const show = () => { output.value = input.value; };
   input.addEventListener("input", show);
@@ -310,6 +330,7 @@ ui.apiKey.addEventListener("change", () => {
   sessionStorage.setItem("llama-ts-api-key", ui.apiKey.value.trim());
   if (state.controller === null) void loadModelName();
 });
+restoreSettings();
 bindSlider(ui.temperature, ui.temperatureValue);
 bindSlider(ui.topP, ui.topPValue);
 // On a narrow screen the settings start folded so the conversation has the room.
