@@ -23,3 +23,5 @@ export * from "./formats/gguf-model.js";
 export { loadLlama2c, saveLlama2c, type Llama2cVersion } from "./formats/llama2c.js";
 export { loadAnyModel, saveAnyModel, detectInputFormat, detectOutputFormat, type ModelFormat, type LoadedWeights } from "./formats/convert.js";
 export { loadGgufModel } from "./model/load.js";
+export { LlamaServer, type ServerOptions } from "./serve/server.js";
+export { openServer, type OpenServerOptions } from "./serve/start.js";

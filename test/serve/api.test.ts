@@ -77,20 +77,36 @@ test("token-id prompts are used as given (= `generate --tokens`); arrays of prom
   assert.deepEqual(both.choices.map((c) => [c.index, c.text]), [[0, wantText], [1, alone.choices[0]!.text]]);
 });
 
-test("streamed completion chunks concatenate to the non-streamed text", async () => {
-  const body = { model: modelId, prompt: "The whale", max_tokens: 20, temperature: 0.8, top_p: 0.9, seed: 7 };
+test("streamed completion chunks (text and logprobs) concatenate to the non-streamed ones", async () => {
+  const body = { model: modelId, prompt: "The whale", max_tokens: 20, temperature: 0.8, top_p: 0.9, seed: 7, logprobs: 2 };
   const whole = await client.completions.create(body);
   let text = "";
   let finish: string | null = null;
   let chunks = 0;
-  for await (const c of await client.completions.create({ ...body, stream: true })) {
+  const lp = { tokens: [] as string[], token_logprobs: [] as number[], text_offset: [] as number[] };
+  let usage: OpenAI.Completions.CompletionUsage | undefined;
+  for await (const c of await client.completions.create({ ...body, stream: true, stream_options: { include_usage: true } })) {
     text += c.choices[0]?.text ?? "";
     finish = c.choices[0]?.finish_reason ?? finish;
+    const l = c.choices[0]?.logprobs;
+    if (l) {
+      lp.tokens.push(...l.tokens!);
+      lp.token_logprobs.push(...(l.token_logprobs as number[]));
+      lp.text_offset.push(...l.text_offset!);
+    }
+    usage = c.usage ?? usage;
     chunks++;
   }
   assert.ok(chunks > 2, `${chunks} chunks`);
-  assert.equal(text, whole.choices[0]!.text);
-  assert.equal(finish, whole.choices[0]!.finish_reason);
+  const w = whole.choices[0]!;
+  assert.equal(text, w.text);
+  assert.equal(finish, w.finish_reason);
+  assert.deepEqual(lp.tokens, w.logprobs!.tokens);
+  assert.deepEqual(lp.token_logprobs, w.logprobs!.token_logprobs);
+  assert.deepEqual(lp.text_offset, w.logprobs!.text_offset);
+  assert.deepEqual(usage, whole.usage);
+  // Without echo, offsets start at the prompt's length.
+  assert.equal(w.logprobs!.text_offset![0], [...tokenizer.decode(tokenizer.encode("The whale", { bos: true }))].length);
 });
 
 test("chat completion, streamed and not, with stop strings", async () => {
