@@ -60,14 +60,16 @@ async function setValue(page: Page, selector: string, value: string): Promise<vo
  */
 async function recordReplyLengths(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const w = window as unknown as { replyLengths: number[] };
+    const w = window as unknown as { replyLengths: number[]; replyObserver?: MutationObserver };
+    w.replyObserver?.disconnect();
     w.replyLengths = [];
     const messages = document.getElementById("messages")!;
-    new MutationObserver(() => {
+    w.replyObserver = new MutationObserver(() => {
       const all = messages.querySelectorAll(".message.assistant .content");
       const last = all[all.length - 1];
       if (last !== undefined) w.replyLengths.push(last.textContent!.length);
-    }).observe(messages, { subtree: true, childList: true, characterData: true });
+    });
+    w.replyObserver.observe(messages, { subtree: true, childList: true, characterData: true });
   });
 }
 
