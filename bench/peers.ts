@@ -15,7 +15,7 @@ import type { LlamaConfig } from "../src/model/config.js";
 import { ffnHiddenSize } from "../src/model/config.js";
 import { initParams } from "../src/model/init.js";
 import { saveGguf, type GgufExportType } from "../src/formats/gguf-model.js";
-import { loadGgufModel } from "../src/model/load.js";
+import { loadModelSync } from "../src/runtime/load.js";
 import { loadNativeBackend } from "../src/kernels/native.js";
 import type { LlamaModel } from "../src/model/llama.js";
 import { INSTALL_HINT, openLlamaCpp, peerStatus, repoRoot, type LlamaCppSession } from "./peers/llama-cpp.js";
@@ -109,7 +109,7 @@ export async function bench(): Promise<string> {
         const file = path.join(tmp, `${type}.gguf`);
         // With tokenizer keys: node-llama-cpp aborts on a no_vocab file (llama.cpp asserts in tokenize).
         saveGguf(file, sh.config, params, { type, name: sh.name, tokenizer: fs.readFileSync(tokenizerPath()) });
-        const { model } = loadGgufModel(file, backend);
+        const { model } = loadModelSync(file, { backend });
         for (const threads of THREADS) {
           backend.setThreads(threads);
           // warm-up (V8 tiers, thread pool, page cache), then best of two

@@ -1,7 +1,8 @@
 /**
  * `llama-ts serve` under load: aggregate decode tokens/s with 1, 4 and 16 concurrent streaming
  * requests (the continuous-batching gain) and time to first token p50/p99, on the `npm start`
- * model (runs/start/model, when present) and a stories15M-shape random model, in-process over
+ * model (runs/start/model when trained, else a random model of its shape) and a stories15M-shape
+ * random model, in-process over
  * real HTTP (fetch + server-sent events).
  *
  * Each request: a fixed 32-token prompt (different per request), `max_tokens` generated with
@@ -13,9 +14,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { presetConfig } from "../src/model/config.js";
+import { presetConfig, type LlamaConfig } from "../src/model/config.js";
 import { initParams } from "../src/model/init.js";
 import { saveModelFolder } from "../src/formats/hf-folder.js";
+import { demoConfig } from "../src/train/demo.js";
 import { openServer } from "../src/serve/start.js";
 
 const CONCURRENCY = [1, 4, 16];
@@ -91,14 +93,19 @@ async function benchModel(label: string, modelDir: string, maxTokens: number): P
 
 export async function bench(): Promise<string> {
   const rows: string[] = [];
-  const startModel = path.resolve("runs", "start", "model");
-  if (fs.existsSync(path.join(startModel, "config.json"))) rows.push(...(await benchModel("npm start model (2.4M)", startModel, 64)));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-bench-serve-"));
-  try {
-    const config = { ...presetConfig("stories15M"), maxPositionEmbeddings: 512 };
-    const modelDir = path.join(dir, "stories15M-random");
+  const randomModel = (name: string, config: LlamaConfig): string => {
+    const modelDir = path.join(dir, name);
     saveModelFolder(modelDir, config, initParams(config, 1));
-    rows.push(...(await benchModel("stories15M shape, random f32", modelDir, 64)));
+    return modelDir;
+  };
+  try {
+    // The npm start model when it has been trained; otherwise a random model of its shape (same speed).
+    const startModel = path.resolve("runs", "start", "model");
+    if (fs.existsSync(path.join(startModel, "config.json"))) rows.push(...(await benchModel("npm start model (runs/start/model)", startModel, 64)));
+    else rows.push(...(await benchModel("npm start shape (2.4M), random f32", randomModel("start-shape", demoConfig(2048)), 64)));
+    const config = { ...presetConfig("stories15M"), maxPositionEmbeddings: 512 };
+    rows.push(...(await benchModel("stories15M shape, random f32", randomModel("stories15M-random", config), 64)));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,27 +1,98 @@
-/** llama-ts public API. */
-export * from "./kernels/index.js";
-export { UserError } from "./util/errors.js";
-export { Rng } from "./util/rng.js";
-export * from "./model/config.js";
-export * from "./model/params.js";
-export { initParams } from "./model/init.js";
-export { LlamaModel, KVCache } from "./model/llama.js";
-export { TrainGraph } from "./model/train-graph.js";
-export { backendLinearOps, referenceLinearOps, type LinearOps } from "./model/linear.js";
-export { loadModelFolder, saveModelFolder, readConfig, type ModelFolder } from "./formats/hf-folder.js";
-export * from "./formats/safetensors.js";
-export { generateTokens, type GenerateOptions, type GenerateStats, type StopReason } from "./generate/generate.js";
-export { sampleToken, argmax, nucleus, softmaxWithTemperature, type SamplingOptions } from "./generate/sampler.js";
-export { Trainer, PAPER_DEFAULTS, type TrainHyperparameters, type WindowSource, type StepLog, type TrainerState } from "./train/trainer.js";
-export { trainRun, type TrainRunOptions, type TrainRunResult } from "./train/run.js";
-export * from "./data/index.js";
-export * from "./tokenizer/index.js";
-export * from "./eval/index.js";
-export * from "./kernels/quant.js";
-export * from "./formats/gguf.js";
-export * from "./formats/gguf-model.js";
-export { loadLlama2c, saveLlama2c, type Llama2cVersion } from "./formats/llama2c.js";
-export { loadAnyModel, saveAnyModel, detectInputFormat, detectOutputFormat, type ModelFormat, type LoadedWeights } from "./formats/convert.js";
-export { loadGgufModel } from "./model/load.js";
+/**
+ * llama-ts public API: what an application needs. Internals (kernels' plumbing, format
+ * readers' pieces, test hooks) are not exported; import paths inside the package are not a
+ * stable interface.
+ *
+ * Run a model:
+ *   import { loadModel, generate, GenerationSession } from "llama-ts";
+ *   const lm = await loadModel("stories15M.gguf");                 // folder, .gguf or llama2.c .bin
+ *   const { text } = await generate(lm, { prompt: "Once upon a time", maxTokens: 64, temperature: 0 });
+ *   const session = new GenerationSession(lm, { parallel: 4 });     // continuous batching
+ *   for await (const chunk of session.stream("Hello", { maxTokens: 32, stop: ["\n"] })) process.stdout.write(chunk.text);
+ *
+ * Chat:
+ *   import { renderChat, chatGenerateOptions } from "llama-ts";
+ *   const prompt = renderChat(lm, [{ role: "user", content: "Hi!" }]);
+ *   await session.generate(prompt, chatGenerateOptions(lm, { maxTokens: 128 }));
+ *
+ * Tokenize:
+ *   import { SentencePieceTokenizer } from "llama-ts";
+ *   SentencePieceTokenizer.fromFile("tokenizer.model").encode("Hello", { bos: true });
+ *
+ * Train (see README for the CLI):
+ *   import { trainRun } from "llama-ts";
+ *
+ * Evaluate:
+ *   import { runEvalTask } from "llama-ts";
+ *   runEvalTask(lm.model, lm.tokenizer!, { task: "hellaswag", data: "hellaswag.jsonl", ... });
+ *
+ * Files:
+ *   import { saveModel, float32Params } from "llama-ts";
+ *   saveModel("out.gguf", { config: lm.config, params: float32Params(lm), tokenizer: undefined }, { type: "q8_0" });
+ */
+
+// Loading and running models
+export {
+  loadModel,
+  loadModelSync,
+  detectModelFormat,
+  float32Params,
+  modelName,
+  type LanguageModel,
+  type LoadModelOptions,
+  type ModelFormat,
+} from "./runtime/load.js";
+export { GenerationSession, QueueFullError, RequestError, GENERATE_DEFAULTS } from "./generate/session.js";
+export { generate, generateTokens, type GenerateRequest, type GenerateTokensOptions, type GenerateStats } from "./generate/generate.js";
+export type {
+  GenerateOptions,
+  GenerationChunk,
+  GenerationResult,
+  GenerationTimings,
+  SamplingParams,
+  SessionOptions,
+  SessionStats,
+  StopReason,
+  TokenLogprob,
+  TopLogprob,
+} from "./generate/types.js";
+export { renderChat, chatGenerateOptions, FALLBACK_CHAT_TEMPLATE, type ChatMessage } from "./generate/chat.js";
+export { sampleToken, type SamplingOptions } from "./generate/sampler.js";
+
+// Serving (OpenAI-compatible HTTP API: docs/serve.md)
 export { LlamaServer, type ServerOptions } from "./serve/server.js";
 export { openServer, type OpenServerOptions } from "./serve/start.js";
+
+// The model
+export { PRESETS, presetConfig, configFromHf, configToHf, ffnHiddenSize, headDim, type LlamaConfig } from "./model/config.js";
+export { parameterCount } from "./model/params.js";
+export { initParams } from "./model/init.js";
+export { LlamaModel, KVCache, type BatchSegment } from "./model/llama.js";
+
+// Tokenizers
+export {
+  SentencePieceTokenizer,
+  trainBpeFromFiles,
+  type BpeTrainerOptions,
+  type EncodeOptions,
+  type Tokenizer,
+  type TokenDecodeStream,
+  type TrainStats,
+} from "./tokenizer/index.js";
+
+// Training and data
+export { Trainer, PAPER_DEFAULTS, type TrainHyperparameters, type StepLog, type TrainerState } from "./train/trainer.js";
+export { trainRun, type TrainRunOptions, type TrainRunResult } from "./train/run.js";
+export { prepareDataset, type PrepareOptions } from "./data/prepare.js";
+
+// Evaluation
+export { runEvalTask, TASK_NAMES, type EvalReport, type EvalTaskOptions } from "./eval/index.js";
+
+// Files
+export { loadModelFolder, saveModelFolder, type ModelFolder } from "./formats/hf-folder.js";
+export { saveAnyModel as saveModel, type SaveOptions } from "./formats/convert.js";
+export { GgufFile } from "./formats/gguf.js";
+
+// Kernels and utilities
+export { getBackend, setBackend, type Backend } from "./kernels/index.js";
+export { UserError } from "./util/errors.js";

@@ -1,38 +1,26 @@
 /**
- * Conversions between model files: a Hugging Face folder, GGUF (f32/f16/q8_0/q4_0) and
- * llama2.c `.bin` (legacy or version 1). The format is chosen by the path: a `.gguf` file, a
- * `.bin` file, or otherwise a folder. Everything passes through float32 parameters in our
- * layout (quantised GGUF tensors are dequantised on read).
+ * Writing model files: a Hugging Face folder, GGUF (f32/f16/q8_0/q4_0) and llama2.c `.bin`
+ * (legacy or version 1). The format is chosen by the path: a `.gguf` file, a `.bin` file, or
+ * otherwise a folder. Everything passes through float32 parameters in our layout. (Reading is
+ * runtime/load.ts's `loadModel`, plus `float32Params` to get the float32 buffer.)
  */
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../util/errors.js";
 import type { LlamaConfig } from "../model/config.js";
-import { loadModelFolder, saveModelFolder, writeFileAtomic } from "./hf-folder.js";
-import { GGUF_EXPORT_TYPES, isGgufPath, loadGgufParams, saveGguf, type GgufExportType } from "./gguf-model.js";
-import { loadLlama2c, saveLlama2c, type Llama2cVersion } from "./llama2c.js";
+import { saveModelFolder, writeFileAtomic } from "./hf-folder.js";
+import { GGUF_EXPORT_TYPES, saveGguf, type GgufExportType } from "./gguf-model.js";
+import { saveLlama2c, type Llama2cVersion } from "./llama2c.js";
 import { parseModelProto, serializeModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import { ProtobufError } from "../tokenizer/protobuf.js";
 
 export type ModelFormat = "hf" | "gguf" | "llama2c";
 
+/** A model as float32 parameters in our layout, ready to be written in any format. */
 export interface LoadedWeights {
-  format: ModelFormat;
   config: LlamaConfig;
   params: Float32Array;
   tokenizer: ModelProto | undefined;
-}
-
-/** The format of an existing model path (for reading). */
-export function detectInputFormat(p: string): ModelFormat {
-  if (!fs.existsSync(p)) throw new UserError(`${p} does not exist`);
-  if (fs.statSync(p).isDirectory()) return "hf";
-  if (isGgufPath(p)) return "gguf";
-  const lower = p.toLowerCase();
-  if (lower.endsWith(".bin")) return "llama2c";
-  if (lower.endsWith(".pth") || lower.endsWith(".pt")) throw new UserError(`${p}: PyTorch .pth checkpoints are not supported by convert yet`);
-  if (lower.endsWith(".safetensors")) throw new UserError(`${p}: give the model folder (with config.json), not the .safetensors file`);
-  throw new UserError(`${p}: unknown model format (expected a model folder, a .gguf file or a llama2.c .bin file)`);
 }
 
 /** The format to write at a path: .gguf, .bin, else a folder. */
@@ -63,20 +51,6 @@ export function readTokenizerFile(file: string): ModelProto {
   }
 }
 
-export function loadAnyModel(p: string): LoadedWeights {
-  const format = detectInputFormat(p);
-  if (format === "hf") {
-    const f = loadModelFolder(p);
-    return { format, config: f.config, params: f.params, tokenizer: f.tokenizerPath ? readTokenizerFile(f.tokenizerPath) : undefined };
-  }
-  if (format === "gguf") {
-    const g = loadGgufParams(p);
-    return { format, config: g.config, params: g.params, tokenizer: g.tokenizer };
-  }
-  const l = loadLlama2c(p);
-  return { format, config: l.config, params: l.params, tokenizer: undefined };
-}
-
 export interface SaveOptions {
   /** Storage type: GGUF takes f32/f16/q8_0/q4_0; folders and llama2.c files are float32. */
   type?: GgufExportType;
@@ -85,7 +59,7 @@ export interface SaveOptions {
 }
 
 /** Writes a model at `p` in the format its path names. Returns notes for the user. */
-export function saveAnyModel(p: string, m: Omit<LoadedWeights, "format">, opts: SaveOptions = {}): string[] {
+export function saveAnyModel(p: string, m: LoadedWeights, opts: SaveOptions = {}): string[] {
   const format = detectOutputFormat(p);
   const type = opts.type ?? "f32";
   if (!GGUF_EXPORT_TYPES.includes(type)) throw new UserError(`--type must be one of ${GGUF_EXPORT_TYPES.join(", ")}, got "${String(type)}"`);

@@ -1,23 +1,33 @@
 /**
- * Autoregressive decoding with a KV cache: the prompt is run once (prefill), then each new
- * token is one forward pass of a single position. Stops at EOS, at `maxTokens`, or when the
- * context is full.
+ * One-call generation over the session (session.ts), and the token-level synchronous form
+ * that scripts, the eval's QA tasks and the demo use. Both run the same per-sequence logic.
+ *
+ *   const lm = await loadModel("model-folder");
+ *   const { text, stopReason } = await generate(lm, { prompt: "The capital of France is", maxTokens: 16, temperature: 0 });
  */
 import type { LlamaModel } from "../model/llama.js";
-import { Rng } from "../util/rng.js";
-import type { SamplingOptions } from "./sampler.js";
-import { sampleToken } from "./sampler.js";
+import type { LanguageModel } from "../runtime/load.js";
+import { GenerationSession } from "./session.js";
+import type { GenerateOptions, GenerationResult, StopReason } from "./types.js";
 
-export interface GenerateOptions extends SamplingOptions {
+export type GenerateRequest = GenerateOptions & ({ prompt: string; tokens?: undefined } | { tokens: readonly number[]; prompt?: undefined });
+
+/** Generates from `prompt` (text, BOS prepended) or `tokens` (ids as given) and resolves to the whole result. */
+export async function generate(lm: Pick<LanguageModel, "model" | "tokenizer" | "config">, req: GenerateRequest): Promise<GenerationResult> {
+  const session = new GenerationSession(lm, { parallel: 1 });
+  return session.generate(req.prompt ?? req.tokens, req);
+}
+
+export interface GenerateTokensOptions extends Omit<GenerateOptions, "stop" | "stopTokenIds" | "ignoreEos" | "signal"> {
   maxTokens: number;
   seed: number;
+  temperature: number;
+  topP: number;
   /** Token that ends generation (not included in the output); default: the config's EOS. */
   eosTokenId?: number;
   /** Set false to keep generating past EOS. */
   stopAtEos?: boolean;
 }
-
-export type StopReason = "eos" | "max_tokens" | "context";
 
 export interface GenerateStats {
   promptTokens: number;
@@ -27,42 +37,27 @@ export interface GenerateStats {
   stopReason: StopReason;
 }
 
-/** Yields generated token ids one by one; returns statistics when done. */
-export function* generateTokens(model: LlamaModel, prompt: readonly number[], opts: GenerateOptions): Generator<number, GenerateStats> {
+/** Yields generated token ids one by one (synchronously); returns statistics when done. */
+export function* generateTokens(model: LlamaModel, prompt: readonly number[], opts: GenerateTokensOptions): Generator<number, GenerateStats> {
   if (prompt.length === 0) throw new RangeError("the prompt needs at least one token");
-  const capacity = model.config.maxPositionEmbeddings;
-  if (prompt.length > capacity) throw new RangeError(`the prompt has ${prompt.length} tokens, more than the context length ${capacity}`);
-  const eos = opts.eosTokenId ?? model.config.eosTokenId;
-  const stopAtEos = opts.stopAtEos ?? true;
-  const rng = new Rng(opts.seed);
-  const cache = model.newCache(Math.min(capacity, prompt.length + opts.maxTokens));
-
-  let t0 = performance.now();
-  let logits = model.forward(prompt, cache, false);
-  const prefillSeconds = (performance.now() - t0) / 1000;
-  t0 = performance.now();
-  let generated = 0;
-  let stopReason: StopReason = "max_tokens";
-  while (generated < opts.maxTokens) {
-    const next = sampleToken(logits, opts, rng);
-    if (stopAtEos && next === eos) {
-      stopReason = "eos";
-      break;
+  const session = new GenerationSession({ model, config: model.config, tokenizer: undefined }, { parallel: 1 });
+  const it = session.streamSync(prompt, {
+    ...opts,
+    stopTokenIds: [opts.eosTokenId ?? model.config.eosTokenId],
+    ignoreEos: opts.stopAtEos === false,
+  });
+  for (;;) {
+    const r = it.next();
+    if (r.done) {
+      const t = r.value.timings;
+      return {
+        promptTokens: prompt.length,
+        generatedTokens: r.value.tokens.length,
+        prefillSeconds: t.prefillMs / 1000,
+        decodeSeconds: t.decodeMs / 1000,
+        stopReason: r.value.stopReason,
+      };
     }
-    generated++;
-    yield next;
-    if (generated >= opts.maxTokens) break;
-    if (cache.length >= capacity) {
-      stopReason = "context";
-      break;
-    }
-    logits = model.forward([next], cache, false);
+    yield* r.value.tokens;
   }
-  return {
-    promptTokens: prompt.length,
-    generatedTokens: generated,
-    prefillSeconds,
-    decodeSeconds: (performance.now() - t0) / 1000,
-    stopReason,
-  };
 }

@@ -51,13 +51,15 @@ export interface GenerateOptions extends SamplingParams {
 
 export interface TopLogprob {
   token: number;
-  /** The token's text as it would be decoded on its own (may be a partial UTF-8 character). */
+  /** The token's vocabulary piece with `▁` shown as a space (unique per id; byte pieces stay `<0xNN>`). */
   text: string;
   logprob: number;
 }
 
 /** A token with its log-probability under the model (natural log, of the unmodified softmax at temperature 1). */
 export interface TokenLogprob extends TopLogprob {
+  /** What this token adds to the decoded text (concatenated over a sequence they give exactly its text; "" for BOS or an incomplete UTF-8 byte). */
+  textPiece: string;
   /** The `k` most likely tokens at that position, most likely first. */
   top: TopLogprob[];
 }
@@ -70,6 +72,8 @@ export interface GenerationChunk {
   tokens: number[];
   /** With `logprobs`: one entry per id in `tokens`. */
   logprobs?: TokenLogprob[];
+  /** On the last chunk of a stream only: how it ended (the same object the stream returns). */
+  result?: GenerationResult;
 }
 
 /** Why generation ended: EOS / a stop token, a stop string, max tokens, a full context, or cancelled. */
@@ -100,7 +104,7 @@ export interface GenerationResult {
 }
 
 export interface SessionOptions {
-  /** Sequences decoded together in one batched forward per step (continuous batching); default 1... see session.ts. */
+  /** Sequences decoded together in one batched forward per step (continuous batching); default 4. */
   parallel?: number;
   /** Context length per sequence (default: the model's max_position_embeddings). */
   contextLength?: number;

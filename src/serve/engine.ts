@@ -26,6 +26,8 @@ export interface ServeModel {
   chatTemplate?: string;
   /** Renders a conversation with the model's chat template, ending with the assistant's turn. */
   renderChat(messages: readonly ChatTurn[]): string;
+  /** Stop strings every chat reply gets (the fallback template's "\nUser:"). */
+  chatStop?: readonly string[];
 }
 
 export interface ServeEngine {
@@ -64,6 +66,9 @@ export function engineError(err: unknown): unknown {
       "Retry-After": String(RETRY_AFTER_SECONDS),
     });
   }
-  if (err instanceof UserError || err instanceof RangeError) return badRequest(err.message);
+  if (err instanceof UserError || err instanceof RangeError) {
+    const param = (err as { param?: unknown }).param;
+    return badRequest(err.message, typeof param === "string" ? param : null);
+  }
   return err;
 }

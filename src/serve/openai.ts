@@ -157,7 +157,11 @@ async function runAll(
     });
   });
   try {
-    return await Promise.all(jobs);
+    const results = await Promise.all(jobs);
+    if (!ctx.signal.aborted && results.some((r) => r.stopReason === "aborted")) {
+      throw new ApiError(503, "the request was cancelled: the server is shutting down", "unavailable_error", null, "shutting_down");
+    }
+    return results;
   } catch (err) {
     inner.abort();
     await Promise.allSettled(jobs);
@@ -263,6 +267,7 @@ export async function handleChat(ctx: RequestContext, body: unknown, res: Server
   const requested = req.max_completion_tokens ?? req.max_tokens;
   if (requested != null) checkMaxTokens(model, requested, req.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens");
   const opts: GenerateOptions = { ...samplingOptions(model, req), maxTokens: requested ?? model.contextLength - ids.length };
+  if (model.chatStop && model.chatStop.length > 0) opts.stop = [...(opts.stop ?? []), ...model.chatStop];
   const specials = tokenizer.specialTokens();
   const eot = END_OF_TURN.map((s) => specials.get(s)).filter((x): x is number => x !== undefined);
   if (eot.length > 0) opts.stopTokenIds = [...new Set([tokenizer.eosId, ...eot].filter((x) => x >= 0))];

@@ -1,18 +1,20 @@
 /**
  * Opens a model and wraps it in a ready-to-listen LlamaServer: the one place where the CLI,
- * the tests and the benchmark turn `serve` options into a ServeModel and an engine.
+ * the tests and the benchmark turn `serve` options into a ServeModel and a GenerationSession.
  */
-import path from "node:path";
-import { loadModel } from "../cli/common.js";
+import { chatGenerateOptions, renderChat } from "../generate/chat.js";
+import { GenerationSession } from "../generate/session.js";
+import { loadModel, modelName, type LanguageModel } from "../runtime/load.js";
 import { UserError } from "../util/errors.js";
 import type { ChatTurn, ServeModel } from "./engine.js";
-import { InterimEngine } from "./interim-engine.js";
 import { LlamaServer } from "./server.js";
 
 export interface OpenServerOptions {
-  /** Model folder, .gguf or llama2.c .bin. */
-  model: string;
-  /** Model id (default: the base name of `model`). */
+  /** Model folder, .gguf or llama2.c .bin (or an already loaded model). */
+  model: string | LanguageModel;
+  /** A tokenizer file that replaces (or supplies) the model's own. */
+  tokenizer?: string;
+  /** Model id (default: the model file's or folder's base name, as `modelName`). */
   alias?: string;
   /** Sequences decoded together per step (default 4). */
   parallel?: number;
@@ -27,20 +29,22 @@ export interface OpenServerOptions {
 }
 
 export async function openServer(opts: OpenServerOptions): Promise<LlamaServer> {
-  const loaded = loadModel(opts.model);
-  const config = loaded.model.config;
-  const contextLength = opts.contextLength ?? config.maxPositionEmbeddings;
-  if (contextLength > config.maxPositionEmbeddings) {
-    throw new UserError(`--ctx ${contextLength} is more than the model's context length ${config.maxPositionEmbeddings}`);
+  const lm = typeof opts.model === "string" ? await loadModel(opts.model, { tokenizer: opts.tokenizer }) : opts.model;
+  const config = lm.config;
+  if (opts.contextLength !== undefined && opts.contextLength > config.maxPositionEmbeddings) {
+    throw new UserError(`--ctx ${opts.contextLength} is more than the model's context length ${config.maxPositionEmbeddings}`);
   }
-  const tokenizer = loaded.tokenizer();
+  const session = new GenerationSession(lm, { parallel: opts.parallel ?? 4, contextLength: opts.contextLength, maxQueue: opts.maxQueue ?? 64 });
+  const tokenizer = lm.tokenizer;
   const model: ServeModel = {
-    id: opts.alias ?? path.basename(path.resolve(opts.model)),
+    id: opts.alias ?? (typeof opts.model === "string" ? modelName(opts.model) : lm.name),
     tokenizer,
-    vocabSize: config.vocabSize,
-    contextLength,
-    renderChat: (messages: readonly ChatTurn[]) => messages.map((m) => `${m.role}: ${m.content}\n`).join("") + "assistant:",
+    // Ids the tokenizer cannot decode are refused too (a model's vocabulary may be padded past the tokenizer's).
+    vocabSize: tokenizer ? Math.min(config.vocabSize, tokenizer.vocabSize) : config.vocabSize,
+    contextLength: session.contextLength,
+    chatTemplate: lm.chatTemplate,
+    renderChat: (messages: readonly ChatTurn[]) => renderChat(lm, messages, { addGenerationPrompt: true }),
+    chatStop: chatGenerateOptions(lm).stop ?? [],
   };
-  const engine = new InterimEngine(loaded.model, tokenizer, opts.maxQueue ?? 64);
-  return new LlamaServer({ model, engine, apiKey: opts.apiKey, maxBodyBytes: opts.maxBodyBytes, staticDir: opts.staticDir, log: opts.log });
+  return new LlamaServer({ model, engine: session, apiKey: opts.apiKey, maxBodyBytes: opts.maxBodyBytes, staticDir: opts.staticDir, log: opts.log });
 }

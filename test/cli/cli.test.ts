@@ -57,7 +57,7 @@ test("user mistakes are one line on stderr with exit code 2", () => {
     [["logits", "--model", "/no/such/dir", "--tokens", "1"], /does not exist/],
     [["logits", "--model", model, "--tokens", "1,x"], /"x" is not an integer/],
     [["logits", "--model", model, "--tokens", "1,500"], /token id 500 is outside/],
-    [["generate", "--model", model, "--prompt", "hello"], /no tokenizer\.model/],
+    [["generate", "--model", model, "--prompt", "hello"], /--prompt needs a tokenizer/],
     [["generate", "--model", model], /exactly one of --prompt/],
     [["generate", "--model", model, "--tokens", "1", "--top-p", "2"], /--top-p: 2 is above the maximum 1/],
     [["generate", "--model", model, "--tokens", "1", "--temperature", "-1"], /--temperature/],

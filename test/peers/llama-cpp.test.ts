@@ -29,7 +29,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { saveGguf, type GgufExportType } from "../../src/formats/gguf-model.js";
-import { loadGgufModel } from "../../src/model/load.js";
+import { loadModelSync } from "../../src/runtime/load.js";
 import { initParams } from "../../src/model/init.js";
 import { paramLayout } from "../../src/model/params.js";
 import type { LlamaConfig } from "../../src/model/config.js";
@@ -160,8 +160,8 @@ test("llama.cpp peer: tokenisation, greedy continuation and log-probabilities on
               for (const str of STRINGS) assert.deepEqual(s.tokenize(str), ours.encode(str), `tokenisation of ${JSON.stringify(str)}`);
             }
             // llama-ts on the same file; for quantised files with llama.cpp's activation rounding
-            const exact = loadGgufModel(file).model;
-            const emulated = type === "f32" ? exact : loadGgufModel(file, llamaCppRounding(getBackend())).model;
+            const exact = loadModelSync(file).model;
+            const emulated = type === "f32" ? exact : loadModelSync(file, { backend: llamaCppRounding(getBackend()) }).model;
             const all = emulated.forward(prompt, emulated.newCache(), true);
             const ourLp = prompt.map((_, i) => logSoftmax(all.subarray(i * V, (i + 1) * V)));
 

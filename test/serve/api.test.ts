@@ -13,7 +13,7 @@ import OpenAI from "openai";
 import { repoRoot } from "../helpers.js";
 import { evalModel, startServer, type Running } from "./helpers.js";
 import { SentencePieceTokenizer } from "../../src/tokenizer/index.js";
-import { loadModel } from "../../src/cli/common.js";
+import { loadModelSync } from "../../src/runtime/load.js";
 import { LoglikelihoodScorer } from "../../src/eval/scorer.js";
 
 const cli = path.join(repoRoot, "dist", "src", "cli", "main.js");
@@ -164,8 +164,8 @@ test("echo + logprobs: prompt token_logprobs = log_softmax of `llama-ts logits`;
 });
 
 test("an lm-evaluation-harness loglikelihood request equals the eval scorer", async () => {
-  const loaded = loadModel(evalModel);
-  const scorer = new LoglikelihoodScorer(loaded.model, loaded.tokenizer()!);
+  const lm = loadModelSync(evalModel);
+  const scorer = new LoglikelihoodScorer(lm.model, lm.tokenizer!);
   for (const [context, continuation] of [["The whale swam", " across the sea"], ["Question: where? Answer:", " in the house"]] as const) {
     const req = scorer.tokenize(context, continuation);
     const want = scorer.loglikelihoodTokens(req);

@@ -87,6 +87,11 @@ test("a full queue answers 429 with Retry-After; a disconnected client frees its
     assert.equal(long.status, 200);
     const reader = long.body!.getReader();
     await reader.read(); // the first event: the request holds the only slot
+    // The event loop stays free while it decodes: /health answers at once.
+    const t0 = performance.now();
+    assert.equal((await call(`${srv.url}/health`)).status, 200);
+    assert.ok(performance.now() - t0 < 2000, `/health took ${performance.now() - t0} ms during decoding`);
+    assert.equal(srv.server.engine.stats().active, 1);
     const busy = await call(`${srv.url}/v1/completions`, { prompt: "hi", max_tokens: 2 });
     assertError(busy, 429);
     assert.equal(busy.headers.get("retry-after"), "1");

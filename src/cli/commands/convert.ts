@@ -1,7 +1,9 @@
 import fs from "node:fs";
 import type { Command } from "commander";
 import { UserError } from "../../util/errors.js";
-import { loadAnyModel, readTokenizerFile, saveAnyModel } from "../../formats/convert.js";
+import { readTokenizerFile, saveAnyModel } from "../../formats/convert.js";
+import { float32Params, loadModelSync } from "../../runtime/load.js";
+import { SentencePieceTokenizer } from "../../tokenizer/tokenizer.js";
 import { GGUF_EXPORT_TYPES, type GgufExportType } from "../../formats/gguf-model.js";
 
 interface ConvertOptions {
@@ -23,8 +25,12 @@ export function parseExportType(t: string | undefined, flag = "--type"): GgufExp
 export function runConvert(opts: ConvertOptions): void {
   const type = parseExportType(opts.type);
   if (opts.binVersion !== "0" && opts.binVersion !== "1") throw new UserError(`--bin-version must be 0 (legacy, read by run.c) or 1 (ak42 header), got "${opts.binVersion}"`);
-  const m = loadAnyModel(opts.from);
-  if (opts.tokenizer !== undefined) m.tokenizer = readTokenizerFile(opts.tokenizer);
+  const lm = loadModelSync(opts.from);
+  const m = {
+    config: lm.config,
+    params: float32Params(lm),
+    tokenizer: opts.tokenizer !== undefined ? readTokenizerFile(opts.tokenizer) : lm.tokenizer instanceof SentencePieceTokenizer ? lm.tokenizer.model : undefined,
+  };
   const saveOpts: Parameters<typeof saveAnyModel>[2] = { llama2cVersion: opts.binVersion === "1" ? 1 : 0 };
   if (type) saveOpts.type = type;
   if (opts.name) saveOpts.name = opts.name;
@@ -32,7 +38,7 @@ export function runConvert(opts: ConvertOptions): void {
   for (const n of notes) process.stderr.write(`note: ${n}\n`);
   const st = fs.statSync(opts.to);
   const size = st.isDirectory() ? "" : `, ${(st.size / 1048576).toFixed(2)} MiB`;
-  process.stdout.write(`wrote ${opts.to} (${type ?? "f32"}${size}) from ${opts.from} (${m.format})\n`);
+  process.stdout.write(`wrote ${opts.to} (${type ?? "f32"}${size}) from ${opts.from} (${lm.format})\n`);
 }
 
 export function register(program: Command): void {

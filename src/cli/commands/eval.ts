@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import type { Command } from "commander";
-import { applyThreads, loadModel } from "../common.js";
+import { applyThreads, MODEL_HELP } from "../common.js";
+import { loadModel } from "../../runtime/load.js";
 import { parseNumberOption, UserError } from "../../util/errors.js";
 import { createProgress, type Progress } from "../../util/progress.js";
-import { SentencePieceTokenizer } from "../../tokenizer/index.js";
 import { runEvalTask, type EvalReport } from "../../eval/run.js";
 import { TASK_NAMES, taskKind } from "../../eval/tasks.js";
 
@@ -22,6 +22,7 @@ interface EvalCliOptions {
   json?: boolean;
   logSamples?: string;
   bos: boolean;
+  tokenizer?: string;
   maxTokens: string;
   window?: string;
   stride?: string;
@@ -39,7 +40,8 @@ export function register(program: Command): void {
         "token/byte/word perplexity and bits per byte. Several tasks: --task a,b --data fa,fb (one file each).\n" +
         "Malformed lines are reported with their line number, skipped and counted.",
     )
-    .requiredOption("--model <dir>", "model folder (config.json + model.safetensors + tokenizer.model)")
+    .requiredOption("--model <path>", MODEL_HELP)
+    .option("--tokenizer <file>", "tokenizer.model to use instead of the model's own")
     .requiredOption("--task <names>", "task name(s), comma-separated")
     .requiredOption("--data <files>", "data file(s), comma-separated, one per task (JSONL; a text or {\"text\"} JSONL file for perplexity)")
     .option("--labels <files>", "labels file(s) for piqa/siqa (default: <data>-labels.lst beside the data file)")
@@ -71,7 +73,7 @@ function list(text: string | undefined): Array<string | undefined> {
   return text.split(",").map((s) => (s.trim() === "" ? undefined : s.trim()));
 }
 
-function run(opts: EvalCliOptions): void {
+async function run(opts: EvalCliOptions): Promise<void> {
   applyThreads(opts.threads);
   const tasks = list(opts.task);
   const data = list(opts.data);
@@ -98,13 +100,9 @@ function run(opts: EvalCliOptions): void {
   const stride = opts.stride === undefined ? undefined : parseNumberOption(opts.stride, "--stride", { min: 1, integer: true });
   if (shots > 0 && fewshot.filter((f) => f).length === 0) throw new UserError(`--shots ${shots} needs --fewshot-data FILE to draw the examples from`);
 
-  const loaded = loadModel(opts.model);
-  const { folder, model } = loaded;
-  if (!folder.tokenizerPath) throw new UserError(`eval needs a tokenizer, but ${opts.model} has no tokenizer.model`);
-  const tokenizer = loaded.tokenizer()!;
-  if (tokenizer.vocabSize > model.config.vocabSize) {
-    throw new UserError(`${folder.tokenizerPath}: the tokenizer has ${tokenizer.vocabSize} pieces but the model's vocab_size is ${model.config.vocabSize}`);
-  }
+  const lm = await loadModel(opts.model, opts.tokenizer === undefined ? {} : { tokenizer: opts.tokenizer });
+  const { model, tokenizer } = lm;
+  if (!tokenizer) throw new UserError(`eval needs a tokenizer, but ${opts.model} has none (add --tokenizer FILE)`);
   const ctxLen = model.config.maxPositionEmbeddings;
   if (window !== undefined && window > ctxLen) throw new UserError(`--window ${window} exceeds the model's context length ${ctxLen}`);
   if (stride !== undefined && stride > (window ?? ctxLen)) throw new UserError(`--stride ${stride} must not exceed the window (${window ?? ctxLen})`);

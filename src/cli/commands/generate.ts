@@ -1,15 +1,22 @@
 import type { Command } from "commander";
-import { applyThreads, checkTokenIds, loadModel } from "../common.js";
-import { generateTokens, type GenerateStats } from "../../generate/generate.js";
+import { applyThreads, checkTokenIds, MODEL_HELP } from "../common.js";
+import { loadModel } from "../../runtime/load.js";
+import { GenerationSession } from "../../generate/session.js";
+import type { GenerateOptions, GenerationResult } from "../../generate/types.js";
 import { parseIntList, parseNumberOption, UserError } from "../../util/errors.js";
 
 interface GenerateCliOptions {
   model: string;
+  tokenizer?: string;
   prompt?: string;
   tokens?: string;
   maxTokens: string;
   temperature: string;
   topP: string;
+  topK: string;
+  minP: string;
+  repetitionPenalty: string;
+  stop: string[];
   seed: string;
   json?: boolean;
   threads?: string;
@@ -21,17 +28,28 @@ export function register(program: Command): void {
     .command("generate")
     .summary("generate text or token ids from a model (streaming, greedy/temperature/top-p)")
     .description(
-      "Generate text (or token ids) from a model folder, streaming to stdout.\n" +
+      "Generate text (or token ids) from a model, streaming to stdout.\n" +
         "Sampling follows Meta's reference: --temperature 0 is greedy; otherwise softmax(logits/T) restricted to the " +
-        "smallest set of tokens whose probability reaches --top-p. Generation stops at EOS (not printed) or --max-tokens.\n\n" +
-        "With --json prints one object {\"tokens\": [generated ids], \"text\": \"...\"} (text only when the folder has tokenizer.model).",
+        "smallest set of tokens whose probability reaches --top-p (after the optional --top-k and --min-p filters). " +
+        "Generation stops at EOS (not printed), a --stop string (not printed) or --max-tokens.\n\n" +
+        'With --json prints one object {"tokens": [generated ids], "text": "...", "stop_reason": "...", "timings": {...}} ' +
+        "(text only when the model has a tokenizer).\n\n" +
+        "Examples:\n" +
+        '  llama-ts generate --model runs/start/model --prompt "Once upon a time" --max-tokens 64\n' +
+        "  llama-ts generate --model stories15M.gguf --tokens 1,9038,2501 --temperature 0 --json\n" +
+        '  llama-ts generate --model stories15M.bin --tokenizer tokenizer.model --prompt "The cat" --stop "."',
     )
-    .requiredOption("--model <dir>", "model folder (config.json + model.safetensors [+ tokenizer.model]) or a .gguf file")
-    .option("--prompt <text>", "prompt text (needs tokenizer.model in the model folder); BOS is prepended")
+    .requiredOption("--model <path>", MODEL_HELP)
+    .option("--tokenizer <file>", "tokenizer.model to use (for llama2.c files, or to replace the model's own)")
+    .option("--prompt <text>", "prompt text (needs a tokenizer); BOS is prepended")
     .option("--tokens <ids>", "prompt as comma-separated token ids, used as given, e.g. 1,2,3")
     .option("--max-tokens <n>", "maximum number of tokens to generate", "128")
     .option("--temperature <t>", "sampling temperature; 0 = greedy", "0.6")
     .option("--top-p <p>", "nucleus sampling mass in (0, 1]", "0.9")
+    .option("--top-k <k>", "keep only the k most likely tokens; 0 = off", "0")
+    .option("--min-p <p>", "drop tokens below this fraction of the top token's probability; 0 = off", "0")
+    .option("--repetition-penalty <r>", "penalise tokens seen in the last 64 (logit/r if positive, ·r if negative); 1 = off", "1")
+    .option("--stop <text>", "stop before this string (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--seed <s>", "random seed for sampling", "0")
     .option("--no-bos", "with --prompt, do not prepend the BOS token")
     .option("--json", "print one JSON object instead of streaming")
@@ -39,68 +57,94 @@ export function register(program: Command): void {
     .action((opts: GenerateCliOptions) => run(opts));
 }
 
-function run(opts: GenerateCliOptions): void {
+async function run(opts: GenerateCliOptions): Promise<void> {
   applyThreads(opts.threads);
   if ((opts.prompt === undefined) === (opts.tokens === undefined)) {
     throw new UserError("give exactly one of --prompt TEXT or --tokens 1,2,3");
   }
-  const maxTokens = parseNumberOption(opts.maxTokens, "--max-tokens", { min: 0, integer: true });
-  const temperature = parseNumberOption(opts.temperature, "--temperature", { min: 0 });
-  const topP = parseNumberOption(opts.topP, "--top-p", { min: 0, max: 1 });
-  if (topP === 0) throw new UserError("--top-p must be above 0 (use --temperature 0 for greedy decoding)");
-  const seed = parseNumberOption(opts.seed, "--seed", { integer: true });
-  const loaded = loadModel(opts.model);
-  const { folder, model } = loaded;
-  const tokenizer = loaded.tokenizer();
-  if (tokenizer && tokenizer.vocabSize > model.config.vocabSize) {
-    throw new UserError(`${folder.tokenizerPath}: the tokenizer has ${tokenizer.vocabSize} pieces but the model's vocab_size is ${model.config.vocabSize}`);
-  }
+  const gen: GenerateOptions = {
+    maxTokens: parseNumberOption(opts.maxTokens, "--max-tokens", { min: 0, integer: true }),
+    temperature: parseNumberOption(opts.temperature, "--temperature", { min: 0 }),
+    topP: parseNumberOption(opts.topP, "--top-p", { min: 0, max: 1 }),
+    topK: parseNumberOption(opts.topK, "--top-k", { min: 0, integer: true }),
+    minP: parseNumberOption(opts.minP, "--min-p", { min: 0, max: 1 }),
+    repetitionPenalty: parseNumberOption(opts.repetitionPenalty, "--repetition-penalty", { min: 0.01, max: 100 }),
+    seed: parseNumberOption(opts.seed, "--seed", { integer: true }),
+    stop: opts.stop,
+    bos: opts.bos,
+  };
+  if (gen.topP === 0) throw new UserError("--top-p must be above 0 (use --temperature 0 for greedy decoding)");
+  const lm = await loadModel(opts.model, opts.tokenizer === undefined ? {} : { tokenizer: opts.tokenizer });
+  const { tokenizer, config } = lm;
 
   let prompt: number[];
   if (opts.prompt !== undefined) {
-    if (!tokenizer) throw new UserError(`--prompt needs a tokenizer, but ${opts.model} has no tokenizer.model; pass --tokens instead`);
+    if (!tokenizer) throw new UserError(`--prompt needs a tokenizer, but ${opts.model} has none; pass --tokenizer FILE or --tokens`);
     prompt = tokenizer.encode(opts.prompt, { bos: opts.bos });
     if (prompt.length === 0) throw new UserError("--prompt is empty; give some text (or keep BOS)");
   } else {
     prompt = parseIntList(opts.tokens!, "--tokens");
-    checkTokenIds(prompt, model.config.vocabSize, "--tokens");
+    checkTokenIds(prompt, config.vocabSize, "--tokens");
   }
-  if (prompt.length > model.config.maxPositionEmbeddings) {
-    throw new UserError(`the prompt has ${prompt.length} tokens, more than the model's context length ${model.config.maxPositionEmbeddings}`);
+  if (prompt.length > config.maxPositionEmbeddings) {
+    throw new UserError(`the prompt has ${prompt.length} tokens, more than the model's context length ${config.maxPositionEmbeddings}`);
   }
+  if (gen.stop!.length > 0 && !tokenizer) throw new UserError("--stop needs a tokenizer (stop strings are matched in the text)");
 
-  const gen = generateTokens(model, prompt, { maxTokens, temperature, topP, seed });
-  const generated: number[] = [];
-  let stats: GenerateStats;
+  const session = new GenerationSession(lm, { parallel: 1 });
+  let result: GenerationResult;
   if (opts.json) {
-    for (;;) {
-      const r = gen.next();
-      if (r.done) { stats = r.value; break; }
-      generated.push(r.value);
-    }
-    const out: { tokens: number[]; text?: string } = { tokens: generated };
-    if (tokenizer) out.text = tokenizer.decode(generated);
+    result = await session.generate(prompt, gen);
+    const out: { tokens: number[]; text?: string; stop_reason: string; timings: Record<string, number | null> } = {
+      tokens: result.tokens,
+      stop_reason: result.stopReason,
+      timings: {},
+    };
+    // The text is SentencePiece's decode of the generated ids (as before stop strings existed),
+    // cut before a stop string that ended generation.
+    if (tokenizer) out.text = cutAtStop(tokenizer.decode(result.tokens), result.stopReason === "stop" ? gen.stop! : []);
+    const t = result.timings;
+    out.timings = {
+      prompt_tokens: prompt.length,
+      ttft_ms: round(t.ttftMs),
+      prefill_ms: round(t.prefillMs),
+      decode_ms: round(t.decodeMs),
+      decode_tokens_per_second: Number.isFinite(t.decodeTokensPerSecond) ? round(t.decodeTokensPerSecond) : null,
+    };
     process.stdout.write(JSON.stringify(out) + "\n");
     return;
   }
 
-  // Streaming: with a tokenizer, print the prompt then each new piece of text as soon as it
-  // is final (an incremental decoder: byte-fallback pieces wait until their UTF-8 character is
-  // complete, and SentencePiece's spacing stays right); without one, print the ids.
-  const stream = tokenizer?.decodeStream();
-  if (stream) for (const id of prompt) process.stdout.write(stream.push(id));
+  // Streaming: with a tokenizer, the prompt then each new piece of text as soon as it is final
+  // (UTF-8 safe, stop strings held back); without one, the ids.
+  if (tokenizer) process.stdout.write(tokenizer.decode(prompt));
+  const it = session.stream(prompt, gen);
+  let count = 0;
   for (;;) {
-    const r = gen.next();
-    if (r.done) { stats = r.value; break; }
-    generated.push(r.value);
-    if (stream) process.stdout.write(stream.push(r.value));
-    else process.stdout.write((generated.length > 1 ? " " : "") + String(r.value));
+    const r = await it.next();
+    if (r.done) {
+      result = r.value;
+      break;
+    }
+    if (tokenizer) process.stdout.write(r.value.text);
+    else for (const id of r.value.tokens) process.stdout.write((count++ > 0 ? " " : "") + String(id));
   }
-  if (stream) process.stdout.write(stream.flush());
   process.stdout.write("\n");
-  const tps = stats.generatedTokens > 1 ? (stats.generatedTokens - 1) / stats.decodeSeconds : NaN;
+  const t = result.timings;
+  const tps = t.decodeTokensPerSecond;
   process.stderr.write(
-    `[${stats.promptTokens} prompt tokens in ${(stats.prefillSeconds * 1000).toFixed(0)} ms, ${stats.generatedTokens} generated` +
-      `${Number.isFinite(tps) ? `, ${tps.toFixed(1)} tokens/s` : ""}; stopped: ${stats.stopReason}]\n`,
+    `[${prompt.length} prompt tokens in ${t.prefillMs.toFixed(0)} ms, ${result.tokens.length} generated` +
+      `${Number.isFinite(tps) ? `, ${tps.toFixed(1)} tokens/s` : ""}; stopped: ${result.stopReason}]\n`,
   );
+}
+
+const round = (v: number): number => Math.round(v * 100) / 100;
+
+function cutAtStop(text: string, stops: readonly string[]): string {
+  let cut = text.length;
+  for (const s of stops) {
+    const i = s.length > 0 ? text.indexOf(s) : -1;
+    if (i >= 0 && i < cut) cut = i;
+  }
+  return text.slice(0, cut);
 }

@@ -11,6 +11,7 @@ import { register as registerStart } from "./start.js";
 import { register as registerEval } from "./eval.js";
 import { register as registerQuantize } from "./quantize.js";
 import { register as registerConvert } from "./convert.js";
+import { register as registerChat } from "./chat.js";
 import { register as registerServe } from "./serve.js";
 
 export function registerCommands(program: Command): void {
@@ -25,5 +26,6 @@ export function registerCommands(program: Command): void {
   registerEval(program);
   registerQuantize(program);
   registerConvert(program);
+  registerChat(program);
   registerServe(program);
 }

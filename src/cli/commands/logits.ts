@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { applyThreads, checkTokenIds, loadModel } from "../common.js";
+import { applyThreads, checkTokenIds, MODEL_HELP } from "../common.js";
+import { loadModel } from "../../runtime/load.js";
 import { parseIntList, UserError } from "../../util/errors.js";
 
 export function register(program: Command): void {
@@ -7,14 +8,14 @@ export function register(program: Command): void {
     .command("logits")
     .summary("print output logits for a token sequence as JSON")
     .description("Print the model's output logits for a token sequence as JSON: {\"logits\": [[...vocab floats...], ...]}, one row per input position.")
-    .requiredOption("--model <dir>", "model folder (config.json + model.safetensors) or a .gguf file")
+    .requiredOption("--model <path>", MODEL_HELP)
     .requiredOption("--tokens <ids>", "comma-separated input token ids, e.g. 1,2,3")
     .option("--last", "print only the last position's row")
     .option("--threads <n>", "kernel threads (default: all cores)")
-    .action((opts: { model: string; tokens: string; last?: boolean; threads?: string }) => {
+    .action(async (opts: { model: string; tokens: string; last?: boolean; threads?: string }) => {
       applyThreads(opts.threads);
       const tokens = parseIntList(opts.tokens, "--tokens");
-      const { model } = loadModel(opts.model);
+      const { model } = await loadModel(opts.model);
       checkTokenIds(tokens, model.config.vocabSize, "--tokens");
       if (tokens.length > model.config.maxPositionEmbeddings) {
         throw new UserError(`--tokens: ${tokens.length} tokens exceed the context length ${model.config.maxPositionEmbeddings}`);

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { applyThreads } from "../common.js";
+import { applyThreads, MODEL_HELP } from "../common.js";
 import { parseNumberOption, UserError } from "../../util/errors.js";
 import { openServer } from "../../serve/start.js";
 
@@ -15,6 +15,7 @@ interface ServeCliOptions {
   maxBody: string;
   grace: string;
   threads?: string;
+  tokenizer?: string;
 }
 
 export function register(program: Command): void {
@@ -34,7 +35,7 @@ export function register(program: Command): void {
         "  curl http://127.0.0.1:8080/v1/completions -H 'Content-Type: application/json' \\\n" +
         "    -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 32, \"temperature\": 0}'",
     )
-    .requiredOption("--model <path>", "model folder, .gguf or llama2.c .bin")
+    .requiredOption("--model <path>", MODEL_HELP)
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port (0 picks a free one and prints it)", "8080")
     .option("--parallel <n>", "sequences decoded together per step (continuous batching)", "4")
@@ -44,6 +45,7 @@ export function register(program: Command): void {
     .option("--max-queue <n>", "requests that may wait for a slot before new ones get 429", "64")
     .option("--max-body <bytes>", "largest accepted request body", String(8 * 1024 * 1024))
     .option("--grace <s>", "on SIGTERM, seconds to let in-flight requests finish before cancelling them", "10")
+    .option("--tokenizer <file>", "tokenizer file replacing (or supplying) the model's own, e.g. for a llama2.c .bin")
     .option("--threads <n>", "kernel threads (default: all cores)")
     .action((opts: ServeCliOptions) => run(opts));
 }
@@ -58,6 +60,7 @@ async function run(opts: ServeCliOptions): Promise<void> {
   if (opts.apiKey !== undefined && opts.apiKey.trim() === "") throw new UserError("--api-key is empty");
   const server = await openServer({
     model: opts.model,
+    tokenizer: opts.tokenizer,
     alias: opts.alias,
     parallel,
     contextLength: opts.ctx !== undefined ? parseNumberOption(opts.ctx, "--ctx", { min: 1, integer: true }) : undefined,
