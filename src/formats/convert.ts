@@ -17,10 +17,10 @@ import path from "node:path";
 import { UserError } from "../util/errors.js";
 import { MAX_TOKENIZER_BYTES, readRegularFile, refuseExisting, writeFileAtomic } from "../util/files.js";
 import type { LlamaConfig } from "../model/config.js";
-import { saveModelFolder } from "./hf-folder.js";
+import { saveModelFolder, type FolderDtype, type SaveFolderOptions } from "./hf-folder.js";
 import { GGUF_EXPORT_TYPES, saveGguf, type GgufExportType } from "./gguf-model.js";
 import { llama2cTokenizerBytes, saveLlama2c, type Llama2cVersion } from "./llama2c.js";
-import { parseModelProto, serializeModelProto, type ModelProto } from "../tokenizer/model-proto.js";
+import { parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import { ProtobufError } from "../tokenizer/protobuf.js";
 import type { HfTokenizer } from "../tokenizer/hf-json.js";
 
@@ -81,6 +81,8 @@ export interface SaveOptions {
   force?: boolean;
   /** Quantise weights that are already quantised (CLI --allow-requantize). */
   allowRequantize?: boolean;
+  /** Folder output: storage type of model.safetensors (CLI --dtype; default f32). */
+  dtype?: FolderDtype;
 }
 
 /** Tensor types that are already lossy block quantisations (anything but F32/F16/BF16). */
@@ -92,7 +94,10 @@ function quantisedTypes(m: Omit<LoadedWeights, "format">): string[] {
 function outputFiles(p: string, format: ModelFormat, hasTokenizer: boolean): string[] {
   if (format === "gguf") return [p];
   if (format === "llama2c") return hasTokenizer ? [p, llama2cTokenizerPath(p)] : [p];
-  return ["config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.model"].map((f) => path.join(p, f));
+  return [
+    "config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.model",
+    "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+  ].map((f) => path.join(p, f));
 }
 
 /** run.c's default tokenizer path, beside the checkpoint. */
@@ -106,8 +111,9 @@ export function saveAnyModel(p: string, m: LoadedWeights, opts: SaveOptions = {}
   const type = opts.type ?? "f32";
   if (!GGUF_EXPORT_TYPES.includes(type)) throw new UserError(`--type must be one of ${GGUF_EXPORT_TYPES.join(", ")}, got "${String(type)}"`);
   if (format !== "gguf" && type !== "f32") {
-    throw new UserError(`--type ${type} applies to .gguf output; ${format === "hf" ? "model folders" : "llama2.c files"} are written as float32`);
+    throw new UserError(`--type ${type} applies to .gguf output; ${format === "hf" ? "model folders take --dtype f32|f16|bf16" : "llama2.c files are written as float32"}`);
   }
+  if (opts.dtype !== undefined && opts.dtype !== "f32" && format !== "hf") throw new UserError(`--dtype ${opts.dtype} applies to model folder output; use --type for .gguf`);
   const quantised = quantisedTypes(m);
   if (quantised.length > 0 && type !== "f32" && !opts.allowRequantize) {
     throw new UserError(`the input is already quantised (${quantised.join(", ")}); quantising it again to ${type} loses more precision. Start from the f32/f16 model, or pass --allow-requantize`);
@@ -134,9 +140,10 @@ export function saveAnyModel(p: string, m: LoadedWeights, opts: SaveOptions = {}
       notes.push(`wrote ${tokFile} for llama2.c's run (run ${path.basename(p)} -z ${tokFile})`);
     } else notes.push("no tokenizer: no tokenizer.bin was written (pass --tokenizer tokenizer.model to write one)");
   } else {
-    saveModelFolder(p, m.config, m.params);
-    if (m.tokenizer) writeFileAtomic(path.join(p, "tokenizer.model"), serializeModelProto(m.tokenizer));
-    else if (m.hfTokenizerFile) {
+    const folderOpts: SaveFolderOptions = { dtype: opts.dtype ?? "f32" };
+    if (m.tokenizer) folderOpts.tokenizer = m.tokenizer;
+    saveModelFolder(p, m.config, m.params, folderOpts);
+    if (!m.tokenizer && m.hfTokenizerFile) {
       // The tokenizer.json and its config files are copied as they are.
       const from = path.dirname(m.hfTokenizerFile);
       for (const f of [path.basename(m.hfTokenizerFile), "tokenizer_config.json", "special_tokens_map.json"]) {

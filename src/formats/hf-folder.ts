@@ -13,7 +13,10 @@ import type { LlamaConfig } from "../model/config.js";
 import { configFromHf, configToHf } from "../model/config.js";
 import { checkConfigFitsBytes, paramLayout } from "../model/params.js";
 import { MAX_TOKENIZER_BYTES, makeDir, readRegularFile, readRegularText, resolveInside, writeFileAtomic } from "../util/files.js";
-import { openSafetensorsSet, writeSafetensors } from "./safetensors.js";
+import { openSafetensorsSet, writeSafetensorsRaw } from "./safetensors.js";
+import { f32ToBf16, f32ToF16 } from "./half.js";
+import { parseModelProto, serializeModelProto, type ModelProto } from "../tokenizer/model-proto.js";
+import { modelProtoToTokenizerJson, specialTokensMapFor, tokenizerConfigFor } from "../tokenizer/hf-write.js";
 
 export { writeFileAtomic } from "../util/files.js";
 
@@ -99,17 +102,72 @@ export function loadModelFolder(dir: string): ModelFolder {
 }
 
 /** Writes config.json and model.safetensors (F32), each atomically; copies a tokenizer if given. */
-export function saveModelFolder(dir: string, config: LlamaConfig, params: Float32Array, opts: { tokenizerPath?: string } = {}): void {
+export type FolderDtype = "f32" | "f16" | "bf16";
+
+export interface SaveFolderOptions {
+  /** A tokenizer.model file to copy into the folder. */
+  tokenizerPath?: string;
+  /** The tokenizer (when not given by path): written as tokenizer.model. */
+  tokenizer?: ModelProto;
+  /** Storage type of model.safetensors (default f32); config.json's torch_dtype says it. */
+  dtype?: FolderDtype;
+}
+
+/**
+ * Writes a model folder that Hugging Face tools load as it is: config.json,
+ * generation_config.json, model.safetensors, and with a tokenizer also tokenizer.model,
+ * tokenizer.json (HF's fast tokenizer, same ids), tokenizer_config.json and
+ * special_tokens_map.json (`hfSideFiles`).
+ */
+export function saveModelFolder(dir: string, config: LlamaConfig, params: Float32Array, opts: SaveFolderOptions = {}): void {
   const layout = paramLayout(config);
   if (params.length !== layout.total) throw new Error(`params has ${params.length} floats, the config needs ${layout.total}`);
   makeDir(dir);
-  writeSafetensors(
+  const dtype = opts.dtype ?? "f32";
+  writeSafetensorsRaw(
     path.join(dir, "model.safetensors"),
-    layout.specs.map((s) => ({ name: s.name, shape: s.shape, data: params.subarray(s.offset, s.offset + s.size) })),
+    layout.specs.map((s) => ({ name: s.name, shape: s.shape, ...storeAs(params.subarray(s.offset, s.offset + s.size), dtype) })),
     { format: "pt" },
   );
-  writeFileAtomic(path.join(dir, "config.json"), JSON.stringify(configToHf(config), null, 2) + "\n");
-  if (opts.tokenizerPath && path.resolve(opts.tokenizerPath) !== path.resolve(dir, "tokenizer.model")) {
-    writeFileAtomic(path.join(dir, "tokenizer.model"), readRegularFile(opts.tokenizerPath, { maxBytes: MAX_TOKENIZER_BYTES, what: "tokenizer" }));
+  writeFileAtomic(path.join(dir, "config.json"), JSON.stringify({ ...configToHf(config), torch_dtype: TORCH_DTYPE[dtype] }, null, 2) + "\n");
+  let proto = opts.tokenizer;
+  if (opts.tokenizerPath) {
+    const bytes = readRegularFile(opts.tokenizerPath, { maxBytes: MAX_TOKENIZER_BYTES, what: "tokenizer" });
+    if (path.resolve(opts.tokenizerPath) !== path.resolve(dir, "tokenizer.model")) writeFileAtomic(path.join(dir, "tokenizer.model"), bytes);
+    proto = parseModelProto(bytes);
+  } else if (proto) writeFileAtomic(path.join(dir, "tokenizer.model"), serializeModelProto(proto));
+  for (const [name, content] of hfSideFiles(config, proto)) writeFileAtomic(path.join(dir, name), content);
+}
+
+const TORCH_DTYPE: Record<FolderDtype, string> = { f32: "float32", f16: "float16", bf16: "bfloat16" };
+
+function storeAs(data: Float32Array, dtype: FolderDtype): { dtype: "F32" | "F16" | "BF16"; data: ArrayBufferView } {
+  if (dtype === "f32") return { dtype: "F32", data };
+  const out = new Uint16Array(data.length);
+  const conv = dtype === "f16" ? f32ToF16 : f32ToBf16;
+  for (let i = 0; i < data.length; i++) out[i] = conv(data[i]!);
+  return { dtype: dtype === "f16" ? "F16" : "BF16", data: out };
+}
+
+/**
+ * The small JSON files that make a model folder complete for Hugging Face tools:
+ * generation_config.json always; with a SentencePiece tokenizer also tokenizer.json,
+ * tokenizer_config.json and special_tokens_map.json (left out when the tokenizer cannot be
+ * expressed as a LlamaTokenizerFast, e.g. custom normalisation rules).
+ */
+export function hfSideFiles(config: LlamaConfig, tokenizer: ModelProto | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  const json = (v: unknown): string => JSON.stringify(v, null, 2) + "\n";
+  out.set("generation_config.json", json({ _from_model_config: true, bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId }));
+  if (tokenizer) {
+    try {
+      out.set("tokenizer.json", JSON.stringify(modelProtoToTokenizerJson(tokenizer)));
+      out.set("tokenizer_config.json", json(tokenizerConfigFor(tokenizer, { modelMaxLength: config.maxPositionEmbeddings })));
+      out.set("special_tokens_map.json", json(specialTokensMapFor(tokenizer)));
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) out.delete(f);
+    }
   }
+  return out;
 }

@@ -2,7 +2,7 @@
  * The paper's training recipe: AdamW (β1 0.9, β2 0.95, eps 1e-8, weight decay 0.1 on every
  * matrix, none on RMSNorm weights), linear warm-up then cosine decay to a fraction of the peak
  * learning rate, global-norm gradient clipping, gradient accumulation, over one contiguous
- * parameter buffer. Runs are folders: a Hugging Face model folder plus optimizer.safetensors
+ * parameter buffer. Runs are folders: a Hugging Face model folder plus checkpoint/optimizer.safetensors
  * and trainer_state.json, saved atomically, so `--resume` continues exactly where it stopped.
  */
 import fs from "node:fs";
@@ -14,7 +14,8 @@ import { backendLinearOps } from "../model/linear.js";
 import { getBackend } from "../kernels/backend.js";
 import { adamwSegment, adamwStep, clipScale, globalNorm, learningRate, type AdamWSegment, type DecayMask } from "../kernels/optim.js";
 import { hasNativeTrainOps, trainKernelsFor } from "../kernels/train-kernels.js";
-import { writeFileAtomic, loadModelFolder } from "../formats/hf-folder.js";
+import { writeFileAtomic, loadModelFolder, hfSideFiles } from "../formats/hf-folder.js";
+import { parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import { configToHf } from "../model/config.js";
 import { openSafetensors, readTensorF32, writeSafetensors } from "../formats/safetensors.js";
 import { UserError } from "../util/errors.js";
@@ -100,7 +101,10 @@ export interface SavedRunOptions {
 }
 
 export const STATE_FILE = "trainer_state.json";
-export const OPTIMIZER_FILE = "optimizer.safetensors";
+/** The optimiser moments live in a checkpoint subfolder, so the run folder itself is a shareable model folder. */
+export const OPTIMIZER_FILE = "checkpoint/optimizer.safetensors";
+/** Where runs written before the checkpoint subfolder kept them (still read on resume). */
+const LEGACY_OPTIMIZER_FILE = "optimizer.safetensors";
 
 function decayRanges(layout: ParamLayout): DecayMask {
   return layout.specs.filter((s) => s.decay).map((s) => [s.offset, s.offset + s.size] as const);
@@ -203,7 +207,7 @@ export class Trainer {
    * finishes an interrupted rename phase or discards an uncommitted set.
    */
   save(dir: string, tokenizerPath?: string): void {
-    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(path.join(dir, path.dirname(OPTIMIZER_FILE)), { recursive: true });
     recoverCheckpoint(dir);
     const next = (f: string): string => path.join(dir, f + NEXT);
     try {
@@ -218,6 +222,10 @@ export class Trainer {
       if (tokenizerPath && path.resolve(tokenizerPath) !== path.resolve(dir, "tokenizer.model")) {
         fs.copyFileSync(tokenizerPath, next("tokenizer.model"));
       }
+      // The files Hugging Face tools expect beside the weights (generation config, fast tokenizer).
+      const tokFile = tokenizerPath ?? path.join(dir, "tokenizer.model");
+      const proto = fs.existsSync(tokFile) ? parseProtoOrUndefined(fs.readFileSync(tokFile)) : undefined;
+      for (const [name, content] of hfSideFiles(this.config, proto)) writeFileAtomic(next(name), content);
       writeFileAtomic(next(STATE_FILE), JSON.stringify(this.state, null, 1) + "\n"); // the commit point
     } catch (e) {
       // Not committed: drop this save's files, the previous checkpoint stands.
@@ -258,7 +266,8 @@ export class Trainer {
   static load(dir: string, data: WindowSource, override: Partial<TrainHyperparameters> = {}): Trainer {
     const state = Trainer.readState(dir);
     const folder = loadModelFolder(dir);
-    const optFile = path.join(dir, OPTIMIZER_FILE);
+    let optFile = path.join(dir, OPTIMIZER_FILE);
+    if (!fs.existsSync(optFile) && fs.existsSync(path.join(dir, LEGACY_OPTIMIZER_FILE))) optFile = path.join(dir, LEGACY_OPTIMIZER_FILE);
     if (!fs.existsSync(optFile)) throw new UserError(`${optFile} is missing; cannot resume the optimiser`);
     const f = openSafetensors(optFile);
     const m = readTensorF32(f, "adamw.exp_avg");
@@ -274,11 +283,24 @@ export class Trainer {
 
 export class NonFiniteLossError extends UserError {}
 
+/** A tokenizer file that is not a SentencePiece model (a run may use any tokenizer) gets no HF tokenizer files. */
+function parseProtoOrUndefined(bytes: Uint8Array): ModelProto | undefined {
+  try {
+    return parseModelProto(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 const NEXT = ".next";
 const MODEL_FILE = "model.safetensors";
 const CONFIG_FILE = "config.json";
 /** Files of a checkpoint, the state last (renaming it completes the checkpoint). */
-const CHECKPOINT_FILES = [MODEL_FILE, CONFIG_FILE, OPTIMIZER_FILE, "tokenizer.model", STATE_FILE];
+const CHECKPOINT_FILES = [
+  MODEL_FILE, CONFIG_FILE, OPTIMIZER_FILE, "tokenizer.model",
+  "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+  STATE_FILE,
+];
 
 /**
  * Brings a run folder to a consistent checkpoint after an interrupted save: if the new state
@@ -289,7 +311,10 @@ export function recoverCheckpoint(dir: string): void {
   // Temporary files of one of our writes that was killed half-way are never part of a
   // checkpoint; they are removed by their exact names (nothing else in the folder is touched).
   if (fs.existsSync(dir)) {
-    for (const f of fs.readdirSync(dir)) if (OWN_TEMP.test(f)) fs.rmSync(path.join(dir, f), { force: true });
+    for (const sub of [".", path.dirname(OPTIMIZER_FILE)]) {
+      const d = path.join(dir, sub);
+      if (fs.existsSync(d)) for (const f of fs.readdirSync(d)) if (OWN_TEMP.test(f)) fs.rmSync(path.join(d, f), { force: true });
+    }
   }
   const committed = fs.existsSync(path.join(dir, STATE_FILE + NEXT));
   for (const f of CHECKPOINT_FILES) {
@@ -308,4 +333,4 @@ function escapeRegExp(s: string): string {
 }
 
 /** `<one of our files>[.next].tmp-<pid>[-<n>]`: the temporary names our atomic writes use. */
-const OWN_TEMP = new RegExp(`^(${RUN_FILES.map(escapeRegExp).join("|")})(\\.next)?\\.tmp-\\d+(-\\d+)?$`);
+const OWN_TEMP = new RegExp(`^(${RUN_FILES.map((f) => escapeRegExp(path.basename(f))).join("|")})(\\.next)?\\.tmp-\\d+(-\\d+)?$`);

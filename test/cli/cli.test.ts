@@ -107,7 +107,7 @@ test("train --log-json follows the contract (PyTorch losses); stop + --resume gi
   assert.equal(b.code, 0, b.stderr);
   const resumed = [...a.stdout.trim().split("\n"), ...b.stdout.trim().split("\n")].map((l) => (JSON.parse(l) as StepLine).loss);
   assert.deepEqual(resumed, lines.map((l) => l.loss));
-  for (const f of ["config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json", "loss.svg"]) {
+  for (const f of ["config.json", "generation_config.json", "model.safetensors", "checkpoint/optimizer.safetensors", "trainer_state.json", "loss.svg"]) {
     assert.ok(fs.existsSync(path.join(out2, f)), f);
   }
   // The run folder is a model folder.

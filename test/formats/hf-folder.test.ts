@@ -25,7 +25,7 @@ test("save then load gives back the same config and parameters", () => {
   assert.deepEqual(loaded.params, params);
   assert.equal(loaded.tokenizerPath, undefined);
   // Nothing temporary left behind.
-  assert.deepEqual(fs.readdirSync(dir).sort(), ["config.json", "model.safetensors"]);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ["config.json", "generation_config.json", "model.safetensors"]);
 });
 
 /** Writes a folder with the given tensors (default: all, correct) and config overrides. */

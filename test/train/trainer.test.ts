@@ -69,5 +69,6 @@ test("save + resume continues with exactly the losses of an uninterrupted run", 
   assert.equal(resumed.state.step, 3);
   while (got.length < want.length) got.push(resumed.step().loss);
   assert.deepEqual(got, want);
-  assert.deepEqual(fs.readdirSync(run).sort(), ["config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json"]);
+  assert.deepEqual(fs.readdirSync(run).sort(), ["checkpoint", "config.json", "generation_config.json", "model.safetensors", "trainer_state.json"]);
+  assert.deepEqual(fs.readdirSync(path.join(run, "checkpoint")), ["optimizer.safetensors"]);
 });

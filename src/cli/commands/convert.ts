@@ -22,6 +22,7 @@ export interface ConvertOptions {
   vocab?: boolean;
   force?: boolean;
   allowRequantize?: boolean;
+  dtype?: string;
 }
 
 export function parseExportType(t: string | undefined, flag = "--type"): GgufExportType | undefined {
@@ -61,6 +62,10 @@ export function runConvert(opts: ConvertOptions): void {
     allowRequantize: opts.allowRequantize === true,
   };
   if (type) saveOpts.type = type;
+  if (opts.dtype !== undefined) {
+    if (!["f32", "f16", "bf16"].includes(opts.dtype)) throw new UserError(`--dtype must be f32, f16 or bf16, got "${opts.dtype}"`);
+    saveOpts.dtype = opts.dtype as "f32" | "f16" | "bf16";
+  }
   if (opts.name) saveOpts.name = opts.name;
   const notes = saveAnyModel(opts.to, m, saveOpts);
   for (const n of notes) process.stderr.write(`note: ${n}\n`);
@@ -94,6 +99,7 @@ export function register(program: Command): void {
     .option("--tokenizer <file>", "tokenizer.model or tokenizer.json to store with the output (e.g. for llama2.c input)")
     .option("--bin-version <v>", "llama2.c output format: 0 = legacy (run.c), 1 = ak42 header", "0")
     .option("--name <name>", "general.name for GGUF output")
+    .option("--dtype <dtype>", "folder output: model.safetensors as f32, f16 or bf16 (default f32)")
     .option("--force", "write a llama2.c .bin even though it cannot hold the model's rms_norm_eps (run.c assumes 1e-5)");
   addWriteSafetyOptions(cmd)
     .addHelpText(
@@ -103,6 +109,7 @@ export function register(program: Command): void {
         "  llama-ts convert --from TinyLlama-1.1B-Chat --to tinyllama-q8.gguf --type q8_0\n" +
         "  llama-ts convert --from stories15M.bin --tokenizer tokenizer.model --to stories15M\n" +
         "  llama-ts convert --from model.gguf --to out/model.bin   # also writes out/tokenizer.bin\n" +
+        "  llama-ts convert --from runs/start/model --to shared-model --dtype bf16\n" +
         "  llama-ts convert --from run/ --to run.gguf --overwrite",
     )
     .action((opts: ConvertOptions) => runConvert(opts));

@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .description(
       "Train a LLaMA model with the paper's recipe: AdamW (β1 0.9, β2 0.95, eps 1e-8, weight decay on matrices), " +
         "linear warm-up then cosine decay to --min-lr-ratio × --lr at --total-steps, global-norm clipping, gradient accumulation.\n\n" +
-        "RUN_DIR becomes a Hugging Face model folder (generate/logits/eval take it directly) plus optimizer.safetensors, " +
+        "RUN_DIR becomes a Hugging Face model folder (generate/logits/eval take it directly) plus checkpoint/optimizer.safetensors, " +
         "trainer_state.json and loss.svg (loss, smoothed loss, validation, learning rate; rewritten at every save). Saves are atomic. " +
         "A new run needs a new or empty --out (or --overwrite, which replaces only a run's own files); one training per folder (a lock file). " +
         "Ctrl-C saves and exits with 130.\n\n" +
