@@ -52,15 +52,6 @@
 
 #define QK 32
 
-size_t lt_q_row_bytes(int type, size_t k) {
-  switch (type) {
-    case LT_QT_F16: return k * 2;
-    case LT_QT_Q8_0: return k % QK ? 0 : k / QK * 34;
-    case LT_QT_Q4_0: return k % QK ? 0 : k / QK * 18;
-    default: return 0;
-  }
-}
-
 static float half_to_float(uint16_t h) {
   const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
@@ -82,6 +73,10 @@ static float half_to_float(uint16_t h) {
   memcpy(&f, &bits, 4);
   return f;
 }
+
+float lt_half_to_float(uint16_t h) { return half_to_float(h); }
+
+static inline size_t zmin_(size_t a, size_t b) { return a < b ? a : b; }
 
 static inline float block_d(const uint8_t *blk) {
   uint16_t h;
@@ -411,17 +406,6 @@ const char *lt_q_variant(void) {
   return names[variant()];
 }
 
-static qdot_fn pick(int type) {
-  const int v = variant();
-#ifdef LT_X86_64
-  if (v == 2) return type == LT_QT_Q8_0 ? dot_q8_vnni : type == LT_QT_Q4_0 ? dot_q4_vnni : dot_f16_avx512;
-  if (v == 1) return type == LT_QT_Q8_0 ? dot_q8_avx2 : type == LT_QT_Q4_0 ? dot_q4_avx2 : dot_f16_avx2;
-#else
-  (void)v;
-#endif
-  return type == LT_QT_Q8_0 ? dot_q8_scalar : type == LT_QT_Q4_0 ? dot_q4_scalar : dot_f16_scalar;
-}
-
 /* ---- widening for the gemm path (m >= LT_Q_GEMM_MIN_ROWS) ---- */
 
 /*
@@ -639,13 +623,138 @@ static act_fn pick_act(void) {
   return act_scalar;
 }
 
-static widen_fn pick_widen(int type) {
+/* ---- K-quants: super-blocks widened to float32 (quant_k.c), then float products ---- */
+
+/*
+ * Choice for the K-quants (q4_K, q5_K, q6_K): both paths take the activations in float32, as
+ * for f16 weights. Decoding (few rows): each 256-value super-block of a weight row is decoded
+ * to float32 on the stack (lt_deq_*) and dotted with the activation row (FMA, 256 or 512 bits);
+ * prefill: the same decoder widens the weight panels into the packed sgemm (dequantise-on-pack).
+ * llama.cpp instead quantises the activations to q8_K and takes integer dot products; the float
+ * path here is more precise and, on the decode path, bound by the block decoding (left scalar C,
+ * auto-vectorised), not by the products. src/kernels/quant/q4_K.ts etc. hold the reference.
+ */
+#define QK_K 256
+typedef void (*deq_fn)(const uint8_t *blk, float *y);
+typedef float (*fdot_fn)(const float *a, const float *b);
+
+static float fdot256_scalar(const float *a, const float *b) {
+  float s[8] = {0};
+  for (int i = 0; i < QK_K; i += 8)
+    for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 #ifdef LT_X86_64
-  const int v = variant();
-  if (v == 2) return type == LT_QT_Q8_0 ? widen_q8_avx512 : type == LT_QT_Q4_0 ? widen_q4_avx512 : widen_f16_avx512;
-  if (v == 1) return type == LT_QT_Q8_0 ? widen_q8_avx2 : type == LT_QT_Q4_0 ? widen_q4_avx2 : widen_f16_avx2;
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+static float fdot256_avx2(const float *a, const float *b) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  for (int i = 0; i < QK_K; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+  }
+  return hsum256(_mm256_add_ps(s0, s1));
+}
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512vnni,avx2,fma,f16c")
+static float fdot256_avx512(const float *a, const float *b) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  for (int i = 0; i < QK_K; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+#pragma GCC pop_options
 #endif
-  return type == LT_QT_Q8_0 ? widen_q8_scalar : type == LT_QT_Q4_0 ? widen_q4_scalar : widen_f16_scalar;
+
+static inline float kdot(const uint8_t *w, const float *x, size_t k, size_t bytes, deq_fn deq, fdot_fn fdot) {
+  float buf[QK_K] __attribute__((aligned(64)));
+  float acc = 0.0f;
+  for (size_t b = 0; b < k / QK_K; b++) {
+    deq(w + b * bytes, buf);
+    acc += fdot(buf, x + b * QK_K);
+  }
+  return acc;
+}
+
+/* Weight rows' values [p0, p0 + kcb) as float32 (depth blocks need not hold whole super-blocks). */
+static inline void kwiden(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb, size_t bytes, deq_fn deq) {
+  float buf[QK_K] __attribute__((aligned(64)));
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *row = w + r * row_bytes;
+    for (size_t p = p0; p < p0 + kcb;) {
+      const size_t b = p / QK_K, off = p % QK_K;
+      const size_t len = zmin_(QK_K - off, p0 + kcb - p);
+      if (off == 0 && len == QK_K) {
+        deq(row + b * bytes, dst + (p - p0));
+      } else {
+        deq(row + b * bytes, buf);
+        memcpy(dst + (p - p0), buf + off, len * sizeof(float));
+      }
+      p += len;
+    }
+  }
+}
+
+#define KQ_KERNELS(T, BYTES)                                                                                   \
+  static float dot_##T##_scalar(const uint8_t *w, const qact_t *A, size_t k) { return kdot(w, A->x, k, BYTES, lt_deq_##T, fdot256_scalar); } \
+  KQ_SIMD(T, BYTES)                                                                                              \
+  static void widen_##T(float *dst, const uint8_t *w, size_t rb, size_t rows, size_t p0, size_t kcb) {           \
+    kwiden(dst, w, rb, rows, p0, kcb, BYTES, lt_deq_##T);                                                        \
+  }
+#ifdef LT_X86_64
+#define KQ_SIMD(T, BYTES)                                                                                          \
+  static float dot_##T##_avx2(const uint8_t *w, const qact_t *A, size_t k) { return kdot(w, A->x, k, BYTES, lt_deq_##T, fdot256_avx2); }  \
+  static float dot_##T##_avx512(const uint8_t *w, const qact_t *A, size_t k) { return kdot(w, A->x, k, BYTES, lt_deq_##T, fdot256_avx512); }
+#else
+#define KQ_SIMD(T, BYTES)
+#endif
+KQ_KERNELS(q4_K, 144)
+KQ_KERNELS(q5_K, 176)
+KQ_KERNELS(q6_K, 210)
+
+/* ---- the per-type table (the C side of src/kernels/quant/index.ts) ---- */
+
+typedef struct {
+  lt_qtype_desc desc;
+  int act_q8;         /* activations as 8-bit blocks of 32 (else float32 as they are) */
+  qdot_fn dot[3];     /* per variant(): scalar, avx2, avx512-vnni */
+  widen_fn widen[3];
+} qtype_t;
+
+#ifdef LT_X86_64
+#define ISA3(s, a2, a5) {s, a2, a5}
+#else
+#define ISA3(s, a2, a5) {s, s, s}
+#endif
+
+static const qtype_t qtypes[] = {
+  {{LT_QT_F16, "f16", 1, 2}, 0, ISA3(dot_f16_scalar, dot_f16_avx2, dot_f16_avx512), ISA3(widen_f16_scalar, widen_f16_avx2, widen_f16_avx512)},
+  {{LT_QT_Q8_0, "q8_0", QK, 34}, 1, ISA3(dot_q8_scalar, dot_q8_avx2, dot_q8_vnni), ISA3(widen_q8_scalar, widen_q8_avx2, widen_q8_avx512)},
+  {{LT_QT_Q4_0, "q4_0", QK, 18}, 1, ISA3(dot_q4_scalar, dot_q4_avx2, dot_q4_vnni), ISA3(widen_q4_scalar, widen_q4_avx2, widen_q4_avx512)},
+  {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 0, ISA3(dot_q4_K_scalar, dot_q4_K_avx2, dot_q4_K_avx512), ISA3(widen_q4_K, widen_q4_K, widen_q4_K)},
+  {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 0, ISA3(dot_q5_K_scalar, dot_q5_K_avx2, dot_q5_K_avx512), ISA3(widen_q5_K, widen_q5_K, widen_q5_K)},
+  {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 0, ISA3(dot_q6_K_scalar, dot_q6_K_avx2, dot_q6_K_avx512), ISA3(widen_q6_K, widen_q6_K, widen_q6_K)},
+};
+
+static const qtype_t *qtype(int id) {
+  for (size_t i = 0; i < sizeof qtypes / sizeof qtypes[0]; i++)
+    if (qtypes[i].desc.id == id) return &qtypes[i];
+  return NULL;
+}
+
+const lt_qtype_desc *lt_q_type(int id) {
+  const qtype_t *T = qtype(id);
+  return T ? &T->desc : NULL;
+}
+
+size_t lt_q_row_bytes(int type, size_t k) {
+  const qtype_t *T = qtype(type);
+  if (!T || k % T->desc.block) return 0;
+  return k / T->desc.block * T->desc.bytes;
 }
 
 /* ---- the gemm path: packed activations, weight panels widened on packing ---- */
@@ -757,10 +866,12 @@ static int qgemm(float *out, const float *a, const uint8_t *w, int type, size_t 
   G.k = k;
   G.row_bytes = lt_q_row_bytes(type, k);
   G.mp = cdiv(m, o->mr) * o->mr;
-  G.kc = o->kc; /* a multiple of 32 in every table, so depth blocks hold whole q8_0/q4_0 blocks */
+  G.kc = o->kc; /* a multiple of 32 in every table, so depth blocks hold whole q8_0/q4_0 blocks (kwiden takes parts of K super-blocks) */
   G.mc = (o->mc / o->mr) * o->mr;
-  G.act = type == LT_QT_F16 ? NULL : pick_act();
-  G.widen = pick_widen(type);
+  const qtype_t *T = qtype(type);
+  if (!T) return -1;
+  G.act = T->act_q8 ? pick_act() : NULL;
+  G.widen = T->widen[variant()];
   G.apack = lt_scratch(1, G.mp * k);
   if (!G.apack) return -1;
   atomic_init(&G.oom, 0);
@@ -904,8 +1015,10 @@ int lt_qmatmul(float *out, const float *a, const uint8_t *w, int type, size_t m,
   J.n = n;
   J.k = k;
   J.row_bytes = lt_q_row_bytes(type, k);
-  J.dot = pick(type);
-  if (type != LT_QT_F16) {
+  const qtype_t *T = qtype(type);
+  if (!T) return -1;
+  J.dot = T->dot[variant()];
+  if (T->act_q8) {
     /* prepared activation rows in the caller's scratch */
     const int v = variant();
     const size_t rb = act_row_bytes(k);

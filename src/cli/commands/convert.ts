@@ -47,7 +47,7 @@ export function register(program: Command): void {
     .description(
       "Convert a model between a Hugging Face folder, GGUF (.gguf) and llama2.c (.bin), chosen by path.\n" +
         "Also reads Meta's release folders (params.json + consolidated.NN.pth, model-parallel shards merged).\n" +
-        "GGUF output takes --type f32|f16|q8_0|q4_0 (default f32); folders and .bin files are float32.\n" +
+        `GGUF output takes --type ${GGUF_EXPORT_TYPES.join("|")} (default f32); folders and .bin files are float32.\n` +
         "q/k rows are permuted between our rotate_half layout and the interleaved RoPE layout of GGUF and llama2.c.",
     )
     .requiredOption("--from <path>", "model folder, .gguf file, llama2.c .bin file, or Meta folder with params.json + consolidated.NN.pth")
