@@ -42,6 +42,8 @@
 #include "lt.h"
 #include "quant.h"
 
+#define QK_K 256
+
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -74,7 +76,16 @@ static float half_to_float(uint16_t h) {
   return f;
 }
 
-float lt_half_to_float(uint16_t h) { return half_to_float(h); }
+static inline float rd_half(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return half_to_float(h);
+}
+
+/* the K-quant block decoders, portable C (see quant_k.h; instantiated again per ISA below) */
+#define KQ(name) name##_scalar
+#include "quant_k.h"
+#undef KQ
 
 static inline size_t zmin_(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -631,10 +642,9 @@ static act_fn pick_act(void) {
  * to float32 on the stack (lt_deq_*) and dotted with the activation row (FMA, 256 or 512 bits);
  * prefill: the same decoder widens the weight panels into the packed sgemm (dequantise-on-pack).
  * llama.cpp instead quantises the activations to q8_K and takes integer dot products; the float
- * path here is more precise and, on the decode path, bound by the block decoding (left scalar C,
- * auto-vectorised), not by the products. src/kernels/quant/q4_K.ts etc. hold the reference.
+ * path here is more precise and, on the decode path, bound by the block decoding (portable C in
+ * quant_k.h, compiled and auto-vectorised once per ISA), not by the products. src/kernels/quant/q4_K.ts etc. hold the reference.
  */
-#define QK_K 256
 typedef void (*deq_fn)(const uint8_t *blk, float *y);
 typedef float (*fdot_fn)(const float *a, const float *b);
 
@@ -656,6 +666,9 @@ static float fdot256_avx2(const float *a, const float *b) {
   }
   return hsum256(_mm256_add_ps(s0, s1));
 }
+#define KQ(name) name##_avx2
+#include "quant_k.h"
+#undef KQ
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512vnni,avx2,fma,f16c")
@@ -667,6 +680,9 @@ static float fdot256_avx512(const float *a, const float *b) {
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
+#define KQ(name) name##_avx512
+#include "quant_k.h"
+#undef KQ
 #pragma GCC pop_options
 #endif
 
@@ -699,18 +715,17 @@ static inline void kwiden(float *dst, const uint8_t *w, size_t row_bytes, size_t
   }
 }
 
-#define KQ_KERNELS(T, BYTES)                                                                                   \
-  static float dot_##T##_scalar(const uint8_t *w, const qact_t *A, size_t k) { return kdot(w, A->x, k, BYTES, lt_deq_##T, fdot256_scalar); } \
-  KQ_SIMD(T, BYTES)                                                                                              \
-  static void widen_##T(float *dst, const uint8_t *w, size_t rb, size_t rows, size_t p0, size_t kcb) {           \
-    kwiden(dst, w, rb, rows, p0, kcb, BYTES, lt_deq_##T);                                                        \
+#define KQ_ISA(T, BYTES, ISA)                                                                                \
+  static float dot_##T##_##ISA(const uint8_t *w, const qact_t *A, size_t k) {                                \
+    return kdot(w, A->x, k, BYTES, deq_##T##_##ISA, fdot256_##ISA);                                           \
+  }                                                                                                           \
+  static void widen_##T##_##ISA(float *dst, const uint8_t *w, size_t rb, size_t rows, size_t p0, size_t kcb) { \
+    kwiden(dst, w, rb, rows, p0, kcb, BYTES, deq_##T##_##ISA);                                                \
   }
 #ifdef LT_X86_64
-#define KQ_SIMD(T, BYTES)                                                                                          \
-  static float dot_##T##_avx2(const uint8_t *w, const qact_t *A, size_t k) { return kdot(w, A->x, k, BYTES, lt_deq_##T, fdot256_avx2); }  \
-  static float dot_##T##_avx512(const uint8_t *w, const qact_t *A, size_t k) { return kdot(w, A->x, k, BYTES, lt_deq_##T, fdot256_avx512); }
+#define KQ_KERNELS(T, BYTES) KQ_ISA(T, BYTES, scalar) KQ_ISA(T, BYTES, avx2) KQ_ISA(T, BYTES, avx512)
 #else
-#define KQ_SIMD(T, BYTES)
+#define KQ_KERNELS(T, BYTES) KQ_ISA(T, BYTES, scalar)
 #endif
 KQ_KERNELS(q4_K, 144)
 KQ_KERNELS(q5_K, 176)
@@ -735,9 +750,9 @@ static const qtype_t qtypes[] = {
   {{LT_QT_F16, "f16", 1, 2}, 0, ISA3(dot_f16_scalar, dot_f16_avx2, dot_f16_avx512), ISA3(widen_f16_scalar, widen_f16_avx2, widen_f16_avx512)},
   {{LT_QT_Q8_0, "q8_0", QK, 34}, 1, ISA3(dot_q8_scalar, dot_q8_avx2, dot_q8_vnni), ISA3(widen_q8_scalar, widen_q8_avx2, widen_q8_avx512)},
   {{LT_QT_Q4_0, "q4_0", QK, 18}, 1, ISA3(dot_q4_scalar, dot_q4_avx2, dot_q4_vnni), ISA3(widen_q4_scalar, widen_q4_avx2, widen_q4_avx512)},
-  {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 0, ISA3(dot_q4_K_scalar, dot_q4_K_avx2, dot_q4_K_avx512), ISA3(widen_q4_K, widen_q4_K, widen_q4_K)},
-  {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 0, ISA3(dot_q5_K_scalar, dot_q5_K_avx2, dot_q5_K_avx512), ISA3(widen_q5_K, widen_q5_K, widen_q5_K)},
-  {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 0, ISA3(dot_q6_K_scalar, dot_q6_K_avx2, dot_q6_K_avx512), ISA3(widen_q6_K, widen_q6_K, widen_q6_K)},
+  {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 0, ISA3(dot_q4_K_scalar, dot_q4_K_avx2, dot_q4_K_avx512), ISA3(widen_q4_K_scalar, widen_q4_K_avx2, widen_q4_K_avx512)},
+  {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 0, ISA3(dot_q5_K_scalar, dot_q5_K_avx2, dot_q5_K_avx512), ISA3(widen_q5_K_scalar, widen_q5_K_avx2, widen_q5_K_avx512)},
+  {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 0, ISA3(dot_q6_K_scalar, dot_q6_K_avx2, dot_q6_K_avx512), ISA3(widen_q6_K_scalar, widen_q6_K_avx2, widen_q6_K_avx512)},
 };
 
 static const qtype_t *qtype(int id) {

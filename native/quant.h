@@ -1,6 +1,6 @@
 /*
  * Products with quantised weight matrices in the GGUF block layouts (f16, q8_0, q4_0, q4_K,
- * q5_K, q6_K): see native/quant.c for the per-type table and the numerics, native/quant_k.c for
+ * q5_K, q6_K): see native/quant.c for the per-type table and the numerics, native/quant_k.h for
  * the K-quant blocks.
  */
 #ifndef LLAMA_TS_QUANT_H
@@ -26,11 +26,6 @@ typedef struct {
 
 /* The registered type with ggml id `id`, or NULL. */
 const lt_qtype_desc *lt_q_type(int id);
-
-/* K-quant super-blocks (256 values) decoded to float32 (quant_k.c). */
-void lt_deq_q4_K(const uint8_t *blk, float *y);
-void lt_deq_q5_K(const uint8_t *blk, float *y);
-void lt_deq_q6_K(const uint8_t *blk, float *y);
 
 /* Bytes of one row of k values of `type`, 0 if the type is unknown or k does not fit its blocks. */
 size_t lt_q_row_bytes(int type, size_t k);
