@@ -638,8 +638,9 @@ static act_fn pick_act(void) {
 
 /*
  * Choice for the K-quants (q4_K, q5_K, q6_K): both paths take the activations in float32, as
- * for f16 weights. Decoding (few rows): each 256-value super-block of a weight row is decoded
- * to float32 on the stack (lt_deq_*) and dotted with the activation row (FMA, 256 or 512 bits);
+ * for f16 weights. Decoding (few rows): q4_K/q5_K on AVX2/AVX-512 take a fused dot
+ * (dot_scale_min_avx2: d*sc*sum(x*q) - dmin*m*sum(x) per sub-block); q6_K and the portable path
+ * decode each 256-value super-block to float32 on the stack and dot it with the activation row;
  * prefill: the same decoder widens the weight panels into the packed sgemm (dequantise-on-pack).
  * llama.cpp instead quantises the activations to q8_K and takes integer dot products; the float
  * path here is more precise and, on the decode path, bound by the block decoding (portable C in
@@ -669,6 +670,49 @@ static float fdot256_avx2(const float *a, const float *b) {
 #define KQ(name) name##_avx2
 #include "quant_k.h"
 #undef KQ
+
+/*
+ * q4_K / q5_K decode without a decoded copy: sub-block j contributes
+ * d*sc_j * sum(x*q) - dmin*m_j * sum(x), both sums in float32 FMA over 8 lanes (q widened from
+ * bytes); q5_K adds its fifth bit from qh. The same value as decode-then-dot to float rounding.
+ */
+static inline float dot_scale_min_avx2(const uint8_t *w, const float *x, size_t k, int five) {
+  const size_t bytes = five ? 176 : 144;
+  const __m256i m15 = _mm256_set1_epi32(15), one = _mm256_set1_epi32(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < k / QK_K; b++) {
+    const uint8_t *blk = w + b * bytes, *qh = blk + 16, *q = blk + (five ? 48 : 16);
+    const float d = rd_half(blk), dmin = rd_half(blk + 2);
+    const float *xb = x + b * QK_K;
+    for (int g = 0; g < 4; g++, q += 32, xb += 64) {
+      int s1, m1, s2, m2;
+      scale_min_k4_avx2(2 * g, blk + 4, &s1, &m1);
+      scale_min_k4_avx2(2 * g + 1, blk + 4, &s2, &m2);
+      __m256 sq1 = _mm256_setzero_ps(), sq2 = _mm256_setzero_ps(), sx1 = _mm256_setzero_ps(), sx2 = _mm256_setzero_ps();
+      for (int c = 0; c < 32; c += 8) {
+        const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(q + c)));
+        __m256i lo = _mm256_and_si256(v, m15), hi = _mm256_srli_epi32(v, 4);
+        if (five) {
+          const __m256i h = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qh + c)));
+          lo = _mm256_or_si256(lo, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 2 * g), one), 4));
+          hi = _mm256_or_si256(hi, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 2 * g + 1), one), 4));
+        }
+        const __m256 x1 = _mm256_loadu_ps(xb + c), x2 = _mm256_loadu_ps(xb + 32 + c);
+        sq1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), x1, sq1);
+        sq2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), x2, sq2);
+        sx1 = _mm256_add_ps(sx1, x1);
+        sx2 = _mm256_add_ps(sx2, x2);
+      }
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s1), sq1, acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s2), sq2, acc);
+      acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * (float)m1), sx1, acc);
+      acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * (float)m2), sx2, acc);
+    }
+  }
+  return hsum256(acc);
+}
+static float dot_q4_K_fused(const uint8_t *w, const qact_t *A, size_t k) { return dot_scale_min_avx2(w, A->x, k, 0); }
+static float dot_q5_K_fused(const uint8_t *w, const qact_t *A, size_t k) { return dot_scale_min_avx2(w, A->x, k, 1); }
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512vnni,avx2,fma,f16c")
@@ -750,8 +794,8 @@ static const qtype_t qtypes[] = {
   {{LT_QT_F16, "f16", 1, 2}, 0, ISA3(dot_f16_scalar, dot_f16_avx2, dot_f16_avx512), ISA3(widen_f16_scalar, widen_f16_avx2, widen_f16_avx512)},
   {{LT_QT_Q8_0, "q8_0", QK, 34}, 1, ISA3(dot_q8_scalar, dot_q8_avx2, dot_q8_vnni), ISA3(widen_q8_scalar, widen_q8_avx2, widen_q8_avx512)},
   {{LT_QT_Q4_0, "q4_0", QK, 18}, 1, ISA3(dot_q4_scalar, dot_q4_avx2, dot_q4_vnni), ISA3(widen_q4_scalar, widen_q4_avx2, widen_q4_avx512)},
-  {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 0, ISA3(dot_q4_K_scalar, dot_q4_K_avx2, dot_q4_K_avx512), ISA3(widen_q4_K_scalar, widen_q4_K_avx2, widen_q4_K_avx512)},
-  {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 0, ISA3(dot_q5_K_scalar, dot_q5_K_avx2, dot_q5_K_avx512), ISA3(widen_q5_K_scalar, widen_q5_K_avx2, widen_q5_K_avx512)},
+  {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 0, ISA3(dot_q4_K_scalar, dot_q4_K_fused, dot_q4_K_fused), ISA3(widen_q4_K_scalar, widen_q4_K_avx2, widen_q4_K_avx512)},
+  {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 0, ISA3(dot_q5_K_scalar, dot_q5_K_fused, dot_q5_K_fused), ISA3(widen_q5_K_scalar, widen_q5_K_avx2, widen_q5_K_avx512)},
   {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 0, ISA3(dot_q6_K_scalar, dot_q6_K_avx2, dot_q6_K_avx512), ISA3(widen_q6_K_scalar, widen_q6_K_avx2, widen_q6_K_avx512)},
 };
 
