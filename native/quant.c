@@ -87,8 +87,6 @@ static inline float rd_half(const uint8_t *p) {
 #include "quant_k.h"
 #undef KQ
 
-static inline size_t zmin_(size_t a, size_t b) { return a < b ? a : b; }
-
 static inline float block_d(const uint8_t *blk) {
   uint16_t h;
   memcpy(&h, blk, 2);
@@ -740,22 +738,11 @@ static inline float kdot(const uint8_t *w, const float *x, size_t k, size_t byte
   return acc;
 }
 
-/* Weight rows' values [p0, p0 + kcb) as float32 (depth blocks need not hold whole super-blocks). */
+/* Weight rows' values [p0, p0 + kcb) as float32; p0 and kcb are whole super-blocks (qgemm's kc). */
 static inline void kwiden(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb, size_t bytes, deq_fn deq) {
-  float buf[QK_K] __attribute__((aligned(64)));
   for (size_t r = 0; r < rows; r++, dst += kcb) {
-    const uint8_t *row = w + r * row_bytes;
-    for (size_t p = p0; p < p0 + kcb;) {
-      const size_t b = p / QK_K, off = p % QK_K;
-      const size_t len = zmin_(QK_K - off, p0 + kcb - p);
-      if (off == 0 && len == QK_K) {
-        deq(row + b * bytes, dst + (p - p0));
-      } else {
-        deq(row + b * bytes, buf);
-        memcpy(dst + (p - p0), buf + off, len * sizeof(float));
-      }
-      p += len;
-    }
+    const uint8_t *blk = w + r * row_bytes + p0 / QK_K * bytes;
+    for (size_t p = 0; p < kcb; p += QK_K, blk += bytes) deq(blk, dst + p);
   }
 }
 
@@ -915,6 +902,8 @@ static void qgemm_run(void *v, int tid, int nt) {
 static int qgemm(float *out, const float *a, const uint8_t *w, int type, size_t m, size_t n, size_t k, int threads) {
   const lt_ops *o = lt_get_ops();
   qgemm_t G;
+  const qtype_t *T = qtype(type);
+  if (!T) return -1;
   memset(&G, 0, sizeof G);
   G.o = o;
   G.out = out;
@@ -925,10 +914,10 @@ static int qgemm(float *out, const float *a, const uint8_t *w, int type, size_t 
   G.k = k;
   G.row_bytes = lt_q_row_bytes(type, k);
   G.mp = cdiv(m, o->mr) * o->mr;
-  G.kc = o->kc; /* a multiple of 32 in every table, so depth blocks hold whole q8_0/q4_0 blocks (kwiden takes parts of K super-blocks) */
+  /* depth blocks of whole weight blocks: the ISA's kc (256 in every table) rounded to the type's block */
+  G.kc = o->kc / T->desc.block * T->desc.block;
+  if (G.kc == 0) G.kc = T->desc.block;
   G.mc = (o->mc / o->mr) * o->mr;
-  const qtype_t *T = qtype(type);
-  if (!T) return -1;
   G.act = T->act_q8 ? pick_act() : NULL;
   G.widen = T->widen[variant()];
   G.apack = lt_scratch(1, G.mp * k);
