@@ -635,7 +635,7 @@ static act_fn pick_act(void) {
 /* ---- K-quants: super-blocks widened to float32 (quant_k.c), then float products ---- */
 
 /*
- * Choice for the K-quants (q4_K, q5_K, q6_K): both paths take the activations in float32, as
+ * Choice for the K-quants (q2_K, q3_K, q4_K, q5_K, q6_K): both paths take the activations in float32, as
  * for f16 weights. Decoding (few rows): q4_K/q5_K on AVX2/AVX-512 take a fused dot
  * (dot_scale_min_avx2: d*sc*sum(x*q) - dmin*m*sum(x) per sub-block); q6_K and the portable path
  * decode each 256-value super-block to float32 on the stack and dot it with the activation row;
@@ -761,6 +761,8 @@ static inline void kwiden(float *dst, const uint8_t *w, size_t row_bytes, size_t
 KQ_KERNELS(q4_K, 144)
 KQ_KERNELS(q5_K, 176)
 KQ_KERNELS(q6_K, 210)
+KQ_KERNELS(q3_K, 110)
+KQ_KERNELS(q2_K, 84)
 
 /* ---- the per-type table (the C side of src/kernels/quant/index.ts) ---- */
 
@@ -784,6 +786,8 @@ static const qtype_t qtypes[] = {
   {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 0, ISA3(dot_q4_K_scalar, dot_q4_K_fused, dot_q4_K_fused), ISA3(widen_q4_K_scalar, widen_q4_K_avx2, widen_q4_K_avx512)},
   {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 0, ISA3(dot_q5_K_scalar, dot_q5_K_fused, dot_q5_K_fused), ISA3(widen_q5_K_scalar, widen_q5_K_avx2, widen_q5_K_avx512)},
   {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 0, ISA3(dot_q6_K_scalar, dot_q6_K_avx2, dot_q6_K_avx512), ISA3(widen_q6_K_scalar, widen_q6_K_avx2, widen_q6_K_avx512)},
+  {{LT_QT_Q3_K, "q3_K", QK_K, 110}, 0, ISA3(dot_q3_K_scalar, dot_q3_K_avx2, dot_q3_K_avx512), ISA3(widen_q3_K_scalar, widen_q3_K_avx2, widen_q3_K_avx512)},
+  {{LT_QT_Q2_K, "q2_K", QK_K, 84}, 0, ISA3(dot_q2_K_scalar, dot_q2_K_avx2, dot_q2_K_avx512), ISA3(widen_q2_K_scalar, widen_q2_K_avx2, widen_q2_K_avx512)},
 };
 
 static const qtype_t *qtype(int id) {

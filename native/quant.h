@@ -1,6 +1,6 @@
 /*
- * Products with quantised weight matrices in the GGUF block layouts (f16, q8_0, q4_0, q4_K,
- * q5_K, q6_K): see native/quant.c for the per-type table and the numerics, native/quant_k.h for
+ * Products with quantised weight matrices in the GGUF block layouts (f16, q8_0, q4_0, q2_K,
+ * q3_K, q4_K, q5_K, q6_K): see native/quant.c for the per-type table and the numerics, native/quant_k.h for
  * the K-quant blocks.
  */
 #ifndef LLAMA_TS_QUANT_H
@@ -13,6 +13,8 @@
 #define LT_QT_F16 1
 #define LT_QT_Q4_0 2
 #define LT_QT_Q8_0 8
+#define LT_QT_Q2_K 10
+#define LT_QT_Q3_K 11
 #define LT_QT_Q4_K 12
 #define LT_QT_Q5_K 13
 #define LT_QT_Q6_K 14

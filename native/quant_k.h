@@ -65,3 +65,27 @@ static void KQ(deq_q6_K)(const uint8_t *blk, float *restrict y) {
     }
   }
 }
+
+/* q3_K: hmask[32] (third bits), qs[64] (low 2 bits), 12 bytes of 6-bit scales, d (f16);
+   x = d*(sc_j - 32)*(q - 4), value i: bit i/32 of hmask[i%32], qs[32h + l] >> 2j (see q3_K.ts). */
+static void KQ(deq_q3_K)(const uint8_t *blk, float *restrict y) {
+  const float d = rd_half(blk + 108);
+  const uint8_t *hm = blk, *qs = blk + 32, *s = blk + 96;
+  for (int j16 = 0; j16 < 16; j16++) {
+    const int low = j16 < 8 ? s[j16] & 15 : s[j16 - 8] >> 4;
+    const float dl = d * (float)((low | (((s[8 + (j16 & 3)] >> (2 * (j16 >> 2))) & 3) << 4)) - 32);
+    const int i0 = 16 * j16, h = i0 >> 7, j = (i0 & 127) >> 5, bit = i0 >> 5, l0 = i0 & 31;
+    for (int l = l0; l < l0 + 16; l++) y[i0 + l - l0] = dl * (float)(((qs[32 * h + l] >> (2 * j)) & 3) - (((hm[l] >> bit) & 1) ? 0 : 4));
+  }
+}
+
+/* q2_K: scales[16] (4-bit scale | 4-bit min << 4), qs[64], d, dmin (f16); x = d*sc_j*q - dmin*m_j. */
+static void KQ(deq_q2_K)(const uint8_t *blk, float *restrict y) {
+  const float d = rd_half(blk + 80), dmin = rd_half(blk + 82);
+  const uint8_t *qs = blk + 16;
+  for (int j16 = 0; j16 < 16; j16++) {
+    const float dl = d * (float)(blk[j16] & 15), ml = dmin * (float)(blk[j16] >> 4);
+    const int i0 = 16 * j16, h = i0 >> 7, j = (i0 & 127) >> 5, l0 = i0 & 31;
+    for (int l = l0; l < l0 + 16; l++) y[i0 + l - l0] = dl * (float)((qs[32 * h + l] >> (2 * j)) & 3) - ml;
+  }
+}

@@ -4,7 +4,7 @@ Independent references for the K-quants (test/kernels/kquant.test.ts), written w
 the GGML block layouts (ggml-common.h block_q4_K / block_q5_K / block_q6_K), not from our
 TypeScript:
 
-1. dequantisation of hand-built super-blocks: random bytes with chosen f16 scales, decoded
+1. dequantisation of hand-built super-blocks (also q3_K and q2_K): random bytes with chosen f16 scales, decoded
    here value by value;
 2. an error bound for our quantisers: a straightforward float32 implementation of ggml's
    reference quantisers (make_qkx2_quants for q4_K/q5_K, make_qx_quants for q6_K, the 6/8-bit
@@ -84,13 +84,42 @@ def deq_q6_K(b):
     return y
 
 
+def deq_q3_K(b):
+    hmask, qs, sc = b[0:32], b[32:96], b[96:108]
+    d = half(b, 108)
+    y = np.zeros(QK_K, dtype=f32)
+    for i in range(QK_K):
+        j = i // 16                   # 16-value sub-block: 6-bit signed scale
+        low = (sc[j] & 15) if j < 8 else (sc[j - 8] >> 4)
+        high = (sc[8 + j % 4] >> (2 * (j // 4))) & 3
+        s6 = (low | (high << 4)) - 32
+        h, r = divmod(i, 128)
+        q2 = (qs[32 * h + r % 32] >> (2 * (r // 32))) & 3
+        q = q2 - (0 if (hmask[i % 32] >> (i // 32)) & 1 else 4)
+        y[i] = f32(d * f32(s6)) * f32(q)
+    return y
+
+
+def deq_q2_K(b):
+    sc, qs = b[0:16], b[16:80]
+    d, dmin = half(b, 80), half(b, 82)
+    y = np.zeros(QK_K, dtype=f32)
+    for i in range(QK_K):
+        s = sc[i // 16]
+        h, r = divmod(i, 128)
+        q = (qs[32 * h + r % 32] >> (2 * (r // 32))) & 3
+        y[i] = f32(d * f32(s & 15)) * f32(q) - f32(dmin * f32(s >> 4))
+    return y
+
+
 # ---- ggml's reference quantisers, straightforwardly, in float32 ----
 
 def nearest_int(v):
     return int(np.rint(f32(v)))  # ties to even, as ggml's magic-number rounding
 
 
-def make_qkx2(x, w, nmax, rmin, rdelta, nstep):
+def make_qkx2(x, w, nmax, rmin, rdelta, nstep, mad=False):
+    loss = (lambda e: np.abs(e)) if mad else (lambda e: e * e)
     mn, mx = min(f32(0), x.min()), x.max()
     if mx == mn:
         return f32(0), f32(-mn), np.zeros(len(x), dtype=np.int64)
@@ -98,7 +127,7 @@ def make_qkx2(x, w, nmax, rmin, rdelta, nstep):
     iscale = f32(nmax) / (mx - mn)
     scale = f32(1) / iscale
     L = np.clip(np.rint(iscale * (x - mn)), 0, nmax)
-    best = (w * (scale * L + mn - x) ** 2).sum(dtype=f32)
+    best = (w * loss(scale * L + mn - x)).sum(dtype=f32)
     for i in range(nstep + 1):
         iscale = f32(rmin + rdelta * i + nmax) / (mx - mn)
         La = np.clip(np.rint(iscale * (x - mn)), 0, nmax).astype(f32)
@@ -109,7 +138,7 @@ def make_qkx2(x, w, nmax, rmin, rdelta, nstep):
             m = (sl2 * sum_x - sl * sxl) / D
             if m > 0:
                 m, s = f32(0), sxl / sl2
-            err = (w * (s * La + m - x) ** 2).sum(dtype=f32)
+            err = (w * loss(s * La + m - x)).sum(dtype=f32)
             if err < best:
                 L, best, scale, mn = La, err, s, m
     return f32(scale), f32(-mn), L
@@ -182,6 +211,72 @@ def roundtrip_q6_K(x):
     return y
 
 
+def roundtrip_q2_K(x):
+    scales, mins = np.zeros(16, dtype=f32), np.zeros(16, dtype=f32)
+    for j in range(16):
+        xs = x[16 * j:16 * j + 16]
+        scales[j], mins[j], _ = make_qkx2(xs, np.abs(xs), 3, f32(-0.5), f32(0.1), 15, mad=True)
+    ms, mm = scales.max(), mins.max()
+    ls = [nearest_int(f32(15) / ms * s) if ms > 0 else 0 for s in scales]
+    lm = [nearest_int(f32(15) / mm * m) if mm > 0 else 0 for m in mins]
+    d = to_f16(ms / f32(15)) if ms > 0 else f32(0)
+    dmin = to_f16(mm / f32(15)) if mm > 0 else f32(0)
+    y = np.zeros(QK_K, dtype=f32)
+    for j in range(16):
+        dj, dm = d * f32(ls[j]), dmin * f32(lm[j])
+        xs = x[16 * j:16 * j + 16]
+        if dj == 0:
+            continue  # (ggml keeps the search's codes here; a zero scale decodes them to -dm)
+        L = np.clip(np.rint((xs + dm) / dj), 0, 3)
+        y[16 * j:16 * j + 16] = dj * L.astype(f32) - dm
+    return y
+
+
+def make_q3(x, nmax):
+    """make_q3_quants with do_rmse: weights x^2, 5 rounds of coordinate descent on the codes."""
+    mx = x[int(np.argmax(np.abs(x)))]
+    if abs(mx) < 1e-15:
+        return f32(0)
+    iscale = f32(-nmax) / mx
+    L = np.clip(np.rint(iscale * x), -nmax, nmax - 1).astype(np.int64)
+    w = x * x
+    slx, sl2 = f32((w * x * L).sum(dtype=f32)), f32((w * L * L).sum(dtype=f32))
+    for _ in range(5):
+        changed = 0
+        for i in range(len(x)):
+            s1 = f32(slx - w[i] * x[i] * L[i])
+            if s1 > 0:
+                s2 = f32(sl2 - w[i] * L[i] * L[i])
+                nl = int(np.clip(nearest_int(x[i] * s2 / s1), -nmax, nmax - 1))
+                if nl != L[i]:
+                    s1 = f32(s1 + w[i] * x[i] * nl)
+                    s2 = f32(s2 + w[i] * nl * nl)
+                    if s2 > 0 and s1 * s1 * sl2 > slx * slx * s2:
+                        L[i], slx, sl2 = nl, s1, s2
+                        changed += 1
+        if not changed:
+            break
+    return f32(slx / sl2) if sl2 > 0 else f32(0)
+
+
+def roundtrip_q3_K(x):
+    scales = np.array([make_q3(x[16 * j:16 * j + 16], 4) for j in range(16)], dtype=f32)
+    ms = scales[int(np.argmax(np.abs(scales)))]
+    if ms == 0:
+        return np.zeros(QK_K, dtype=f32)
+    iscale = f32(-32) / ms
+    d = to_f16(f32(1) / iscale)
+    y = np.zeros(QK_K, dtype=f32)
+    for j in range(16):
+        sc = int(np.clip(nearest_int(iscale * scales[j]), -32, 31))
+        dj = d * f32(sc)
+        if dj == 0:
+            continue
+        xs = x[16 * j:16 * j + 16]
+        y[16 * j:16 * j + 16] = dj * np.clip(np.rint(xs / dj), -4, 3).astype(f32)
+    return y
+
+
 def roundtrip_minmax(x, nmax):
     """Plain asymmetric min/max quantisation per 32 values (no search), f32 scales."""
     y = np.zeros_like(x)
@@ -200,7 +295,8 @@ def rms(a, b):
 def main():
     rng = np.random.default_rng(20261130)
     out = {"dequant": {}, "quant": {}}
-    decoders = {"q4_K": (144, deq_q4_K, [0, 2]), "q5_K": (176, deq_q5_K, [0, 2]), "q6_K": (210, deq_q6_K, [208])}
+    decoders = {"q4_K": (144, deq_q4_K, [0, 2]), "q5_K": (176, deq_q5_K, [0, 2]), "q6_K": (210, deq_q6_K, [208]),
+                "q3_K": (110, deq_q3_K, [108]), "q2_K": (84, deq_q2_K, [80, 82])}
     for name, (nbytes, deq, half_at) in decoders.items():
         blocks = []
         values = []
@@ -224,11 +320,14 @@ def main():
             "q4_K": np.concatenate([roundtrip_scale_min(x[i:i + QK_K], 15, f32(-1), 20) for i in range(0, n, QK_K)]),
             "q5_K": np.concatenate([roundtrip_scale_min(x[i:i + QK_K], 31, f32(-0.5), 15) for i in range(0, n, QK_K)]),
             "q6_K": np.concatenate([roundtrip_q6_K(x[i:i + QK_K]) for i in range(0, n, QK_K)]),
+            "q3_K": np.concatenate([roundtrip_q3_K(x[i:i + QK_K]) for i in range(0, n, QK_K)]),
+            "q2_K": np.concatenate([roundtrip_q2_K(x[i:i + QK_K]) for i in range(0, n, QK_K)]),
         }
         out["quant"][dist] = {
             "x": b64(x),
             "rms": {k: rms(v, x) for k, v in ref.items()},
-            "rmsMinMax": {"q4_K": rms(roundtrip_minmax(x, 15), x), "q5_K": rms(roundtrip_minmax(x, 31), x), "q6_K": rms(roundtrip_minmax(x, 63), x)},
+            "rmsMinMax": {"q4_K": rms(roundtrip_minmax(x, 15), x), "q5_K": rms(roundtrip_minmax(x, 31), x), "q6_K": rms(roundtrip_minmax(x, 63), x),
+                          "q3_K": rms(roundtrip_minmax(x, 7), x), "q2_K": rms(roundtrip_minmax(x, 3), x)},
         }
     path = os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "kquants.json")
     with open(path, "w") as f:

@@ -56,8 +56,6 @@ export const GGML_TYPES: Record<number, { name: string; blockSize: number; typeS
   6: { name: "Q5_0", blockSize: 32, typeSize: 22 },
   7: { name: "Q5_1", blockSize: 32, typeSize: 24 },
   9: { name: "Q8_1", blockSize: 32, typeSize: 36 },
-  10: { name: "Q2_K", blockSize: 256, typeSize: 84 },
-  11: { name: "Q3_K", blockSize: 256, typeSize: 110 },
   15: { name: "Q8_K", blockSize: 256, typeSize: 292 },
   24: { name: "I8", blockSize: 1, typeSize: 1 },
   25: { name: "I16", blockSize: 1, typeSize: 2 },

@@ -2,7 +2,7 @@
  * K-quant GGUF files (q6_K, q5_K, q4_K, q4_K_M, q5_K_M): the tensor types llama.cpp's mixture
  * rules give, the matrices kept quantised in memory, logits close to f32 on both backends,
  * decoding equal to prefill, dequantised parameters equal to what the quantised model uses, and
- * a clear error for a K-quant llama-ts does not read.
+ * a clear error for a type llama-ts does not read.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -99,18 +99,18 @@ test("K-quant GGUF inference stays close to f32 on both backends; decode = prefi
   assert.ok(errs.q6_K! < errs.q5_K! && errs.q5_K! < errs.q4_K!, JSON.stringify(errs));
 });
 
-test("a K-quant llama-ts does not read (Q3_K) gives one clear error naming what it reads", () => {
+test("a type llama-ts does not read (Q5_0) gives one clear error naming what it reads", () => {
   const file = path.join(tmp, "base.gguf");
   saveGguf(file, config, params, { type: "f32" });
   const f = GgufFile.open(file);
   const md = new Map(f.metadata);
   const tensors = f.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type, data: f.readTensorBytes(t.name) as Uint8Array }));
   f.close();
-  const out = path.join(tmp, "q3k.gguf");
-  writeGguf(out, md, tensors.map((t) => (t.name === "blk.0.attn_q.weight" ? { ...t, type: 11, data: new Uint8Array(256 * 110) } : t)));
+  const out = path.join(tmp, "q5_0.gguf");
+  writeGguf(out, md, tensors.map((t) => (t.name === "blk.0.attn_q.weight" ? { ...t, type: 6, data: new Uint8Array((256 * 256 / 32) * 22) } : t)));
   assert.throws(() => loadGgufParams(out), (e: unknown) => {
     assert.ok(e instanceof UserError);
-    assert.match((e as Error).message, /blk\.0\.attn_q\.weight is Q3_K; llama-ts reads F32, BF16, F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K/);
+    assert.match((e as Error).message, /blk\.0\.attn_q\.weight is Q5_0; llama-ts reads F32, BF16, F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q3_K, Q2_K tensors/);
     return true;
   });
 });

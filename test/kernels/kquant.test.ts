@@ -1,5 +1,5 @@
 /**
- * K-quants (q4_K, q5_K, q6_K) and the quantisation registry: hand-built super-blocks decode
+ * K-quants (q2_K, q3_K, q4_K, q5_K, q6_K) and the quantisation registry: hand-built super-blocks decode
  * like an independent numpy decoder written from the GGML layouts (tools/gen_kquant_fixtures.py),
  * our quantisers are at least as accurate as a numpy implementation of ggml's reference
  * quantisers (and beat plain min/max quantisation), the native products equal the reference on
@@ -34,10 +34,11 @@ const floatsOf = (b64: string): Float32Array => {
   const b = bytesOf(b64);
   return new Float32Array(b.buffer, b.byteOffset, b.length / 4);
 };
-const KTYPES = ["q4_K", "q5_K", "q6_K"] as const;
+const KTYPES = ["q4_K", "q5_K", "q6_K", "q3_K", "q2_K"] as const;
 
 test("registry: GGML ids, block sizes and bytes of the K-quants; GGUF's type table derives from it", () => {
-  assert.deepEqual([GGML_TYPE_ID.q4_K, GGML_TYPE_ID.q5_K, GGML_TYPE_ID.q6_K], [12, 13, 14]);
+  assert.deepEqual([GGML_TYPE_ID.q2_K, GGML_TYPE_ID.q3_K, GGML_TYPE_ID.q4_K, GGML_TYPE_ID.q5_K, GGML_TYPE_ID.q6_K], [10, 11, 12, 13, 14]);
+  assert.deepEqual([rowBytes("q2_K", 256), rowBytes("q3_K", 512)], [84, 220]);
   assert.deepEqual([rowBytes("q4_K", 512), rowBytes("q5_K", 256), rowBytes("q6_K", 768)], [288, 176, 630]);
   assert.throws(() => rowBytes("q4_K", 288), /multiple of 256/);
   for (const f of QUANT_FORMATS) {

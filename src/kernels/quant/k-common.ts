@@ -37,14 +37,15 @@ export function packScaleMinK4(ls: ArrayLike<number>, lm: ArrayLike<number>, s: 
 
 /**
  * make_qkx2_quants: codes L[0..n) in 0..nmax for x[s..s+n) with x ≈ scale·L − min (min ≥ 0),
- * minimising Σ w·(scale·L − min − x)² over candidate inverse scales (rmin + rdelta·i + nmax)/(max − min),
+ * minimising Σ w·(scale·L − min − x)² (Σ w·|…| with useMad) over candidate inverse scales (rmin + rdelta·i + nmax)/(max − min),
  * i = 0..nstep, each followed by the weighted least-squares scale and min for its codes.
  * Returns [scale, min].
  */
 export function searchScaleMin(
   x: Float32Array, s: number, n: number, nmax: number, w: Float32Array, L: Uint8Array, lo: number,
-  rmin: number, rdelta: number, nstep: number,
+  rmin: number, rdelta: number, nstep: number, useMad = false,
 ): [number, number] {
+  const loss = (diff: number): number => (useMad ? Math.abs(diff) : fr(diff * diff));
   let min = x[s]!;
   let max = x[s]!;
   let sumW = w[0]!;
@@ -68,7 +69,7 @@ export function searchScaleMin(
     const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(x[s + i]! - min)))));
     L[lo + i] = l;
     const diff = fr(fr(fr(scale * l) + min) - x[s + i]!);
-    best = fr(best + fr(w[i]! * fr(diff * diff)));
+    best = fr(best + fr(w[i]! * loss(diff)));
   }
   const aux = new Uint8Array(n);
   for (let is = 0; is <= nstep; is++) {
@@ -93,7 +94,7 @@ export function searchScaleMin(
     let err = 0;
     for (let i = 0; i < n; i++) {
       const diff = fr(fr(fr(thisScale * aux[i]!) + thisMin) - x[s + i]!);
-      err = fr(err + fr(w[i]! * fr(diff * diff)));
+      err = fr(err + fr(w[i]! * loss(diff)));
     }
     if (err < best) {
       L.set(aux, lo);
