@@ -4,8 +4,10 @@
  *
  *   - 1-D tensors (norms) stay f32.
  *   - q4_0 files: output.weight q8_0 (llama.cpp uses q6_K; kept from before K-quants).
- *   - K-quant files (q4_K, q5_K, q6_K, q4_K_M, q5_K_M): output.weight (token_embd.weight when the
- *     head is tied to it) is q6_K.
+ *   - K-quant files (q2_K, q3_K, q4_K, q5_K, q6_K, q4_K_M, q5_K_M): output.weight (token_embd.weight
+ *     when the head is tied to it) is q6_K; plain q2_K..q6_K files store every other matrix in
+ *     that type (llama.cpp's q2_K/q3_K_S/q4_K_S/q5_K_S mixtures raise a few more tensors; not
+ *     reproduced: these are the "pure" types plus the q6_K head).
  *   - q4_K_M and q5_K_M: attn_v.weight and ffn_down.weight are q6_K in the layers where
  *     `useMoreBits(i, n)`: the first eighth, the last eighth, and every third layer in between
  *     (i ≥ n/8 and (i − n/8) % 3 == 2); every other matrix is q4_K / q5_K.
@@ -17,12 +19,12 @@ import type { QuantType } from "../kernels/quant/index.js";
 import { canQuantize } from "../kernels/quant.js";
 
 /** The file types `saveGguf` writes (`--type` of quantize and convert). */
-export const GGUF_FILE_TYPES = ["f32", "f16", "q8_0", "q4_0", "q6_K", "q5_K", "q4_K", "q5_K_M", "q4_K_M"] as const;
+export const GGUF_FILE_TYPES = ["f32", "f16", "q8_0", "q4_0", "q6_K", "q5_K", "q4_K", "q5_K_M", "q4_K_M", "q3_K", "q2_K"] as const;
 export type GgufFileType = (typeof GGUF_FILE_TYPES)[number];
 
-/** llama.cpp's general.file_type (LLAMA_FTYPE_*); plain q4_K/q5_K are filed as their _S variants. */
+/** llama.cpp's general.file_type (LLAMA_FTYPE_*); plain q3_K/q4_K/q5_K are filed as their _S variants. */
 export const GGUF_FILE_TYPE_ID: Readonly<Record<GgufFileType, number>> = {
-  f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_K: 14, q4_K_M: 15, q5_K: 16, q5_K_M: 17, q6_K: 18,
+  f32: 0, f16: 1, q4_0: 2, q8_0: 7, q2_K: 10, q3_K: 11, q4_K: 14, q4_K_M: 15, q5_K: 16, q5_K_M: 17, q6_K: 18,
 };
 
 /** llama.cpp's use_more_bits(i_layer, n_layers). */

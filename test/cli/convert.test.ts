@@ -63,7 +63,7 @@ test("convert / quantize mistakes: one line, exit code 2", () => {
     [["convert", "--from", model, "--to", path.join(tmp, "x.bin"), "--type", "q8_0"], /applies to \.gguf output/],
     [["convert", "--from", model, "--to", path.join(tmp, "x.gguf"), "--type", "q5_k"], /--type must be one of/],
     [["quantize", "--model", model, "--type", "q4_0", "--out", path.join(tmp, "x.bin")], /--out must be a \.gguf/],
-    [["quantize", "--model", model, "--type", "f32", "--out", path.join(tmp, "x.gguf")], /--type must be one of f16, q8_0, q4_0, q6_K, q5_K, q4_K, q5_K_M, q4_K_M, got "f32"/],
+    [["quantize", "--model", model, "--type", "f32", "--out", path.join(tmp, "x.gguf")], /--type must be one of f16, q8_0, q4_0, q6_K, q5_K, q4_K, q5_K_M, q4_K_M, q3_K, q2_K, got "f32"/],
     [["logits", "--model", path.join(fixturesDir, "models", "gqa-f32.expected.json"), "--tokens", "1"], /./],
   ];
   fs.writeFileSync(path.join(tmp, "junk.gguf"), "GGUF not really");

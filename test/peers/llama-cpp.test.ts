@@ -22,7 +22,7 @@
  * must agree with llama-ts to within a third of it (measured: q8_0 <= 0.06, q4_0 ~0.05; a q/k
  * layout or block-layout bug gives ratios above 1). f16 keeps an unexplained systematic residual
  * (ratio 0.2-0.34) after position 1, so its log-probability check is a TODO (see below).
- * K-quants (q6_K, q5_K, q4_K, q4_K_M) run on a model with rows of whole 256-value super-blocks;
+ * K-quants (q6_K, q5_K, q4_K, q4_K_M, q3_K, q2_K) run on a model with rows of whole 256-value super-blocks;
  * llama.cpp rounds their activations to q8_K (blocks of 256, float32 scale), emulated likewise.
  */
 import { test } from "node:test";
@@ -164,7 +164,7 @@ function cases(): Case[] {
 }
 
 const TYPES: GgufExportType[] = ["f32", "f16", "q8_0", "q4_0"];
-const K_TYPES: GgufExportType[] = ["f32", "q6_K", "q5_K", "q4_K", "q4_K_M"];
+const K_TYPES: GgufExportType[] = ["f32", "q6_K", "q5_K", "q4_K", "q4_K_M", "q3_K", "q2_K"];
 
 test("llama.cpp peer: tokenisation, greedy continuation and log-probabilities on our GGUF files", { skip, timeout: 600_000 }, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-peer-"));
