@@ -59,8 +59,10 @@ export function nearestInt(v: number): number {
 }
 
 /** Row dot with float activations: dequantise block by block, sum in double (the f32 reference). */
+let scratch = new Float32Array(256);
 export function dequantizingRowDot(f: QuantFormat, data: Uint8Array, dv: DataView, o: number, act: ActivationRow, k: number): number {
-  const buf = new Float32Array(f.blockSize);
+  if (scratch.length < f.blockSize) scratch = new Float32Array(f.blockSize);
+  const buf = scratch;
   let s = 0;
   for (let b = 0; b < k / f.blockSize; b++) {
     f.dequantizeBlock(data, dv, o + b * f.blockBytes, buf, 0);
