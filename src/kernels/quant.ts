@@ -133,6 +133,19 @@ export function quantMatmulReference(out: Float32Array, a: Float32Array, w: Quan
   }
 }
 
+/**
+ * Byte index of the first f16 field (block scale, min, or f16 value) of `data` that is Inf or NaN
+ * (all-ones exponent), or −1: the load-time finiteness check of any registry type, since a
+ * block's other fields are small integers.
+ */
+export function nonFiniteHalfAt(type: QuantType, data: Uint8Array): number {
+  const f = quantFormat(type);
+  for (let b = 0; b + f.blockBytes <= data.length; b += f.blockBytes) {
+    for (const o of f.halfOffsets) if (((data[b + o]! | (data[b + o + 1]! << 8)) & 0x7c00) === 0x7c00) return b + o;
+  }
+  return -1;
+}
+
 /** Permutes whole rows: out row i = w row perm[i]. Works on any layout (rows are independent). */
 export function permuteQuantRows(w: QuantMatrix, perm: readonly number[]): QuantMatrix {
   const rb = rowBytes(w.type, w.cols);

@@ -13,6 +13,7 @@ import {
   GGML_TYPE_ID,
   QUANT_FORMATS,
   dequantize,
+  nonFiniteHalfAt,
   quantFormatById,
   quantize,
   quantMatmulReference,
@@ -135,6 +136,21 @@ test("native qmatmul with K-quants equals the reference on odd sizes, every ISA,
   }
   const w = quantize(randomArray(4 * 256, 1), 4, 256, "q4_K");
   assert.throws(() => nb.qmatmul(new Float32Array(4), new Float32Array(288), { ...w, cols: 288, data: new Uint8Array(2000) }, 1), /multiple of 256/);
+});
+
+test("nonFiniteHalfAt finds an Inf/NaN f16 field in any block of every registry type, and nothing in finite data", () => {
+  for (const f of QUANT_FORMATS) {
+    const k = Math.max(f.blockSize, 32) * 2;
+    const q = quantize(randomArray(3 * k, 5), 3, k, f.name);
+    assert.equal(nonFiniteHalfAt(f.name, q.data), -1, f.name);
+    for (const o of f.halfOffsets) {
+      const bad = q.data.slice();
+      const at = bad.length - f.blockBytes + o; // the last block
+      bad[at] = 0x00;
+      bad[at + 1] = 0x7e; // f16 NaN
+      assert.equal(nonFiniteHalfAt(f.name, bad), at, `${f.name} offset ${o}`);
+    }
+  }
 });
 
 test("llama.cpp's mixture rules: use_more_bits, _M types, output head, fallbacks", () => {

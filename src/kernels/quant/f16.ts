@@ -9,6 +9,7 @@ export const f16: QuantFormat<"f16"> = {
   blockSize: 1,
   blockBytes: 2,
   activations: "f32",
+  halfOffsets: [0],
   quantizeBlock(src, s, _dst, dv, o) {
     dv.setUint16(o, f32ToF16(src[s]!), true);
   },

@@ -34,6 +34,11 @@ export interface QuantFormat<Name extends string = string> {
   readonly blockBytes: number;
   /** How rowDot (and the native products) take the activations. */
   readonly activations: "f32" | "q8";
+  /**
+   * Byte offsets in a block of its f16 fields (scales, mins; f16: the value itself): the only
+   * places a block can hold Inf/NaN (the other fields are small integers).
+   */
+  readonly halfOffsets: readonly number[];
   quantizeBlock(src: Float32Array, s: number, dst: Uint8Array, dv: DataView, o: number): void;
   dequantizeBlock(data: Uint8Array, dv: DataView, o: number, out: Float32Array, p: number): void;
   rowDot(data: Uint8Array, dv: DataView, o: number, act: ActivationRow, k: number): number;

@@ -18,6 +18,7 @@ export const q2_K: QuantFormat<"q2_K"> = {
   blockSize: QK_K,
   blockBytes: 84,
   activations: "f32",
+  halfOffsets: [80, 82],
   quantizeBlock(src, s, dst, dv, o) {
     const L = new Uint8Array(QK_K);
     const w = new Float32Array(16);

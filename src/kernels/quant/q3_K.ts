@@ -67,6 +67,7 @@ export const q3_K: QuantFormat<"q3_K"> = {
   blockSize: QK_K,
   blockBytes: 110,
   activations: "f32",
+  halfOffsets: [108],
   quantizeBlock(src, s, dst, dv, o) {
     const L = new Int8Array(QK_K);
     const scales = new Float32Array(16);

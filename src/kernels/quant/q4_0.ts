@@ -17,6 +17,7 @@ export const q4_0: QuantFormat<"q4_0"> = {
   blockSize: QK,
   blockBytes: 18,
   activations: "q8",
+  halfOffsets: [0],
   quantizeBlock(src, s, dst, dv, o) {
     let amax = 0;
     let max = 0;

@@ -17,6 +17,7 @@ export const q4_K: QuantFormat<"q4_K"> = {
   blockSize: QK_K,
   blockBytes: 144,
   activations: "f32",
+  halfOffsets: [0, 2],
   quantizeBlock(src, s, dst, dv, o) {
     const L = quantizeScaleMinSuperBlock(src, s, dst, dv, o, 15, -1, 20);
     for (let g = 0; g < 4; g++) {

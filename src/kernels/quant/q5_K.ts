@@ -17,6 +17,7 @@ export const q5_K: QuantFormat<"q5_K"> = {
   blockSize: QK_K,
   blockBytes: 176,
   activations: "f32",
+  halfOffsets: [0, 2],
   quantizeBlock(src, s, dst, dv, o) {
     const L = quantizeScaleMinSuperBlock(src, s, dst, dv, o, 31, -0.5, 15);
     dst.fill(0, o + 16, o + 48);

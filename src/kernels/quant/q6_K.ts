@@ -22,6 +22,7 @@ export const q6_K: QuantFormat<"q6_K"> = {
   blockSize: QK_K,
   blockBytes: 210,
   activations: "f32",
+  halfOffsets: [208],
   quantizeBlock(src, s, dst, dv, o) {
     dst.fill(0, o, o + 210);
     const scales = new Float32Array(16);

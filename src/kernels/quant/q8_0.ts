@@ -15,6 +15,7 @@ export const q8_0: QuantFormat<"q8_0"> = {
   blockSize: QK,
   blockBytes: 34,
   activations: "q8",
+  halfOffsets: [0],
   quantizeBlock(src, s, dst, dv, o) {
     let amax = 0;
     for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[s + j]!));
