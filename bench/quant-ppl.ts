@@ -1,7 +1,7 @@
 /**
  * Perplexity cost of each weight type on held-out text, beside its size: the model `npm start`
  * trains (runs/start/model), its held-out documents (the books and bible validation split of
- * runs/start/data, decoded), and f16/q8_0/q4_0 GGUF files made from it with `llama-ts quantize`.
+ * runs/start/data, decoded), and f16/q8_0/q6_K/q5_K_M/q4_K_M/q4_0 GGUF files made from it with `llama-ts quantize`.
  * Skips when `npm start` has not been run.
  */
 import { spawnSync } from "node:child_process";
@@ -44,7 +44,7 @@ export async function bench(): Promise<string> {
   fs.writeFileSync(text, heldOutText(runRoot));
   const rows: string[] = [];
   let base = NaN;
-  for (const type of ["f32", "f16", "q8_0", "q4_0"]) {
+  for (const type of ["f32", "f16", "q8_0", "q6_K", "q5_K_M", "q4_K_M", "q4_0"]) {
     let target = model;
     let size = fs.statSync(path.join(model, "model.safetensors")).size;
     if (type !== "f32") {
@@ -64,7 +64,7 @@ export async function bench(): Promise<string> {
   return [
     title,
     "",
-    `Held-out text: the books and bible validation documents of runs/start/data, decoded; token perplexity over non-overlapping windows. Speed per type: see the quantised decode/prefill table.`,
+    `Held-out text: the books and bible validation documents of runs/start/data, decoded; token perplexity over non-overlapping windows. Speed per type: see the quantised decode/prefill table. K-quants need rows of whole 256-value super-blocks: matrices with shorter rows (dim 192 here: all but ffn_down) fall back to q8_0 in the K-quant files (llama.cpp falls back to q5_0/q5_1/q8_0).`,
     "",
     "| weights | file MiB | token perplexity | bits per byte | perplexity cost |",
     "|---|---|---|---|---|",

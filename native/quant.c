@@ -42,6 +42,8 @@
 #include "lt.h"
 #include "quant.h"
 
+#define QK_K 256
+
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -51,15 +53,6 @@
 #endif
 
 #define QK 32
-
-size_t lt_q_row_bytes(int type, size_t k) {
-  switch (type) {
-    case LT_QT_F16: return k * 2;
-    case LT_QT_Q8_0: return k % QK ? 0 : k / QK * 34;
-    case LT_QT_Q4_0: return k % QK ? 0 : k / QK * 18;
-    default: return 0;
-  }
-}
 
 static float half_to_float(uint16_t h) {
   const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
@@ -82,6 +75,17 @@ static float half_to_float(uint16_t h) {
   memcpy(&f, &bits, 4);
   return f;
 }
+
+static inline float rd_half(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return half_to_float(h);
+}
+
+/* the K-quant block decoders, portable C (see quant_k.h; instantiated again per ISA below) */
+#define KQ(name) name##_scalar
+#include "quant_k.h"
+#undef KQ
 
 static inline float block_d(const uint8_t *blk) {
   uint16_t h;
@@ -411,17 +415,6 @@ const char *lt_q_variant(void) {
   return names[variant()];
 }
 
-static qdot_fn pick(int type) {
-  const int v = variant();
-#ifdef LT_X86_64
-  if (v == 2) return type == LT_QT_Q8_0 ? dot_q8_vnni : type == LT_QT_Q4_0 ? dot_q4_vnni : dot_f16_avx512;
-  if (v == 1) return type == LT_QT_Q8_0 ? dot_q8_avx2 : type == LT_QT_Q4_0 ? dot_q4_avx2 : dot_f16_avx2;
-#else
-  (void)v;
-#endif
-  return type == LT_QT_Q8_0 ? dot_q8_scalar : type == LT_QT_Q4_0 ? dot_q4_scalar : dot_f16_scalar;
-}
-
 /* ---- widening for the gemm path (m >= LT_Q_GEMM_MIN_ROWS) ---- */
 
 /*
@@ -639,13 +632,179 @@ static act_fn pick_act(void) {
   return act_scalar;
 }
 
-static widen_fn pick_widen(int type) {
+/* ---- K-quants: super-blocks widened to float32 (quant_k.c), then float products ---- */
+
+/*
+ * Choice for the K-quants (q2_K, q3_K, q4_K, q5_K, q6_K): both paths take the activations in float32, as
+ * for f16 weights. Decoding (few rows): q4_K/q5_K on AVX2/AVX-512 take a fused dot
+ * (dot_scale_min_avx2: d*sc*sum(x*q) - dmin*m*sum(x) per sub-block); q6_K and the portable path
+ * decode each 256-value super-block to float32 on the stack and dot it with the activation row;
+ * prefill: the same decoder widens the weight panels into the packed sgemm (dequantise-on-pack).
+ * llama.cpp instead quantises the activations to q8_K and takes integer dot products; the float
+ * path here is more precise and, on the decode path, bound by the block decoding (portable C in
+ * quant_k.h, compiled and auto-vectorised once per ISA), not by the products. src/kernels/quant/q4_K.ts etc. hold the reference.
+ */
+typedef void (*deq_fn)(const uint8_t *blk, float *y);
+typedef float (*fdot_fn)(const float *a, const float *b);
+
+static float fdot256_scalar(const float *a, const float *b) {
+  float s[8] = {0};
+  for (int i = 0; i < QK_K; i += 8)
+    for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 #ifdef LT_X86_64
-  const int v = variant();
-  if (v == 2) return type == LT_QT_Q8_0 ? widen_q8_avx512 : type == LT_QT_Q4_0 ? widen_q4_avx512 : widen_f16_avx512;
-  if (v == 1) return type == LT_QT_Q8_0 ? widen_q8_avx2 : type == LT_QT_Q4_0 ? widen_q4_avx2 : widen_f16_avx2;
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+static float fdot256_avx2(const float *a, const float *b) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  for (int i = 0; i < QK_K; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+  }
+  return hsum256(_mm256_add_ps(s0, s1));
+}
+#define KQ(name) name##_avx2
+#include "quant_k.h"
+#undef KQ
+
+/*
+ * q4_K / q5_K decode without a decoded copy: sub-block j contributes
+ * d*sc_j * sum(x*q) - dmin*m_j * sum(x), both sums in float32 FMA over 8 lanes (q widened from
+ * bytes); q5_K adds its fifth bit from qh. The same value as decode-then-dot to float rounding.
+ */
+static inline float dot_scale_min_avx2(const uint8_t *w, const float *x, size_t k, int five) {
+  const size_t bytes = five ? 176 : 144;
+  const __m256i m15 = _mm256_set1_epi32(15), one = _mm256_set1_epi32(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < k / QK_K; b++) {
+    const uint8_t *blk = w + b * bytes, *qh = blk + 16, *q = blk + (five ? 48 : 16);
+    const float d = rd_half(blk), dmin = rd_half(blk + 2);
+    const float *xb = x + b * QK_K;
+    for (int g = 0; g < 4; g++, q += 32, xb += 64) {
+      int s1, m1, s2, m2;
+      scale_min_k4_avx2(2 * g, blk + 4, &s1, &m1);
+      scale_min_k4_avx2(2 * g + 1, blk + 4, &s2, &m2);
+      __m256 sq1 = _mm256_setzero_ps(), sq2 = _mm256_setzero_ps(), sx1 = _mm256_setzero_ps(), sx2 = _mm256_setzero_ps();
+      for (int c = 0; c < 32; c += 8) {
+        const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(q + c)));
+        __m256i lo = _mm256_and_si256(v, m15), hi = _mm256_srli_epi32(v, 4);
+        if (five) {
+          const __m256i h = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qh + c)));
+          lo = _mm256_or_si256(lo, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 2 * g), one), 4));
+          hi = _mm256_or_si256(hi, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 2 * g + 1), one), 4));
+        }
+        const __m256 x1 = _mm256_loadu_ps(xb + c), x2 = _mm256_loadu_ps(xb + 32 + c);
+        sq1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), x1, sq1);
+        sq2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), x2, sq2);
+        sx1 = _mm256_add_ps(sx1, x1);
+        sx2 = _mm256_add_ps(sx2, x2);
+      }
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s1), sq1, acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s2), sq2, acc);
+      acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * (float)m1), sx1, acc);
+      acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * (float)m2), sx2, acc);
+    }
+  }
+  return hsum256(acc);
+}
+static float dot_q4_K_fused(const uint8_t *w, const qact_t *A, size_t k) { return dot_scale_min_avx2(w, A->x, k, 0); }
+static float dot_q5_K_fused(const uint8_t *w, const qact_t *A, size_t k) { return dot_scale_min_avx2(w, A->x, k, 1); }
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512vnni,avx2,fma,f16c")
+static float fdot256_avx512(const float *a, const float *b) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  for (int i = 0; i < QK_K; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+#define KQ(name) name##_avx512
+#include "quant_k.h"
+#undef KQ
+#pragma GCC pop_options
 #endif
-  return type == LT_QT_Q8_0 ? widen_q8_scalar : type == LT_QT_Q4_0 ? widen_q4_scalar : widen_f16_scalar;
+
+static inline float kdot(const uint8_t *w, const float *x, size_t k, size_t bytes, deq_fn deq, fdot_fn fdot) {
+  float buf[QK_K] __attribute__((aligned(64)));
+  float acc = 0.0f;
+  for (size_t b = 0; b < k / QK_K; b++) {
+    deq(w + b * bytes, buf);
+    acc += fdot(buf, x + b * QK_K);
+  }
+  return acc;
+}
+
+/* Weight rows' values [p0, p0 + kcb) as float32; p0 and kcb are whole super-blocks (qgemm's kc). */
+static inline void kwiden(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb, size_t bytes, deq_fn deq) {
+  for (size_t r = 0; r < rows; r++, dst += kcb) {
+    const uint8_t *blk = w + r * row_bytes + p0 / QK_K * bytes;
+    for (size_t p = 0; p < kcb; p += QK_K, blk += bytes) deq(blk, dst + p);
+  }
+}
+
+#define KQ_ISA(T, BYTES, ISA)                                                                                \
+  static float dot_##T##_##ISA(const uint8_t *w, const qact_t *A, size_t k) {                                \
+    return kdot(w, A->x, k, BYTES, deq_##T##_##ISA, fdot256_##ISA);                                           \
+  }                                                                                                           \
+  static void widen_##T##_##ISA(float *dst, const uint8_t *w, size_t rb, size_t rows, size_t p0, size_t kcb) { \
+    kwiden(dst, w, rb, rows, p0, kcb, BYTES, deq_##T##_##ISA);                                                \
+  }
+#ifdef LT_X86_64
+#define KQ_KERNELS(T, BYTES) KQ_ISA(T, BYTES, scalar) KQ_ISA(T, BYTES, avx2) KQ_ISA(T, BYTES, avx512)
+#else
+#define KQ_KERNELS(T, BYTES) KQ_ISA(T, BYTES, scalar)
+#endif
+KQ_KERNELS(q4_K, 144)
+KQ_KERNELS(q5_K, 176)
+KQ_KERNELS(q6_K, 210)
+KQ_KERNELS(q3_K, 110)
+KQ_KERNELS(q2_K, 84)
+
+/* ---- the per-type table (the C side of src/kernels/quant/index.ts) ---- */
+
+typedef struct {
+  lt_qtype_desc desc;
+  int act_q8;         /* activations as 8-bit blocks of 32 (else float32 as they are) */
+  qdot_fn dot[3];     /* per variant(): scalar, avx2, avx512-vnni */
+  widen_fn widen[3];
+} qtype_t;
+
+#ifdef LT_X86_64
+#define ISA3(s, a2, a5) {s, a2, a5}
+#else
+#define ISA3(s, a2, a5) {s, s, s}
+#endif
+
+static const qtype_t qtypes[] = {
+  {{LT_QT_F16, "f16", 1, 2}, 0, ISA3(dot_f16_scalar, dot_f16_avx2, dot_f16_avx512), ISA3(widen_f16_scalar, widen_f16_avx2, widen_f16_avx512)},
+  {{LT_QT_Q8_0, "q8_0", QK, 34}, 1, ISA3(dot_q8_scalar, dot_q8_avx2, dot_q8_vnni), ISA3(widen_q8_scalar, widen_q8_avx2, widen_q8_avx512)},
+  {{LT_QT_Q4_0, "q4_0", QK, 18}, 1, ISA3(dot_q4_scalar, dot_q4_avx2, dot_q4_vnni), ISA3(widen_q4_scalar, widen_q4_avx2, widen_q4_avx512)},
+  {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 0, ISA3(dot_q4_K_scalar, dot_q4_K_fused, dot_q4_K_fused), ISA3(widen_q4_K_scalar, widen_q4_K_avx2, widen_q4_K_avx512)},
+  {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 0, ISA3(dot_q5_K_scalar, dot_q5_K_fused, dot_q5_K_fused), ISA3(widen_q5_K_scalar, widen_q5_K_avx2, widen_q5_K_avx512)},
+  {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 0, ISA3(dot_q6_K_scalar, dot_q6_K_avx2, dot_q6_K_avx512), ISA3(widen_q6_K_scalar, widen_q6_K_avx2, widen_q6_K_avx512)},
+  {{LT_QT_Q3_K, "q3_K", QK_K, 110}, 0, ISA3(dot_q3_K_scalar, dot_q3_K_avx2, dot_q3_K_avx512), ISA3(widen_q3_K_scalar, widen_q3_K_avx2, widen_q3_K_avx512)},
+  {{LT_QT_Q2_K, "q2_K", QK_K, 84}, 0, ISA3(dot_q2_K_scalar, dot_q2_K_avx2, dot_q2_K_avx512), ISA3(widen_q2_K_scalar, widen_q2_K_avx2, widen_q2_K_avx512)},
+};
+
+static const qtype_t *qtype(int id) {
+  for (size_t i = 0; i < sizeof qtypes / sizeof qtypes[0]; i++)
+    if (qtypes[i].desc.id == id) return &qtypes[i];
+  return NULL;
+}
+
+const lt_qtype_desc *lt_q_type(int id) {
+  const qtype_t *T = qtype(id);
+  return T ? &T->desc : NULL;
+}
+
+size_t lt_q_row_bytes(int type, size_t k) {
+  const qtype_t *T = qtype(type);
+  if (!T || k % T->desc.block) return 0;
+  return k / T->desc.block * T->desc.bytes;
 }
 
 /* ---- the gemm path: packed activations, weight panels widened on packing ---- */
@@ -747,6 +906,8 @@ static void qgemm_run(void *v, int tid, int nt) {
 static int qgemm(float *out, const float *a, const uint8_t *w, int type, size_t m, size_t n, size_t k, int threads) {
   const lt_ops *o = lt_get_ops();
   qgemm_t G;
+  const qtype_t *T = qtype(type);
+  if (!T) return -1;
   memset(&G, 0, sizeof G);
   G.o = o;
   G.out = out;
@@ -757,10 +918,12 @@ static int qgemm(float *out, const float *a, const uint8_t *w, int type, size_t 
   G.k = k;
   G.row_bytes = lt_q_row_bytes(type, k);
   G.mp = cdiv(m, o->mr) * o->mr;
-  G.kc = o->kc; /* a multiple of 32 in every table, so depth blocks hold whole q8_0/q4_0 blocks */
+  /* depth blocks of whole weight blocks: the ISA's kc (256 in every table) rounded to the type's block */
+  G.kc = o->kc / T->desc.block * T->desc.block;
+  if (G.kc == 0) G.kc = T->desc.block;
   G.mc = (o->mc / o->mr) * o->mr;
-  G.act = type == LT_QT_F16 ? NULL : pick_act();
-  G.widen = pick_widen(type);
+  G.act = T->act_q8 ? pick_act() : NULL;
+  G.widen = T->widen[variant()];
   G.apack = lt_scratch(1, G.mp * k);
   if (!G.apack) return -1;
   atomic_init(&G.oom, 0);
@@ -904,8 +1067,10 @@ int lt_qmatmul(float *out, const float *a, const uint8_t *w, int type, size_t m,
   J.n = n;
   J.k = k;
   J.row_bytes = lt_q_row_bytes(type, k);
-  J.dot = pick(type);
-  if (type != LT_QT_F16) {
+  const qtype_t *T = qtype(type);
+  if (!T) return -1;
+  J.dot = T->dot[variant()];
+  if (T->act_q8) {
     /* prepared activation rows in the caller's scratch */
     const int v = variant();
     const size_t rb = act_row_bytes(k);

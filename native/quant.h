@@ -1,6 +1,7 @@
 /*
- * Products with quantised weight matrices in the GGUF block layouts (f16, q8_0, q4_0):
- * see native/quant.c for the layouts and the numerics.
+ * Products with quantised weight matrices in the GGUF block layouts (f16, q8_0, q4_0, q2_K,
+ * q3_K, q4_K, q5_K, q6_K): see native/quant.c for the per-type table and the numerics, native/quant_k.h for
+ * the K-quant blocks.
  */
 #ifndef LLAMA_TS_QUANT_H
 #define LLAMA_TS_QUANT_H
@@ -12,6 +13,21 @@
 #define LT_QT_F16 1
 #define LT_QT_Q4_0 2
 #define LT_QT_Q8_0 8
+#define LT_QT_Q2_K 10
+#define LT_QT_Q3_K 11
+#define LT_QT_Q4_K 12
+#define LT_QT_Q5_K 13
+#define LT_QT_Q6_K 14
+
+/* A registered weight type: ggml id, name, values and bytes per block (see lt_q_type). */
+typedef struct {
+  int id;
+  const char *name;
+  size_t block, bytes;
+} lt_qtype_desc;
+
+/* The registered type with ggml id `id`, or NULL. */
+const lt_qtype_desc *lt_q_type(int id);
 
 /* Bytes of one row of k values of `type`, 0 if the type is unknown or k does not fit its blocks. */
 size_t lt_q_row_bytes(int type, size_t k);

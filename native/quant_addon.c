@@ -44,9 +44,14 @@ static napi_value lt_js_qmatmul(napi_env env, napi_callback_info info) {
   if (!typed(env, argv[2], napi_uint8_array, &w, &lw)) return qthrow(env, "w must be a Uint8Array");
   if (!size_arg(env, argv[3], &type) || !size_arg(env, argv[4], &m) || !size_arg(env, argv[5], &n) || !size_arg(env, argv[6], &k))
     return qthrow(env, "type, m, n and k must be non-negative integers");
-  if (type != LT_QT_F16 && type != LT_QT_Q8_0 && type != LT_QT_Q4_0) return qthrow(env, "type must be 1 (f16), 2 (q4_0) or 8 (q8_0)");
+  const lt_qtype_desc *T = type < 1024 ? lt_q_type((int)type) : NULL;
+  if (!T) return qthrow(env, "type is not a registered ggml type id (f16 1, q4_0 2, q8_0 8, q2_K 10, q3_K 11, q4_K 12, q5_K 13, q6_K 14)");
   const size_t rb = lt_q_row_bytes((int)type, k);
-  if (k > 0 && rb == 0) return qthrow(env, "k must be a multiple of 32 for q8_0 and q4_0");
+  if (k > 0 && rb == 0) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "k must be a multiple of %zu for %s", T->block, T->name);
+    return qthrow(env, msg);
+  }
   size_t t;
   if (__builtin_mul_overflow(m, n, &t) || __builtin_mul_overflow(t, 4, &t) || lo < t) return qthrow(env, "out is shorter than m*n");
   if (__builtin_mul_overflow(m, k, &t) || __builtin_mul_overflow(t, 4, &t) || la < t) return qthrow(env, "a is shorter than m*k");

@@ -1,5 +1,5 @@
 /**
- * Conversions between model files: a Hugging Face folder, GGUF (f32/f16/q8_0/q4_0) and
+ * Conversions between model files: a Hugging Face folder, GGUF (f32/f16/q8_0/q4_0, K-quants and their _M mixtures: gguf-mixture.ts) and
  * llama2.c `.bin` (legacy or version 1). The format is chosen by the path: a `.gguf` file, a
  * `.bin` file, or otherwise a folder (a name with dots such as `TinyLlama-1.1B-Chat` is a folder;
  * only extensions of other model or data files are refused). Everything passes through float32
@@ -69,7 +69,7 @@ export function readTokenizerFile(file: string): ModelProto {
 }
 
 export interface SaveOptions {
-  /** Storage type: GGUF takes f32/f16/q8_0/q4_0; folders and llama2.c files are float32. */
+  /** Storage type: GGUF takes GGUF_EXPORT_TYPES (f32 … q4_K_M); folders and llama2.c files are float32. */
   type?: GgufExportType;
   llama2cVersion?: Llama2cVersion;
   name?: string;

@@ -26,21 +26,22 @@ import {
   dequantize,
   permuteQuantRows,
   quantize,
+  QUANT_FORMATS,
+  quantFormatById,
+  nonFiniteHalfAt,
   type QuantMatrix,
-  type QuantType,
   type Weight,
 } from "../kernels/quant.js";
+import { GGUF_FILE_TYPES, GGUF_FILE_TYPE_ID, ggufTensorType, type GgufFileType } from "./gguf-mixture.js";
 import { bf16ArrayToF32, f16ArrayToF32 } from "./half.js";
 import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
 import { ModelType, PieceType, parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import type { HfTokenizer } from "../tokenizer/hf-json.js";
 import { bpeTokenizerMetadata, tokenizerJsonFromGguf } from "./gguf-bpe-vocab.js";
 
-export type GgufExportType = "f32" | QuantType;
-export const GGUF_EXPORT_TYPES: readonly GgufExportType[] = ["f32", "f16", "q8_0", "q4_0"];
-
-/** llama.cpp's general.file_type (LLAMA_FTYPE_*). */
-const FILE_TYPE: Record<GgufExportType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7 };
+/** A GGUF file type llama-ts writes (see gguf-mixture.ts for the type of each tensor). */
+export type GgufExportType = GgufFileType;
+export const GGUF_EXPORT_TYPES: readonly GgufExportType[] = GGUF_FILE_TYPES;
 
 // ---- the q/k row permutation ----
 
@@ -224,16 +225,6 @@ export interface GgufExportOptions {
   name?: string;
 }
 
-/** The storage type of one tensor in a file of `type`. */
-export function tensorType(type: GgufExportType, ggufName: string, shape: readonly number[]): GgufExportType {
-  if (shape.length === 1 || type === "f32") return "f32";
-  const cols = shape[1]!;
-  // llama.cpp keeps the output head at higher precision in 4-bit files (q6_K there; q8_0 here).
-  const want: QuantType = type === "q4_0" && ggufName === "output.weight" ? "q8_0" : type;
-  // Block types need rows of whole blocks; llama.cpp falls back to a wider type too.
-  return canQuantize(want, cols) ? want : "f16";
-}
-
 /**
  * Writes a model as GGUF. `params` is the contiguous float32 buffer in `paramLayout(config)`
  * order (HF naming, rotate_half q/k). Tensors are converted one at a time while writing.
@@ -245,7 +236,7 @@ export function saveGguf(path: string, config: LlamaConfig, params: Float32Array
   const md = new Map<string, GgufValue>();
   md.set("general.architecture", gguf.str("llama"));
   md.set("general.name", gguf.str(opts.name ?? "llama-ts model"));
-  md.set("general.file_type", gguf.u32(FILE_TYPE[opts.type]));
+  md.set("general.file_type", gguf.u32(GGUF_FILE_TYPE_ID[opts.type]));
   if (opts.type !== "f32" && opts.type !== "f16") md.set("general.quantization_version", gguf.u32(2));
   md.set("llama.context_length", gguf.u32(config.maxPositionEmbeddings));
   md.set("llama.embedding_length", gguf.u32(config.hiddenSize));
@@ -274,7 +265,7 @@ export function saveGguf(path: string, config: LlamaConfig, params: Float32Array
   if (freqs) tensors.push(freqs);
   for (const [g, h] of ggufTensorNames(config)) {
     const spec = layout.byName.get(h)!;
-    const t = tensorType(opts.type, g, spec.shape);
+    const t = ggufTensorType(opts.type, g, spec.shape, config.numHiddenLayers, config.tieWordEmbeddings);
     tensors.push({
       name: g,
       dims: [...spec.shape].reverse(),
@@ -387,14 +378,13 @@ export function checkTensorFinite(file: string, name: string, type: number, byte
     case 30: // BF16
       for (let i = 0; i + 2 <= bytes.length; i += 2) if ((view.getUint16(i, true) & BF16_EXP) === BF16_EXP) bad(i, "bf16 Inf/NaN");
       return;
-    case GGML_TYPE_ID.q8_0:
-    case GGML_TYPE_ID.q4_0: {
-      const block = GGML_TYPES[type]!.typeSize;
-      for (let i = 0; i + block <= bytes.length; i += block) if ((view.getUint16(i, true) & F16_EXP) === F16_EXP) bad(i, "block scale Inf/NaN");
-      return;
+    default: {
+      // Block types (q8_0, q4_0, K-quants): their f16 scales, at the offsets the registry names.
+      const fmt = quantFormatById(type);
+      if (!fmt) return;
+      const at = nonFiniteHalfAt(fmt.name, bytes);
+      if (at >= 0) bad(at, "block scale Inf/NaN");
     }
-    default:
-      return;
   }
 }
 
@@ -444,7 +434,7 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
 
 /**
  * Reads one tensor for the model: checked against the expected PyTorch shape; q/k rows
- * un-permuted to the rotate_half layout. `keepQuant` keeps F16/Q8_0/Q4_0 matrices quantised.
+ * un-permuted to the rotate_half layout. `keepQuant` keeps matrices of the registry types (src/kernels/quant/) quantised.
  */
 function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shape: readonly number[], keepQuant: boolean): Weight {
   const info = f.tensorsByName.get(g);
@@ -471,17 +461,18 @@ function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shap
     case 30: // BF16
       out = bf16ArrayToF32(new Uint16Array(buf, 0, bytes.length / 2));
       break;
-    case GGML_TYPE_ID.f16:
-    case GGML_TYPE_ID.q8_0:
-    case GGML_TYPE_ID.q4_0: {
-      const type: QuantType = info.type === GGML_TYPE_ID.f16 ? "f16" : info.type === GGML_TYPE_ID.q8_0 ? "q8_0" : "q4_0";
-      const q: QuantMatrix = { kind: "quant", type, rows, cols, data: bytes };
+    default: {
+      const fmt = quantFormatById(info.type);
+      if (!fmt) {
+        const known = ["F32", "BF16", ...QUANT_FORMATS.map((q) => q.ggmlName)].join(", ");
+        throw new UserError(`${f.path}: tensor ${g} is ${ggmlTypeName(info.type)}; llama-ts reads ${known} tensors (re-quantise to one of those)`);
+      }
+      if (!canQuantize(fmt.name, cols)) throw new UserError(`${f.path}: tensor ${g} is ${fmt.ggmlName} with rows of ${cols} values, not a multiple of its block (${fmt.blockSize})`);
+      const q: QuantMatrix = { kind: "quant", type: fmt.name, rows, cols, data: bytes };
       if (keepQuant && shape.length === 2) return perm ? permuteQuantRows(q, perm) : q;
-      out = type === "f16" ? f16ArrayToF32(new Uint16Array(buf, 0, bytes.length / 2)) : dequantize(q);
+      out = fmt.name === "f16" ? f16ArrayToF32(new Uint16Array(buf, 0, bytes.length / 2)) : dequantize(q);
       break;
     }
-    default:
-      throw new UserError(`${f.path}: tensor ${g} is ${ggmlTypeName(info.type)}; llama-ts reads F32, F16, BF16, Q8_0 and Q4_0 tensors (re-quantise with --pure to one of those)`);
   }
   return perm ? permuteRows(out, cols, perm) : out;
 }
@@ -530,7 +521,7 @@ export function loadGgufParams(path: string): GgufModel & { params: Float32Array
 }
 
 /**
- * A GGUF model's tensors for inference: linear matrices stay F16/Q8_0/Q4_0 as stored (q/k rows
+ * A GGUF model's tensors for inference: linear matrices stay in their stored registry type (F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) (q/k rows
  * un-permuted), everything else float32.
  */
 export function loadGgufTensors(path: string): GgufModel & { tensors: ModelTensors<Weight> } {

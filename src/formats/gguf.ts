@@ -17,6 +17,7 @@
 import fs from "node:fs";
 import { quoteForTerminal as q, UserError } from "../util/errors.js";
 import { openRegularFile, writeFileAtomicWith } from "../util/files.js";
+import { QUANT_FORMATS } from "../kernels/quant/index.js";
 
 export enum GgufValueType {
   UINT8 = 0,
@@ -47,21 +48,17 @@ export interface GgufArrayValue {
   value: GgufScalar[] | GgufArrayValue[];
 }
 
-/** ggml tensor types: [block elements, block bytes]. Only the ones we know the size of. */
+/**
+ * ggml tensor types: [block elements, block bytes]. The types llama-ts reads come from the
+ * quantisation registry (src/kernels/quant/); the others are listed so that their sizes can be
+ * checked and their names shown.
+ */
 export const GGML_TYPES: Record<number, { name: string; blockSize: number; typeSize: number }> = {
   0: { name: "F32", blockSize: 1, typeSize: 4 },
-  1: { name: "F16", blockSize: 1, typeSize: 2 },
-  2: { name: "Q4_0", blockSize: 32, typeSize: 18 },
   3: { name: "Q4_1", blockSize: 32, typeSize: 20 },
   6: { name: "Q5_0", blockSize: 32, typeSize: 22 },
   7: { name: "Q5_1", blockSize: 32, typeSize: 24 },
-  8: { name: "Q8_0", blockSize: 32, typeSize: 34 },
   9: { name: "Q8_1", blockSize: 32, typeSize: 36 },
-  10: { name: "Q2_K", blockSize: 256, typeSize: 84 },
-  11: { name: "Q3_K", blockSize: 256, typeSize: 110 },
-  12: { name: "Q4_K", blockSize: 256, typeSize: 144 },
-  13: { name: "Q5_K", blockSize: 256, typeSize: 176 },
-  14: { name: "Q6_K", blockSize: 256, typeSize: 210 },
   15: { name: "Q8_K", blockSize: 256, typeSize: 292 },
   24: { name: "I8", blockSize: 1, typeSize: 1 },
   25: { name: "I16", blockSize: 1, typeSize: 2 },
@@ -69,6 +66,7 @@ export const GGML_TYPES: Record<number, { name: string; blockSize: number; typeS
   27: { name: "I64", blockSize: 1, typeSize: 8 },
   28: { name: "F64", blockSize: 1, typeSize: 8 },
   30: { name: "BF16", blockSize: 1, typeSize: 2 },
+  ...Object.fromEntries(QUANT_FORMATS.map((f) => [f.ggmlId, { name: f.ggmlName, blockSize: f.blockSize, typeSize: f.blockBytes }])),
 };
 
 export function ggmlTypeName(t: number): string {

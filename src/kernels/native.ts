@@ -396,7 +396,7 @@ export function loadNativeBackend(): NativeLoad {
 
 export interface NativeQuantOps {
   /**
-   * out[m×n] = a[m×k] · wᵀ, w quantised (f16/q8_0/q4_0 GGUF blocks); equals quantMatmulReference
+   * out[m×n] = a[m×k] · wᵀ, w quantised (any registry type: src/kernels/quant/); equals quantMatmulReference
    * to float rounding on both native paths (row-by-row block products below qGemmMinRows rows,
    * widened weight panels in the packed gemm from there on).
    */

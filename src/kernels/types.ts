@@ -41,7 +41,7 @@ export interface Kernels<F extends FloatArray = Float32Array> {
 
 export interface Backend extends Kernels<Float32Array> {
   /**
-   * out[m×n] = a[m×k] · wᵀ with w [n×k] stored quantised (GGUF f16/q8_0/q4_0 blocks); see
+   * out[m×n] = a[m×k] · wᵀ with w [n×k] stored quantised (a registry type in GGUF blocks: src/kernels/quant/); see
    * kernels/quant.ts for the numerics. Optional: without it the model uses the TS reference.
    */
   qmatmul?(out: Float32Array, a: Float32Array, w: QuantMatrix, m: number): void;

@@ -101,7 +101,7 @@ class Scratch {
 
 export class LlamaModel {
   readonly layout: ParamLayout;
-  /** Linear matrices (and the embedding) may be quantised (GGUF q8_0/q4_0/f16 blocks). */
+  /** Linear matrices (and the embedding) may be quantised (GGUF blocks of any registry type, src/kernels/quant/). */
   readonly weights: ModelTensors<Weight>;
   /** The contiguous float32 parameters, when the model was built from them (not from quantised tensors). */
   readonly params: Float32Array | undefined;

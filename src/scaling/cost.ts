@@ -26,20 +26,24 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { headDim, PRESETS, type LlamaConfig } from "../model/config.js";
 import { paramLayout } from "../model/params.js";
-import { ggufTensorNames, saveGguf, tensorType, type GgufExportType } from "../formats/gguf-model.js";
+import { ggufTensorNames, saveGguf } from "../formats/gguf-model.js";
+import { ggufTensorType } from "../formats/gguf-mixture.js";
+import type { QuantType } from "../kernels/quant.js";
 import { quantize, rowBytes, type QuantMatrix } from "../kernels/quant.js";
 import { getBackend } from "../kernels/backend.js";
 import { loadModelSync, float32Params } from "../runtime/load.js";
 import { UserError } from "../util/errors.js";
 
-export const COST_TYPES: readonly GgufExportType[] = ["f32", "f16", "q8_0", "q4_0"];
+/** A storage type the cost model measures: one type for every matrix (no mixtures). */
+export type CostType = QuantType | "f32";
+export const COST_TYPES: readonly CostType[] = ["f32", "f16", "q8_0", "q4_0", "q6_K", "q5_K", "q4_K"];
 export const EXTRAPOLATION_PRESETS = ["7B", "13B", "33B", "65B"] as const;
 /** The figure used when --usd-per-core-hour is not given (a typical cloud vCPU-hour). */
 export const DEFAULT_USD_PER_CORE_HOUR = 0.05;
 /** Context the extrapolated KV cache is sized for (the paper's). */
 export const EXTRAPOLATION_CONTEXT = 2048;
 
-function bytesOf(type: GgufExportType, rows: number, cols: number): number {
+function bytesOf(type: QuantType | "f32", rows: number, cols: number): number {
   return type === "f32" ? rows * cols * 4 : rows * rowBytes(type, cols);
 }
 
@@ -53,13 +57,13 @@ export interface StoredSize {
 }
 
 /** Bytes of a model stored as `type` by saveGguf's rules, and its per-token matrix work. */
-export function storedSize(c: LlamaConfig, type: GgufExportType): StoredSize {
+export function storedSize(c: LlamaConfig, type: CostType): StoredSize {
   const layout = paramLayout(c);
   let totalBytes = 0, perTokenBytes = 0, matmulParams = 0;
   for (const [g, h] of ggufTensorNames(c)) {
     const shape = layout.byName.get(h)!.shape;
     const rows = shape[0]!, cols = shape[1] ?? 1;
-    const bytes = bytesOf(tensorType(type, g, shape), rows, shape.length === 1 ? 1 : cols);
+    const bytes = bytesOf(ggufTensorType(type, g, shape, c.numHiddenLayers, c.tieWordEmbeddings), rows, shape.length === 1 ? 1 : cols);
     totalBytes += bytes;
     const isEmbedding = g === "token_embd.weight";
     if (!isEmbedding || c.tieWordEmbeddings) perTokenBytes += bytes;
@@ -84,7 +88,7 @@ export interface CostFigures {
 }
 
 export interface MeasuredCost extends CostFigures {
-  type: GgufExportType;
+  type: CostType;
   threads: number;
   bandwidth_gb_s: number;
   matmul_gflop_s: number;
@@ -93,7 +97,7 @@ export interface MeasuredCost extends CostFigures {
 
 export interface ExtrapolatedCost extends CostFigures {
   preset: string;
-  type: GgufExportType;
+  type: CostType;
   threads: number;
 }
 
@@ -102,7 +106,7 @@ export function usdPerMillionTokens(usdPerCoreHour: number, threads: number, tok
 }
 
 /** The paper's shape `c` at `type`, from kernel rates measured at `threads`. */
-export function extrapolate(c: LlamaConfig, type: GgufExportType, rates: KernelRates, threads: number, promptTokens: number, usdPerCoreHour: number): CostFigures {
+export function extrapolate(c: LlamaConfig, type: CostType, rates: KernelRates, threads: number, promptTokens: number, usdPerCoreHour: number): CostFigures {
   const s = storedSize(c, type);
   const decode = rates.bandwidthBytesPerS / s.perTokenBytes;
   const prefill = rates.matmulFlopsPerS / (2 * s.matmulParams);
@@ -127,7 +131,7 @@ function timeRepeated(fn: () => void, minSeconds: number): number {
 }
 
 /** A rows × cols weight of `type` (rows of one quantised random row repeated: timing only). */
-function weightOf(type: GgufExportType, rows: number, cols: number): Float32Array | QuantMatrix {
+function weightOf(type: CostType, rows: number, cols: number): Float32Array | QuantMatrix {
   const row = new Float32Array(cols);
   for (let i = 0; i < cols; i++) row[i] = Math.sin(i * 12.9898) * 0.05;
   if (type === "f32") {
@@ -150,7 +154,7 @@ function product(out: Float32Array, a: Float32Array, w: Float32Array | QuantMatr
   else throw new Error("this backend has no quantised matmul");
 }
 
-export function measureKernelRates(type: GgufExportType, seconds = 0.3): KernelRates {
+export function measureKernelRates(type: CostType, seconds = 0.3): KernelRates {
   const k = 4096;
   const rows = Math.max(256, Math.round((96 * 2 ** 20) / bytesOf(type, 1, k)));
   let w: Float32Array | QuantMatrix | undefined = weightOf(type, rows, k);
@@ -167,7 +171,7 @@ export function measureKernelRates(type: GgufExportType, seconds = 0.3): KernelR
   return { bandwidthBytesPerS, matmulFlopsPerS: (2 * m * n * kk) / tm };
 }
 
-export interface WorkerRequest { model: string; type: GgufExportType; threads: number; promptTokens: number; decodeTokens: number; usdPerCoreHour: number }
+export interface WorkerRequest { model: string; type: CostType; threads: number; promptTokens: number; decodeTokens: number; usdPerCoreHour: number }
 
 /** Measures one (type, threads) in this process; `req.model` is a model file of that type. */
 export function measureInProcess(req: WorkerRequest): MeasuredCost {
@@ -202,7 +206,7 @@ export function measureInProcess(req: WorkerRequest): MeasuredCost {
 
 export interface CostOptions {
   model: string;
-  types: GgufExportType[];
+  types: CostType[];
   threads: number[];
   promptTokens: number;
   decodeTokens: number;

@@ -63,7 +63,7 @@ test("convert / quantize mistakes: one line, exit code 2", () => {
     [["convert", "--from", model, "--to", path.join(tmp, "x.bin"), "--type", "q8_0"], /applies to \.gguf output/],
     [["convert", "--from", model, "--to", path.join(tmp, "x.gguf"), "--type", "q5_k"], /--type must be one of/],
     [["quantize", "--model", model, "--type", "q4_0", "--out", path.join(tmp, "x.bin")], /--out must be a \.gguf/],
-    [["quantize", "--model", model, "--type", "q5_k", "--out", path.join(tmp, "x.gguf")], /--type must be one of f32, f16, q8_0, q4_0/],
+    [["quantize", "--model", model, "--type", "q5_k", "--out", path.join(tmp, "x.gguf")], /--type must be one of f32, f16, q8_0, q4_0, q6_K/],
     [["logits", "--model", path.join(fixturesDir, "models", "gqa-f32.expected.json"), "--tokens", "1"], /./],
   ];
   fs.writeFileSync(path.join(tmp, "junk.gguf"), "GGUF not really");

@@ -22,6 +22,8 @@
  * must agree with llama-ts to within a third of it (measured: q8_0 <= 0.06, q4_0 ~0.05; a q/k
  * layout or block-layout bug gives ratios above 1). f16 keeps an unexplained systematic residual
  * (ratio 0.2-0.34) after position 1, so its log-probability check is a TODO (see below).
+ * K-quants (q6_K, q5_K, q4_K, q4_K_M, q3_K, q2_K) run on a model with rows of whole 256-value super-blocks;
+ * llama.cpp rounds their activations to q8_K (blocks of 256, float32 scale), emulated likewise.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -35,7 +37,7 @@ import { paramLayout } from "../../src/model/params.js";
 import type { LlamaConfig } from "../../src/model/config.js";
 import { getBackend } from "../../src/kernels/backend.js";
 import type { Backend } from "../../src/kernels/types.js";
-import { quantMatmulReference, quantizeActivations, type QuantMatrix } from "../../src/kernels/quant.js";
+import { quantFormat, quantMatmulReference, quantizeActivations, type QuantMatrix } from "../../src/kernels/quant.js";
 import { f16ToF32, f32ToF16 } from "../../src/formats/half.js";
 import { SentencePieceTokenizer } from "../../src/tokenizer/index.js";
 import { peerStatus, openLlamaCpp, type LlamaCppPeer } from "../../bench/peers/llama-cpp.js";
@@ -78,6 +80,10 @@ function llamaCppRounding(inner: Backend): Backend {
     const r = new Float32Array(m * k);
     if (w.type === "f16") {
       for (let i = 0; i < m * k; i++) r[i] = f16ToF32(f32ToF16(a[i]!));
+    } else if (quantFormat(w.type).activations === "f32") {
+      // K-quants: llama.cpp's vec_dot type q8_K, blocks of 256 with a float32 scale:
+      // d = max/−127 (max: the value of largest magnitude, signed), q = min(127, round(x/d))
+      for (let i = 0; i < m; i++) roundQ8K(a.subarray(i * k, (i + 1) * k), r.subarray(i * k, (i + 1) * k));
     } else {
       // q8_0 blocks: q = round(x / d) with d = amax/127, then the scale stored as f16. Feeding
       // q·f16(d) to llama-ts's own quantiser reproduces the same q and (to an ulp) the same scale.
@@ -92,6 +98,21 @@ function llamaCppRounding(inner: Backend): Backend {
     else quantMatmulReference(out, r, w, m);
   };
   return b;
+}
+
+/** x → d·q as llama.cpp's quantize_row_q8_K_ref rounds it (nearest, ties to even, through float32). */
+function roundQ8K(x: Float32Array, out: Float32Array): void {
+  for (let b = 0; b < x.length; b += 256) {
+    let amax = 0, max = 0;
+    for (let j = 0; j < 256; j++) if (Math.abs(x[b + j]!) > amax) { amax = Math.abs(x[b + j]!); max = x[b + j]!; }
+    if (amax === 0) { out.fill(0, b, b + 256); continue; }
+    const iscale = Math.fround(-127 / max);
+    const d = Math.fround(1 / iscale);
+    for (let j = 0; j < 256; j++) {
+      const q = Math.min(127, Math.fround(Math.fround(iscale * x[b + j]!) + 12582912) - 12582912);
+      out[b + j] = Math.fround(d * q);
+    }
+  }
 }
 
 function logSoftmax(row: Float32Array): Float64Array {
@@ -109,7 +130,7 @@ function argmax(a: ArrayLike<number>): number {
   return b;
 }
 
-interface Case { name: string; config: LlamaConfig; tokenizer: string }
+interface Case { name: string; config: LlamaConfig; tokenizer: string; types: readonly GgufExportType[] }
 
 function cases(): Case[] {
   const out: Case[] = [];
@@ -122,22 +143,33 @@ function cases(): Case[] {
     name: "stories15M-like",
     tokenizer: storiesTok,
     config: { vocabSize: vocab(storiesTok), hiddenSize: 288, intermediateSize: 768, numHiddenLayers: 2, numAttentionHeads: 6, numKeyValueHeads: 6, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 256, tieWordEmbeddings: false, bosTokenId: 1, eosTokenId: 2 },
+    types: TYPES,
   });
   // Grouped-query attention (k permuted with the kv head count) and a tied output head.
   out.push({
     name: "gqa-tied",
     tokenizer: smallTok,
     config: { vocabSize: vocab(smallTok), hiddenSize: 128, intermediateSize: 352, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, rmsNormEps: 1e-6, ropeTheta: 10000, maxPositionEmbeddings: 256, tieWordEmbeddings: true, bosTokenId: 1, eosTokenId: 2 },
+    types: TYPES,
+  });
+  // K-quants need rows of whole 256-value super-blocks: widths of 256 and 512, GQA; every
+  // matrix is K-quantised (q4_K_M: layer 1's attn_v and ffn_down q6_K, output q6_K).
+  out.push({
+    name: "k-quant widths",
+    tokenizer: storiesTok,
+    config: { vocabSize: vocab(storiesTok), hiddenSize: 256, intermediateSize: 512, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 256, tieWordEmbeddings: false, bosTokenId: 1, eosTokenId: 2 },
+    types: K_TYPES,
   });
   // RoPE scaling: Llama 3.1's rule as rope_freqs.weight (head dim 32, original context 64: one
   // band kept, three interpolated, the rest divided by 8) and linear as rope.scaling.type/factor.
   const scaled = { vocabSize: vocab(smallTok), hiddenSize: 128, intermediateSize: 352, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 512, tieWordEmbeddings: false, bosTokenId: 1, eosTokenId: 2 };
-  out.push({ name: "llama3-rope", tokenizer: smallTok, config: { ...scaled, ropeScaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } } });
-  out.push({ name: "linear-rope", tokenizer: smallTok, config: { ...scaled, ropeScaling: { type: "linear", factor: 4 } } });
+  out.push({ name: "llama3-rope", tokenizer: smallTok, config: { ...scaled, ropeScaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } }, types: TYPES });
+  out.push({ name: "linear-rope", tokenizer: smallTok, config: { ...scaled, ropeScaling: { type: "linear", factor: 4 } }, types: TYPES });
   return out;
 }
 
 const TYPES: GgufExportType[] = ["f32", "f16", "q8_0", "q4_0"];
+const K_TYPES: GgufExportType[] = ["f32", "q6_K", "q5_K", "q4_K", "q4_K_M", "q3_K", "q2_K"];
 
 test("llama.cpp peer: tokenisation, greedy continuation and log-probabilities on our GGUF files", { skip, timeout: 600_000 }, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-peer-"));
@@ -152,7 +184,7 @@ test("llama.cpp peer: tokenisation, greedy continuation and log-probabilities on
       const prompt = [c.config.bosTokenId, ...ours.encode(PROMPT)];
       const V = c.config.vocabSize;
       let f32LogProbs: Float64Array[] | undefined;
-      for (const type of TYPES) {
+      for (const type of c.types) {
         await t.test(`${c.name} ${type} (${path.basename(c.tokenizer)}, vocab ${V})`, async (st) => {
           const file = path.join(tmp, `${c.name}-${type}.gguf`);
           saveGguf(file, c.config, params, { type, tokenizer: tokBytes });

@@ -88,7 +88,7 @@ export function register(program: Command): void {
     .description(
       "Convert a model between a Hugging Face folder, GGUF (.gguf) and llama2.c (.bin), chosen by path.\n" +
         "Also reads Meta's release folders (params.json + consolidated.NN.pth, model-parallel shards merged).\n" +
-        "GGUF output takes --type f32|f16|q8_0|q4_0 (default f32); folders and .bin files are float32.\n" +
+        `GGUF output takes --type ${GGUF_EXPORT_TYPES.join("|")} (default f32); folders take --dtype f32|f16|bf16; .bin files are float32.\n` +
         "q/k rows are permuted between our rotate_half layout and the interleaved RoPE layout of GGUF and llama2.c.\n" +
         "A .bin gets llama2.c's tokenizer.bin beside it when the model has a tokenizer.\n" +
         "Existing outputs are never replaced without --overwrite.",

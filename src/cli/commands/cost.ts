@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { COST_TYPES, costTable, DEFAULT_USD_PER_CORE_HOUR, EXTRAPOLATION_CONTEXT, runCost } from "../../scaling/cost.js";
-import type { GgufExportType } from "../../formats/gguf-model.js";
+import { COST_TYPES, costTable, DEFAULT_USD_PER_CORE_HOUR, EXTRAPOLATION_CONTEXT, runCost, type CostType } from "../../scaling/cost.js";
 import { MODEL_HELP } from "../common.js";
 import { parseIntList, parseNumberOption, UserError } from "../../util/errors.js";
 
@@ -38,7 +37,7 @@ export function register(program: Command): void {
       const threads = o.threads !== undefined ? parseIntList(o.threads, "--threads") : [getBackend().threads];
       for (const t of threads) if (t < 1 || t > 1024) throw new UserError(`--threads: ${t} is not between 1 and 1024`);
       const report = runCost({
-        model: o.model, types: [...new Set(types)] as GgufExportType[], threads: [...new Set(threads)],
+        model: o.model, types: [...new Set(types)] as CostType[], threads: [...new Set(threads)],
         promptTokens: parseNumberOption(o.promptTokens, "--prompt-tokens", { min: 1, integer: true }),
         decodeTokens: parseNumberOption(o.decodeTokens, "--decode-tokens", { min: 1, integer: true }),
         usdPerCoreHour: parseNumberOption(o.usdPerCoreHour, "--usd-per-core-hour", { min: 0 }),

@@ -18,8 +18,10 @@ export function register(program: Command): void {
     .command("quantize")
     .description(
       "Write a model as a GGUF file with quantised weights (GGUF block layouts, usable by llama.cpp):\n" +
-        "q8_0 (8.5 bits/weight), q4_0 (4.5 bits/weight), f16, or f32 (as convert). Norms stay f32; in q4_0 files\n" +
-        "the output head is q8_0; matrices whose rows are not a multiple of 32 fall back to f16.\n" +
+        "q8_0 (8.5 bits/weight), q6_K (6.56), q5_K (5.5), q4_K (4.5), q4_0 (4.5), q3_K (3.44), q2_K (2.63), f16, or f32 (as convert),\n" +
+        "and llama.cpp's mixtures q5_K_M / q4_K_M (attn_v and ffn_down at q6_K in the first and last eighth of the layers\n" +
+        "and every third layer between). Norms stay f32; the output head is q6_K in K-quant files and q8_0 in q4_0 files; matrices\n" +
+        "whose rows are not whole blocks fall back to q8_0, else f16.\n" +
         "An already quantised input is refused unless --allow-requantize (as llama.cpp's quantize).",
     )
     .requiredOption("--model <path>", "model folder (or a .gguf / llama2.c .bin file)")
