@@ -1,7 +1,7 @@
 /**
  * The one way to open a model. `await loadModel(path)` takes
- *   - a Hugging Face folder: config.json + model.safetensors (or shards) + tokenizer.json or
- *     tokenizer.model (+ the chat template from chat_template.jinja or tokenizer_config.json),
+ *   - a Hugging Face folder: config.json + model.safetensors (or shards) + tokenizer.model or
+ *     tokenizer.json (+ the chat template from chat_template.jinja or tokenizer_config.json),
  *   - a .gguf file: weights stay in their stored f16/q8_0/q4_0 blocks, tokenizer (SentencePiece
  *     "llama" or byte-level "gpt2" vocabularies) and chat template from the tokenizer.* keys,
  *   - a llama2.c .bin file (no tokenizer inside: pass `tokenizer`),
@@ -93,10 +93,10 @@ export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageM
     const folder = loadModelFolder(p);
     config = folder.config;
     model = new LlamaModel(config, folder.params, opts.backend);
-    const tokFile = ["tokenizer.json", "tokenizer.model"].map((f) => path.join(p, f)).find((f) => fs.existsSync(f));
-    if (tokFile && opts.tokenizer === undefined) {
-      tokenizer = loadTokenizer(p); // tokenizer.json first, as transformers' AutoTokenizer
-      tokenizerSource = tokFile;
+    const tokFiles = ["tokenizer.model", "tokenizer.json"].map((f) => path.join(p, f)).filter((f) => fs.existsSync(f));
+    if (tokFiles.length > 0 && opts.tokenizer === undefined) {
+      tokenizer = loadTokenizer(p); // SentencePiece tokenizer.model first, else tokenizer.json
+      tokenizerSource = tokenizer instanceof HfTokenizer ? path.join(p, "tokenizer.json") : tokFiles[0];
     }
     chatTemplate = folderChatTemplate(p);
   } else if (format === "gguf") {

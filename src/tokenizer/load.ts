@@ -3,9 +3,11 @@
  *
  *   loadTokenizer("tokenizer.model")  SentencePiece model -> SentencePieceTokenizer
  *   loadTokenizer("tokenizer.json")   Hugging Face tokenizers file -> HfTokenizer
- *   loadTokenizer("folder")           the folder's tokenizer.json if present, else its
- *                                     tokenizer.model (transformers' AutoTokenizer also picks
- *                                     the fast tokenizer.json when both exist), with
+ *   loadTokenizer("folder")           the folder's tokenizer.model when it is a SentencePiece
+ *                                     model (LLaMA's reference tokenizer: the same ids as its
+ *                                     tokenizer.json, and it converts to GGUF and llama2.c
+ *                                     vocabularies), else its tokenizer.json (Llama 3 folders,
+ *                                     whose original tokenizer.model is tiktoken's), with
  *                                     tokenizer_config.json's bos_token / eos_token applied
  *                                     to a tokenizer.json.
  *
@@ -81,8 +83,14 @@ export function loadTokenizer(p: string): Tokenizer {
   if (st.isDirectory()) {
     const json = path.join(p, "tokenizer.json");
     const model = path.join(p, "tokenizer.model");
+    if (isFile(model)) {
+      try {
+        return SentencePieceTokenizer.fromFile(model);
+      } catch (e) {
+        if (!(e instanceof UserError) || !isFile(json)) throw e; // not SentencePiece (e.g. tiktoken): use tokenizer.json
+      }
+    }
     if (isFile(json)) return loadHfJson(json);
-    if (isFile(model)) return SentencePieceTokenizer.fromFile(model);
     throw new UserError(`${p} holds neither tokenizer.json nor tokenizer.model`);
   }
   if (!st.isFile()) statRegularFile(p, "tokenizer"); // throws, naming what it is

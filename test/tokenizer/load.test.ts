@@ -14,7 +14,7 @@ import { llama2Dir, llama3Dir } from "./hf-reference.js";
 
 const spmFile = path.join(fixturesDir, "tokenizer", "small-bpe.model");
 
-test("loadTokenizer: .model, .json, a folder (tokenizer.json preferred, as AutoTokenizer), or sniffed content", () => {
+test("loadTokenizer: .model, .json, a folder (SentencePiece tokenizer.model preferred, else tokenizer.json), or sniffed content", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "llama-ts-load-"));
   try {
     const spm = SentencePieceTokenizer.fromFile(spmFile);
@@ -22,9 +22,13 @@ test("loadTokenizer: .model, .json, a folder (tokenizer.json preferred, as AutoT
     copyFileSync(spmFile, path.join(dir, "tokenizer.model"));
     assert.ok(loadTokenizer(dir) instanceof SentencePieceTokenizer);
     writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(modelProtoToTokenizerJson(spm.model)));
+    assert.ok(loadTokenizer(dir) instanceof SentencePieceTokenizer);
+    // A tokenizer.model that is not SentencePiece (Llama 3's is tiktoken text) gives way to tokenizer.json.
+    writeFileSync(path.join(dir, "tokenizer.model"), "SGVsbG8= 0\nIHdvcmxk 1\n");
     const tok = loadTokenizer(dir);
     assert.ok(tok instanceof HfTokenizer);
     assert.deepEqual(tok.encode("Hello world 123", { bos: true }), spm.encode("Hello world 123", { bos: true }));
+    copyFileSync(spmFile, path.join(dir, "tokenizer.model"));
     copyFileSync(path.join(dir, "tokenizer.json"), path.join(dir, "vocab-file"));
     copyFileSync(spmFile, path.join(dir, "model-file"));
     assert.ok(loadTokenizer(path.join(dir, "vocab-file")) instanceof HfTokenizer);
