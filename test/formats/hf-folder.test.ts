@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -10,8 +10,15 @@ import { paramLayout } from "../../src/model/params.js";
 import { initParams } from "../../src/model/init.js";
 import { UserError } from "../../src/util/errors.js";
 
+const made: string[] = [];
+after(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-hf-"));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-hf-"));
+  made.push(d);
+  return d;
 }
 
 const config = { ...presetConfig("tiny"), vocabSize: 37, hiddenSize: 24, intermediateSize: 40, numAttentionHeads: 6, numKeyValueHeads: 3, maxPositionEmbeddings: 16 };
