@@ -145,6 +145,7 @@ class Sequence {
     }
     const sampling = { temperature: o.temperature ?? GENERATE_DEFAULTS.temperature, topP: o.topP ?? GENERATE_DEFAULTS.topP, topK: o.topK ?? 0, minP: o.minP ?? 0 };
     const id = sampleToken(l, sampling, this.rng);
+    if (!Number.isInteger(id) || id < 0 || id >= row.length) throw new Error(`internal error: sampled token ${id} is outside [0, ${row.length})`);
     if (this.stopIds.has(id)) return this.finish("eos");
     this.generated.push(id);
     this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
@@ -244,6 +245,10 @@ function step(model: LlamaModel, seqs: readonly Sequence[], prefillChunk: number
     if (seg) {
       segs.push(seg);
       owners.push(s);
+    } else {
+      // Every unfinished sequence has a prompt chunk or a sampled token to run; one without
+      // would otherwise keep the loop spinning forever.
+      s.fail(new Error("internal error: a sequence has nothing to run but has not finished"));
     }
   }
   if (segs.length === 0) return;
