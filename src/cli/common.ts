@@ -3,7 +3,7 @@ import { getBackend } from "../kernels/backend.js";
 import { parseNumberOption, UserError } from "../util/errors.js";
 
 /** The --model option's description, the same in every command. */
-export const MODEL_HELP = "model folder (config.json + model.safetensors [+ tokenizer.model]), .gguf file or llama2.c .bin file";
+export const MODEL_HELP = "model folder (config.json + model.safetensors [+ tokenizer.model/.json]), .gguf file, llama2.c .bin file, or Meta folder (params.json + consolidated.NN.pth)";
 
 export function applyThreads(threads: string | undefined): void {
   if (threads === undefined) return;

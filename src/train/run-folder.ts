@@ -13,7 +13,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../util/errors.js";
-import { RUN_FILES, STATE_FILE } from "./trainer.js";
+import { RUN_FILES, STATE_FILE, isCheckpointLeftover } from "./trainer.js";
 
 export const LOCK_FILE = ".llama-ts-train.lock";
 
@@ -103,7 +103,7 @@ export function claimRunFolder(dir: string, opts: { resume: boolean; overwrite: 
   if (opts.resume) {
     if (!st || !fs.existsSync(path.join(dir, STATE_FILE))) throw new UserError(`--resume: ${dir} holds no run (no ${STATE_FILE}); drop --resume to start one there`);
   } else if (st) {
-    const entries = fs.readdirSync(dir).filter((f) => f !== LOCK_FILE);
+    const entries = fs.readdirSync(dir).filter((f) => f !== LOCK_FILE && !isCheckpointLeftover(dir, f));
     if (entries.length > 0 && !opts.overwrite) {
       throw new UserError(wasRun
         ? `--out ${dir} already holds a training run; add --resume to continue it, or --overwrite to start a new run there`

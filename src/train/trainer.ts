@@ -328,6 +328,19 @@ export function recoverCheckpoint(dir: string): void {
 /** The files a run folder's checkpoint and loss curve consist of (what `--overwrite` replaces). */
 export const RUN_FILES: readonly string[] = [...CHECKPOINT_FILES, "loss.svg"];
 
+/**
+ * True for what an interrupted first save leaves in a run folder: our `.next` / temporary files
+ * and the (empty, or holding only such files) checkpoint subfolder. A folder holding only these
+ * is still an empty folder for a new run.
+ */
+export function isCheckpointLeftover(dir: string, name: string): boolean {
+  if (OWN_TEMP.test(name) || RUN_FILES.some((f) => name === `${path.basename(f)}${NEXT}`)) return true;
+  const sub = path.dirname(OPTIMIZER_FILE);
+  if (name !== sub) return false;
+  const full = path.join(dir, sub);
+  return fs.statSync(full).isDirectory() && fs.readdirSync(full).every((f) => isCheckpointLeftover(full, f) || f === `${path.basename(OPTIMIZER_FILE)}${NEXT}`);
+}
+
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { UserError } from "../../util/errors.js";
+import { MODEL_HELP } from "../common.js";
 import { GGUF_EXPORT_TYPES } from "../../formats/gguf-model.js";
 import { addWriteSafetyOptions, runConvert, type ConvertOptions } from "./convert.js";
 
@@ -24,7 +25,7 @@ export function register(program: Command): void {
         "whose rows are not whole blocks fall back to q8_0, else f16.\n" +
         "An already quantised input is refused unless --allow-requantize (as llama.cpp's quantize).",
     )
-    .requiredOption("--model <path>", "model folder (or a .gguf / llama2.c .bin file)")
+    .requiredOption("--model <path>", MODEL_HELP)
     .requiredOption("--type <type>", GGUF_EXPORT_TYPES.join(", "))
     .requiredOption("--out <file.gguf>", "output GGUF file")
     .option("--name <name>", "general.name stored in the file");
