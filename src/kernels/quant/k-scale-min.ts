@@ -50,3 +50,23 @@ export function quantizeScaleMinSuperBlock(
   }
   return L;
 }
+
+/**
+ * The dequantiser shared by q4_K and q5_K: value 64g + 32h + l (sub-block j = 2g + h) is
+ *   y = fround(d·sc_j)·q − fround(dmin·m_j),
+ * with d, dmin the f16 at bytes 0 and 2 and the 6-bit sc_j, m_j packed at byte 4; `code(g, l, h)`
+ * reads the type's quant q of that value.
+ */
+export function dequantizeScaleMinSuperBlock(
+  data: Uint8Array, dv: DataView, o: number, out: Float32Array, p: number, code: (g: number, l: number, h: 0 | 1) => number,
+): void {
+  const d = halfToFloat(dv.getUint16(o, true));
+  const dmin = halfToFloat(dv.getUint16(o + 2, true));
+  for (let g = 0; g < 4; g++) {
+    for (const h of [0, 1] as const) {
+      const [sc, m] = scaleMinK4(2 * g + h, data, o + 4);
+      const ds = Math.fround(d * sc), dm = Math.fround(dmin * m);
+      for (let l = 0; l < 32; l++) out[p + 64 * g + 32 * h + l] = ds * code(g, l, h) - dm;
+    }
+  }
+}

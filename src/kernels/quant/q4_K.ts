@@ -6,9 +6,9 @@
  * (high nibble). Quantiser: k-scale-min.ts with nmax 15 (make_qkx2_quants, rmin −1, 20 steps).
  * Products: float activations (dequantise, then dot).
  */
-import { dequantizingRowDot, halfToFloat, type QuantFormat } from "./format.js";
-import { QK_K, scaleMinK4 } from "./k-common.js";
-import { quantizeScaleMinSuperBlock } from "./k-scale-min.js";
+import { dequantizingRowDot, type QuantFormat } from "./format.js";
+import { QK_K } from "./k-common.js";
+import { dequantizeScaleMinSuperBlock, quantizeScaleMinSuperBlock } from "./k-scale-min.js";
 
 export const q4_K: QuantFormat<"q4_K"> = {
   name: "q4_K",
@@ -25,19 +25,7 @@ export const q4_K: QuantFormat<"q4_K"> = {
     }
   },
   dequantizeBlock(data, dv, o, out, p) {
-    const d = halfToFloat(dv.getUint16(o, true));
-    const dmin = halfToFloat(dv.getUint16(o + 2, true));
-    for (let g = 0; g < 4; g++) {
-      const [s1, m1] = scaleMinK4(2 * g, data, o + 4);
-      const [s2, m2] = scaleMinK4(2 * g + 1, data, o + 4);
-      const d1 = Math.fround(d * s1), n1 = Math.fround(dmin * m1);
-      const d2 = Math.fround(d * s2), n2 = Math.fround(dmin * m2);
-      const q = o + 16 + 32 * g;
-      for (let l = 0; l < 32; l++) {
-        out[p + 64 * g + l] = d1 * (data[q + l]! & 15) - n1;
-        out[p + 64 * g + 32 + l] = d2 * (data[q + l]! >> 4) - n2;
-      }
-    }
+    dequantizeScaleMinSuperBlock(data, dv, o, out, p, (g, l, h) => (h === 0 ? data[o + 16 + 32 * g + l]! & 15 : data[o + 16 + 32 * g + l]! >> 4));
   },
   rowDot(data, dv, o, act, k) {
     return dequantizingRowDot(q4_K, data, dv, o, act, k);

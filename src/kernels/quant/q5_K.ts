@@ -6,9 +6,9 @@
  * Quantiser: k-scale-min.ts with nmax 31 (make_qkx2_quants, rmin −0.5, 15 steps).
  * Products: float activations (dequantise, then dot).
  */
-import { dequantizingRowDot, halfToFloat, type QuantFormat } from "./format.js";
-import { QK_K, scaleMinK4 } from "./k-common.js";
-import { quantizeScaleMinSuperBlock } from "./k-scale-min.js";
+import { dequantizingRowDot, type QuantFormat } from "./format.js";
+import { QK_K } from "./k-common.js";
+import { dequantizeScaleMinSuperBlock, quantizeScaleMinSuperBlock } from "./k-scale-min.js";
 
 export const q5_K: QuantFormat<"q5_K"> = {
   name: "q5_K",
@@ -30,20 +30,10 @@ export const q5_K: QuantFormat<"q5_K"> = {
     }
   },
   dequantizeBlock(data, dv, o, out, p) {
-    const d = halfToFloat(dv.getUint16(o, true));
-    const dmin = halfToFloat(dv.getUint16(o + 2, true));
-    for (let g = 0; g < 4; g++) {
-      const [s1, m1] = scaleMinK4(2 * g, data, o + 4);
-      const [s2, m2] = scaleMinK4(2 * g + 1, data, o + 4);
-      const d1 = Math.fround(d * s1), n1 = Math.fround(dmin * m1);
-      const d2 = Math.fround(d * s2), n2 = Math.fround(dmin * m2);
-      const q = o + 48 + 32 * g;
-      for (let l = 0; l < 32; l++) {
-        const h = data[o + 16 + l]!;
-        out[p + 64 * g + l] = d1 * ((data[q + l]! & 15) | (((h >> (2 * g)) & 1) << 4)) - n1;
-        out[p + 64 * g + 32 + l] = d2 * ((data[q + l]! >> 4) | (((h >> (2 * g + 1)) & 1) << 4)) - n2;
-      }
-    }
+    dequantizeScaleMinSuperBlock(data, dv, o, out, p, (g, l, h) => {
+      const q = data[o + 48 + 32 * g + l]!;
+      return (h === 0 ? q & 15 : q >> 4) | (((data[o + 16 + l]! >> (2 * g + h)) & 1) << 4);
+    });
   },
   rowDot(data, dv, o, act, k) {
     return dequantizingRowDot(q5_K, data, dv, o, act, k);
