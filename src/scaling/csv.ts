@@ -27,25 +27,28 @@ export function splitCsvLine(line: string): string[] {
   return out.map((f) => f.trim());
 }
 
-export const REQUIRED_COLUMNS = ["params", "tokens", "val_loss"] as const;
 
-/** Parses CSV text into observations; `where` names the file in errors. */
-export function parseRunsCsv(text: string, where: string): Observation[] {
+/**
+ * Parses CSV text into observations; `where` names the file in errors. `paramsColumn` names the
+ * column read as N (default `params`; e.g. `params_total` of a sweep.csv).
+ */
+export function parseRunsCsv(text: string, where: string, paramsColumn = "params"): Observation[] {
+  const columns = [paramsColumn.toLowerCase(), "tokens", "val_loss"];
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/).map((l, i) => ({ l, n: i + 1 })).filter(({ l }) => l.trim() !== "");
-  if (lines.length === 0) throw new UserError(`${where}: empty file (expected a header with columns ${REQUIRED_COLUMNS.join(",")})`);
+  if (lines.length === 0) throw new UserError(`${where}: empty file (expected a header with columns ${columns.join(",")})`);
   const header = splitCsvLine(lines[0]!.l).map((h) => h.toLowerCase());
   const index: number[] = [];
   const missing: string[] = [];
-  for (const c of REQUIRED_COLUMNS) {
+  for (const c of columns) {
     const i = header.indexOf(c);
     if (i < 0) missing.push(c);
     index.push(i);
   }
-  if (missing.length > 0) throw new UserError(`${where}: missing column${missing.length > 1 ? "s" : ""} ${missing.join(", ")} in the header (need ${REQUIRED_COLUMNS.join(",")}; found ${header.join(",")})`);
+  if (missing.length > 0) throw new UserError(`${where}: missing column${missing.length > 1 ? "s" : ""} ${missing.join(", ")} in the header (need ${columns.join(",")}; found ${header.join(",")})`);
   const obs: Observation[] = [];
   for (const { l, n } of lines.slice(1)) {
     const fields = splitCsvLine(l);
-    const v = REQUIRED_COLUMNS.map((c, k) => {
+    const v = columns.map((c, k) => {
       const raw = fields[index[k]!];
       const x = raw === undefined || raw === "" ? NaN : Number(raw);
       if (!Number.isFinite(x) || x <= 0) throw new UserError(`${where}:${n}: ${c} ${raw === undefined ? "is missing" : `"${raw}" is not a positive number`}`);
@@ -57,10 +60,10 @@ export function parseRunsCsv(text: string, where: string): Observation[] {
   return obs;
 }
 
-export function readRunsCsv(file: string): Observation[] {
+export function readRunsCsv(file: string, paramsColumn = "params"): Observation[] {
   if (!fs.existsSync(file)) throw new UserError(`--csv ${file}: no such file`);
   if (fs.statSync(file).isDirectory()) throw new UserError(`--csv ${file}: is a directory, expected a CSV file`);
-  return parseRunsCsv(fs.readFileSync(file, "utf8"), file);
+  return parseRunsCsv(fs.readFileSync(file, "utf8"), file, paramsColumn);
 }
 
 function csvField(v: string | number): string {

@@ -7,15 +7,21 @@
  * Shapes (the paper's rules, scaled down): width d, head dim h (paper 128; default 16 here),
  * heads d/h, key-value heads heads/gqa, depth max(1, round(d/32)) (the paper has d/layers ≈
  * 100–128, which at this width would leave one layer), SwiGLU hidden ffnHiddenSize(d, 16).
- * N in the fit is the non-embedding count: all parameters minus the token embedding and the
- * output head (Kaplan et al. 2020).
+ * N in the design and the fit is the non-embedding count by default: all parameters minus the
+ * token embedding and the output head (Kaplan et al. 2020); `count: "total"` uses every parameter
+ * (Hoffmann et al. 2022). At this scale the two disagree wildly: the embedding and head are most of
+ * a width-32 model, so a non-embedding IsoFLOP design hands the smallest widths the most tokens
+ * and their real compute far exceeds 6ND (Pearce & Song 2024 trace the Kaplan/Chinchilla
+ * disagreement to this choice).
  *
  * The default grid is an IsoFLOP design (Chinchilla approach 2): compute budgets C_k = C_0·3^k
  * and, for each width, D = C_k / (6N), so every budget has one run per width. C_0 is chosen so
  * that the estimated time Σ steps × (seconds per step of that width, measured by a short
  * calibration) fills the budget; when the smallest run would fall under `minSteps`, the grid
  * shrinks (largest width first, down to 3 widths; then the top budget, down to 2) so a small
- * budget keeps ≥ 6 runs over ≥ 3 sizes. `--tokens` replaces the design by a fixed list of D.
+ * budget keeps ≥ 6 runs over ≥ 3 sizes. `--flops` fixes the budgets C_k instead (a grid that does
+ * not depend on how fast the machine was during calibration); `--tokens` replaces the design by a
+ * fixed list of D.
  *
  * Layout of OUT: plan.json (the grid, fixed at the first start so a rerun continues the same
  * sweep), runs/NAME/ (a resumable training run folder; result.json marks it done), sweep.csv,
@@ -74,8 +80,13 @@ export function countedTrainingFlops(c: LlamaConfig, tokens: number, seqLen: num
 
 export interface PlannedRun { name: string; dim: number; tokens: number; steps: number; estSeconds: number }
 
+/** Which parameter count N the IsoFLOP design and the fit use. */
+export type ParamCount = "non-embedding" | "total";
+
 export interface SweepPlan {
   version: 1;
+  /** Absent in plans written before the option existed: "non-embedding". */
+  count?: ParamCount;
   data: string;
   seqLen: number;
   batch: number;
@@ -95,6 +106,8 @@ export interface GridOptions {
   minSteps: number;
   /** Fixed token budgets D (replaces the IsoFLOP design). */
   tokens?: number[];
+  /** Fixed IsoFLOP budgets C_k = 6·N·D (replaces sizing the design from the calibration). */
+  flops?: number[];
   /** Compute rungs of the IsoFLOP design (default 3). */
   rungs?: number;
   /** Ratio between rungs (default 3). */
@@ -107,7 +120,7 @@ function runName(dim: number, tokens: number): string {
 
 /**
  * Chooses the runs (pure: the calibration in, the grid out). Widths come sorted ascending in
- * `calib`; N is each width's non-embedding parameter count.
+ * `calib`; N is each width's parameter count as the design counts it.
  */
 export function planGrid(calib: readonly Calibration[], o: GridOptions): PlannedRun[] {
   let sizes = [...calib].sort((a, b) => a.dim - b.dim);
@@ -136,6 +149,10 @@ export function planGrid(calib: readonly Calibration[], o: GridOptions): Planned
       runs = make(sizes, (_, k) => list[k]!, list.length, 1);
     }
     return runs;
+  }
+  if (o.flops) {
+    const budgets = [...o.flops].sort((a, b) => a - b);
+    return make(sizes, (c, k) => budgets[k]! / (6 * c.params), budgets.length, 1);
   }
   let rungs = o.rungs ?? 3;
   const ratio = o.rungRatio ?? 3;
@@ -191,6 +208,9 @@ export interface SweepOptions {
   budgetMinutes: number;
   sizes: number[];
   tokens?: number[];
+  flops?: number[];
+  /** N for the design and the fit (default "non-embedding"). */
+  count?: ParamCount;
   seqLen: number;
   batch: number;
   lr: number;
@@ -222,6 +242,11 @@ function fmtSeconds(s: number): string {
   return `${(s / 3600).toFixed(1)}h`;
 }
 
+/** N of a shape under a parameter count. */
+export function countParams(c: LlamaConfig, count: ParamCount): number {
+  return count === "total" ? paramLayout(c).total : nonEmbeddingParams(c);
+}
+
 function calibrate(o: SweepOptions, vocab: VocabInfo): Calibration[] {
   return o.sizes.map((dim) => {
     const opened = openWindowSource(o.data, { seqLen: o.seqLen, seed: o.seed });
@@ -234,7 +259,7 @@ function calibrate(o: SweepOptions, vocab: VocabInfo): Calibration[] {
       const t0 = performance.now();
       trainer.step();
       trainer.step();
-      return { dim, params: nonEmbeddingParams(config), secondsPerStep: (performance.now() - t0) / 2000 };
+      return { dim, params: countParams(config, o.count ?? "non-embedding"), secondsPerStep: (performance.now() - t0) / 2000 };
     } finally {
       opened.close();
     }
@@ -268,19 +293,20 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     if (path.resolve(plan.data) !== path.resolve(o.data)) {
       throw new UserError(`${o.out} holds a sweep on ${plan.data}, not ${o.data}; use a new --out`);
     }
-    log(`continuing the sweep in ${o.out} (${plan.runs.length} runs; its plan.json fixes the grid, so --budget, --sizes and --tokens are not re-read)`);
+    log(`continuing the sweep in ${o.out} (${plan.runs.length} runs; its plan.json fixes the grid, so --budget, --sizes, --tokens, --flops and --params are not re-read)`);
   } else {
     log(`calibrating ${o.sizes.length} widths (${o.sizes.join(", ")}) at ${o.batch}×${o.seqLen} tokens per step`);
     const calib = calibrate(o, vocab);
-    for (const c of calib) log(`  width ${c.dim}: ${(c.params / 1e6).toFixed(3)}M non-embedding parameters, ${(c.secondsPerStep * 1000).toFixed(1)} ms/step`);
+    for (const c of calib) log(`  width ${c.dim}: ${(c.params / 1e6).toFixed(3)}M ${o.count ?? "non-embedding"} parameters, ${(c.secondsPerStep * 1000).toFixed(1)} ms/step`);
     const spent = (performance.now() - t0) / 1000;
     // Training gets 85 % of what is left; evaluation, saves, the fit and plots take the rest.
     const budgetSeconds = Math.max(1, (o.budgetMinutes * 60 - spent) * 0.85);
     const runs = planGrid(calib, {
       budgetSeconds, tokensPerStep: o.batch * o.seqLen, minSteps: o.minSteps, ...(o.tokens ? { tokens: o.tokens } : {}),
+      ...(o.flops ? { flops: o.flops } : {}),
     });
     plan = {
-      version: 1, data: path.resolve(o.data), seqLen: o.seqLen, batch: o.batch, lr: o.lr, seed: o.seed, headDim: o.headDim, gqa: o.gqa,
+      version: 1, count: o.count ?? "non-embedding", data: path.resolve(o.data), seqLen: o.seqLen, batch: o.batch, lr: o.lr, seed: o.seed, headDim: o.headDim, gqa: o.gqa,
       evalBatches: o.evalBatches, runs,
     };
     writeFileAtomic(path.join(o.out, PLAN_FILE), JSON.stringify(plan, null, 1) + "\n");
@@ -336,7 +362,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   writeFileAtomic(path.join(o.out, "sweep.csv"), formatCsv(CSV_HEADER, results.map(resultRow)));
   const out: SweepResult = { results, complete };
   if (results.length >= 5) {
-    const obs: Observation[] = results.map((r) => ({ params: r.params, tokens: r.tokens, loss: r.valLoss }));
+    const count = plan.count ?? "non-embedding";
+    const obs: Observation[] = results.map((r) => ({ params: count === "total" ? r.paramsTotal : r.params, tokens: r.tokens, loss: r.valLoss }));
     const fit = fitScalingLaw(obs, { bootstrap: o.bootstrap, seed: o.seed });
     const trainFlops = Math.max(...obs.map((r) => 6 * r.params * r.tokens));
     let rec: Recommendation | undefined;

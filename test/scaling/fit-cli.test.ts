@@ -42,6 +42,22 @@ test("sweep fit --json recovers a known law from a CSV with extra columns", () =
   assert.ok(j.recommendation.inference_aware.params < j.recommendation.compute_optimal.params);
 });
 
+test("sweep fit --params-column reads N from another column (sweep.csv's params_total)", () => {
+  // The law holds in params_total; `params` holds a different (wrong) N, so only the chosen column recovers it.
+  const rows = ["params,params_total,tokens,val_loss"];
+  for (const n of [2e5, 1e6, 5e6, 2.5e7]) for (const d of [1e7, 1e8, 1e9]) rows.push(`${n / 7 + 1000},${n},${d},${2 + 300 / n ** 0.3 + 500 / d ** 0.3}`);
+  const file = write("total.csv", rows.join("\n") + "\n");
+  const r = run(["sweep", "fit", "--csv", file, "--json", "--bootstrap", "0", "--params-column", "params_total"]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as Record<string, number>;
+  for (const [k, v] of Object.entries({ E: 2, A: 300, alpha: 0.3, B: 500, beta: 0.3 })) assert.ok(Math.abs(j[k]! - v) / v < 1e-4, `${k}: ${j[k]}`);
+  const plain = JSON.parse(run(["sweep", "fit", "--csv", file, "--json", "--bootstrap", "0"]).stdout) as Record<string, number>;
+  assert.ok(Math.abs(plain["alpha"]! - 0.3) > 1e-3 || Math.abs(plain["A"]! - 300) > 1, "the default column is a different fit");
+  const bad = run(["sweep", "fit", "--csv", file, "--params-column", "n_total"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^llama-ts: error: .*missing column n_total/);
+});
+
 test("sweep fit prints a readable table", () => {
   const r = run(["sweep", "fit", "--csv", write("law2.csv", lawCsv()), "--bootstrap", "0"]);
   assert.equal(r.code, 0, r.stderr);

@@ -47,6 +47,21 @@ test("planGrid: a small budget shrinks to ≥ 6 runs over 3 widths; a tiny one n
   assert.deepEqual([...new Set(small.map((r) => r.dim))], [32, 48, 64]);
 });
 
+test("planGrid: --flops fixes the IsoFLOP budgets whatever the calibration says", () => {
+  for (const budgetSeconds of [1, 1e6]) {
+    const runs = planGrid(calib, { budgetSeconds, tokensPerStep: 512, minSteps: 20, flops: [9e12, 1e12, 3e12] });
+    assert.equal(runs.length, 15);
+    for (const [k, c] of [1e12, 3e12, 9e12].entries()) {
+      for (const r of runs.slice(k * 5, k * 5 + 5)) {
+        const n = calib.find((x) => x.dim === r.dim)!.params;
+        // D = C/(6N) rounded to whole steps of 512 tokens.
+        assert.equal(r.steps, Math.max(20, Math.round(c / (6 * n) / 512)), r.name);
+        assert.equal(r.tokens, r.steps * 512);
+      }
+    }
+  }
+});
+
 test("sweep shapes follow the paper's rules; N and the counted FLOPs match a hand computation", () => {
   const c = sweepShape(64, { vocabSize: 259, bosId: 1, eosId: 2 }, { headDim: 16, gqa: 2, maxPositions: 64 });
   assert.equal(c.numAttentionHeads, 4);
