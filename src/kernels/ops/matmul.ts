@@ -25,24 +25,25 @@ export function matmul(out: FloatArray, a: FloatArray, w: FloatArray, m: number,
   }
 }
 
-export function matmulNN(out: FloatArray, a: FloatArray, b: FloatArray, m: number, n: number, k: number, accumulate: boolean): void {
+/** out[m×n] (+)= A · b[k×n], A[i][p] = a[i·ai + p·ap]: matmulNN and matmulTN differ only in a's strides. */
+function product(
+  out: FloatArray, a: FloatArray, ai: number, ap: number, b: FloatArray, m: number, n: number, k: number, accumulate: boolean,
+): void {
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let s = 0;
-      for (let p = 0; p < k; p++) s += a[i * k + p]! * b[p * n + j]!;
+      for (let p = 0; p < k; p++) s += a[i * ai + p * ap]! * b[p * n + j]!;
       out[i * n + j] = accumulate ? out[i * n + j]! + s : s;
     }
   }
 }
 
+export function matmulNN(out: FloatArray, a: FloatArray, b: FloatArray, m: number, n: number, k: number, accumulate: boolean): void {
+  product(out, a, k, 1, b, m, n, k, accumulate);
+}
+
 export function matmulTN(out: FloatArray, a: FloatArray, b: FloatArray, m: number, n: number, k: number, accumulate: boolean): void {
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let p = 0; p < k; p++) s += a[p * m + i]! * b[p * n + j]!;
-      out[i * n + j] = accumulate ? out[i * n + j]! + s : s;
-    }
-  }
+  product(out, a, 1, m, b, m, n, k, accumulate);
 }
 
 export function matvec(out: FloatArray, w: FloatArray, x: FloatArray, n: number, k: number): void {
