@@ -3,7 +3,8 @@
  * every op preceded by its check spec (ops/<op>.ts), so a bad call throws a TypeError or
  * RangeError naming the backend, the op, the argument and what it needs ("native matmul: w has
  * 11 elements, needs n·k = 12") before the kernel reads or writes anything. `setThreads` is
- * checked too. Everything else on `raw` (getters included) is kept as is.
+ * checked too. Everything else `raw` has (own or inherited: a plain object or a class instance)
+ * is forwarded to it, so its state stays in one place (`threads` after `setThreads`, ...).
  *
  * A backend author writes the raw ops only (the native addon, a WebAssembly module, ...) and
  * hands `checked(raw)` to the registry (backend.ts). Checks allocate nothing.
@@ -32,18 +33,31 @@ function guard<K extends OpName>(backend: string, run: KernelOps[K], check: Chec
   }) as KernelOps[K];
 }
 
+/** Defines on `out` every property `raw` has (own or inherited): methods bound to raw, the rest read and written through. */
+function forwardAll(out: object, raw: object): void {
+  for (let o: object | null = raw; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+    for (const key of Reflect.ownKeys(o)) {
+      if (key === "constructor" || Object.prototype.hasOwnProperty.call(out, key)) continue;
+      const d = Object.getOwnPropertyDescriptor(o, key)!;
+      Object.defineProperty(out, key, typeof d.value === "function"
+        ? { value: (d.value as (...a: unknown[]) => unknown).bind(raw), enumerable: true }
+        : { get: () => Reflect.get(raw, key), set: (v: unknown) => Reflect.set(raw, key, v), enumerable: true });
+    }
+  }
+}
+
 export function checked<B extends Backend>(raw: B): B {
-  const out = Object.defineProperties({}, Object.getOwnPropertyDescriptors(raw)) as B;
   const name = raw.name;
-  const ops = out as KernelOps;
+  const out: Record<string, unknown> = {};
   for (const op of OP_NAMES) {
     const run = raw[op];
     if (typeof run !== "function") throw new TypeError(`backend ${name} does not implement ${op}`);
-    (ops as Record<OpName, unknown>)[op] = guard(name, run.bind(raw) as never, opChecks[op] as never);
+    out[op] = guard(name, run.bind(raw) as never, opChecks[op] as never);
   }
   out.setThreads = (n: number): void => {
     if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${name} setThreads: n must be an integer >= 1, got ${n}`);
     raw.setThreads(n);
   };
-  return out;
+  forwardAll(out, raw);
+  return out as unknown as B;
 }

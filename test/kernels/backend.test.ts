@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { checked } from "../../src/kernels/checked.js";
+import { referenceOps } from "../../src/kernels/ops/index.js";
 
 const kernelsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "kernels");
 const url = (f: string): string => JSON.stringify(path.join(kernelsDir, f));
@@ -44,4 +46,25 @@ test("a backend registered from outside is selected by name, with every op check
   ].join("\n");
   const r = run("toy", body);
   assert.equal(r.stdout, "toy 11,17\nERROR toy matmul: w has 3 elements, needs n·k = 4", r.stderr);
+});
+
+test("checked() forwards what the raw backend keeps (a class instance's state, getters, methods) to it", () => {
+  class Raw {
+    readonly name = "raw";
+    threads = 1;
+    calls = 0;
+    setThreads(n: number): void { this.threads = n; }
+    get busy(): boolean { return this.calls > 0; }
+  }
+  const ops = referenceOps();
+  const raw = Object.assign(new Raw(), ops, { addInPlace: (x: Float32Array, y: Float32Array, n: number) => { raw.calls++; ops.addInPlace(x, y, n); } });
+  const be = checked(raw);
+  be.setThreads(3);
+  assert.equal(be.threads, 3);
+  const x = new Float32Array([1, 2]);
+  be.addInPlace(x, new Float32Array([3, 4]), 2);
+  assert.deepEqual([...x], [4, 6]);
+  assert.equal((be as unknown as Raw).busy, true);
+  assert.throws(() => be.setThreads(0), /^RangeError: raw setThreads: n must be an integer >= 1, got 0$/);
+  assert.throws(() => be.addInPlace(x, new Float32Array(1), 2), /^RangeError: raw addInPlace: y has 1 elements, needs n = 2$/);
 });
