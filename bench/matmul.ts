@@ -3,7 +3,8 @@
  * native backend on 1 and 2 threads. Returns Markdown; prints nothing.
  */
 import os from "node:os";
-import { referenceKernels } from "../src/kernels/reference.js";
+import { referenceOps } from "../src/kernels/ops/index.js";
+const referenceKernels = referenceOps();
 import { loadNativeBackend } from "../src/kernels/native.js";
 
 type MatmulFn = (out: Float32Array, a: Float32Array, w: Float32Array, m: number, n: number, k: number) => void;

@@ -2,8 +2,8 @@
  * Training kernels: the products of a linear layer's backward without transposed copies, the
  * tiled (flash) causal attention forward/backward, fused softmax + cross-entropy, RMSNorm with
  * statistics and its backward, SwiGLU backward, and the optimiser's AdamW pass and sum of
- * squares. Each mirrors a TypeScript reference (src/kernels/backward-reference.ts,
- * attention-train.ts, optim.ts) and is tested against it (test/kernels/native-train.test.ts).
+ * squares. Each mirrors a TypeScript reference (src/kernels/ops/<op>.ts) and is tested against
+ * it by the conformance suite (test/kernels/conformance.ts, run by native.test.ts).
  *
  * ISA-neutral like kernels.c: the hot loops go through the run-time chosen `lt_ops` table.
  */

@@ -1,21 +1,67 @@
 /**
- * Backend selection. The native addon (C, built by node-gyp at install time) is used when it
- * loads; otherwise everything runs on the reference kernels, and we say so once.
- * LLAMA_TS_BACKEND=reference|native forces one; LLAMA_TS_THREADS=N sets the native threads.
+ * The one place the backend is chosen. Backends are registered by name with a loader:
+ * "native" (C, built by node-gyp at install time) and "reference" (the TypeScript references,
+ * always available) here; another (e.g. "wasm") registers itself with `registerBackend`.
+ *
+ * LLAMA_TS_BACKEND=<name> forces one (an unknown name is an error listing the registered ones,
+ * a backend that fails to load is an error saying why). Unset, the first registered backend
+ * marked `auto` that loads is used, in registration order; if none does, the reference, and we
+ * say so once. LLAMA_TS_THREADS=N sets the threads of the chosen backend.
+ *
+ * Every backend implements every op of the contract (types.ts); a loader returns it wrapped in
+ * `checked` (checked.ts). No other module asks which backend it runs on.
  */
 import os from "node:os";
 import type { Backend } from "./types.js";
-import { referenceKernels } from "./reference.js";
+import { referenceOps } from "./ops/index.js";
+import { checked } from "./checked.js";
 import { loadNativeBackend } from "./native.js";
 
+/** A loader's answer: the backend, or a short reason it is unavailable. */
+export interface BackendLoad {
+  backend?: Backend;
+  error?: string;
+}
+
+interface Entry {
+  load: () => BackendLoad;
+  /** Tried, in registration order, when LLAMA_TS_BACKEND is unset. */
+  auto: boolean;
+  /** Appended to the error when LLAMA_TS_BACKEND forces it and it does not load. */
+  hint?: string;
+}
+
+const registry = new Map<string, Entry>();
+
+/**
+ * Registers a backend under `name` (what LLAMA_TS_BACKEND selects). `load` is called at most
+ * once per choice and returns `{ backend: checked(raw) }` or `{ error }`. `auto` backends are
+ * tried, in registration order, when no backend is forced.
+ */
+export function registerBackend(name: string, load: () => BackendLoad, opts: { auto?: boolean; hint?: string } = {}): void {
+  registry.set(name, { load, auto: opts.auto ?? false, hint: opts.hint });
+}
+
+/** The registered backends' names, in registration order. */
+export function backendNames(): string[] {
+  return [...registry.keys()];
+}
+
+/** The TypeScript reference kernels as a (single-threaded, float32) backend. */
 export function referenceBackend(): Backend {
-  return {
+  return checked<Backend>({
     name: "reference",
     threads: 1,
     setThreads() { /* the reference backend is single-threaded */ },
-    ...referenceKernels,
-  };
+    ...referenceOps<Float32Array>(),
+  });
 }
+
+registerBackend("native", loadNativeBackend, {
+  auto: true,
+  hint: 'Rebuild it with "npm rebuild llama-ts" (needs g++, make and python3).',
+});
+registerBackend("reference", () => ({ backend: referenceBackend() }));
 
 let current: Backend | undefined;
 let noticeShown = false;
@@ -37,28 +83,31 @@ function defaultThreads(): number {
   return os.availableParallelism();
 }
 
+function choose(): Backend {
+  const forced = process.env.LLAMA_TS_BACKEND;
+  if (forced !== undefined && forced !== "") {
+    const entry = registry.get(forced);
+    if (!entry) throw new Error(`LLAMA_TS_BACKEND must be one of ${backendNames().map((n) => `"${n}"`).join(", ")}, got "${forced}"`);
+    const r = entry.load();
+    if (r.backend) return r.backend;
+    throw new Error(`LLAMA_TS_BACKEND=${forced}, but the ${forced} backend could not be loaded: ${r.error}.${entry.hint ? ` ${entry.hint}` : ""}`);
+  }
+  const reasons: string[] = [];
+  for (const [name, entry] of registry) {
+    if (!entry.auto) continue;
+    const r = entry.load();
+    if (r.backend) return r.backend;
+    reasons.push(`${name} backend unavailable (${r.error})`);
+  }
+  notice(`${reasons.join("; ")}; using the slow reference kernels`);
+  return referenceBackend();
+}
+
 /** The process-wide backend, chosen on first use. */
 export function getBackend(): Backend {
   if (current) return current;
-  const forced = process.env.LLAMA_TS_BACKEND;
-  if (forced !== undefined && forced !== "" && forced !== "native" && forced !== "reference") {
-    throw new Error(`LLAMA_TS_BACKEND must be "native" or "reference", got "${forced}"`);
-  }
-  if (forced === "reference") {
-    current = referenceBackend();
-    return current;
-  }
-  const native = loadNativeBackend();
-  if (native.backend) {
-    current = native.backend;
-    current.setThreads(defaultThreads());
-    return current;
-  }
-  if (forced === "native") {
-    throw new Error(`LLAMA_TS_BACKEND=native, but the native addon could not be loaded: ${native.error}. Rebuild it with "npm rebuild llama-ts" (needs g++, make and python3).`);
-  }
-  notice(`native backend unavailable (${native.error}); using the slow reference kernels`);
-  current = referenceBackend();
+  current = choose();
+  current.setThreads(defaultThreads());
   return current;
 }
 

@@ -1,6 +1,5 @@
-export type { Backend, FloatArray, Kernels } from "./types.js";
-export { getBackend, setBackend, referenceBackend } from "./backend.js";
-export { referenceKernels } from "./reference.js";
-export * as backwardKernels from "./backward-reference.js";
-export * as attentionTrain from "./attention-train.js";
+export type { Backend, FloatArray, KernelOps, OpName } from "./types.js";
+export { getBackend, setBackend, referenceBackend, registerBackend, backendNames } from "./backend.js";
+export { checked } from "./checked.js";
+export { referenceOps, opChecks, OP_NAMES } from "./ops/index.js";
 export * as optim from "./optim.js";

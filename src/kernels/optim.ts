@@ -1,16 +1,12 @@
 /**
- * Optimiser kernels: global gradient norm, the clipping factor, one fused AdamW pass over a
- * contiguous parameter buffer, and the learning-rate schedule, exactly as the training
+ * The optimiser around the kernels: global gradient norm, the clipping factor, the AdamW step
+ * over a contiguous parameter buffer (split into decay / no-decay segments, each one
+ * `adamwSegment` op: ops/adamw.ts), and the learning-rate schedule, exactly as the training
  * contract (issue 4, item 6) and `torch.optim.AdamW` define them.
  */
-import type { FloatArray } from "./types.js";
-
-/** Σ x[i]² over i < n, accumulated in float64. */
-export function sumSquares(x: FloatArray, n: number): number {
-  let s = 0;
-  for (let i = 0; i < n; i++) { const g = x[i]!; s += g * g; }
-  return s;
-}
+import type { FloatArray, KernelOps } from "./types.js";
+import { adamwSegment } from "./ops/adamw.js";
+import { sumSquares } from "./ops/sum-squares.js";
 
 /** Global L2 norm sqrt(Σ g[i]²) over the first n gradients, accumulated in float64. NaN/Inf propagate. */
 export function globalNorm(grads: FloatArray, n: number): number {
@@ -61,7 +57,8 @@ export interface AdamWOptions {
  *   p ← p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + eps)
  *
  * Updates `params`, `m`, `v` in place; `grads` is only read. Arithmetic runs in float64 per
- * element; no allocation beyond the segment walk over a `Uint8Array` mask.
+ * element; no allocation beyond the segment walk over a `Uint8Array` mask. `segment` runs each pass
+ * (a backend's `adamwSegment`; the reference by default).
  */
 export function adamwStep<F extends FloatArray>(
   params: F, grads: F, m: F, v: F, decayMask: DecayMask, n: number,
@@ -112,30 +109,8 @@ function checkRanges(ranges: ReadonlyArray<readonly [number, number]>, n: number
   return rs;
 }
 
-/**
- * One AdamW pass over [start, end) with a fixed decay factor (1 for no decay); the native
- * backend's `adamwSegment` is a drop-in replacement (same float64 arithmetic per element).
- */
-export type AdamWSegment<F extends FloatArray = FloatArray> = (
-  params: F, grads: F, m: F, v: F, start: number, end: number,
-  decayFactor: number, gradScale: number, beta1: number, beta2: number, eps: number, stepSize: number, bc2Sqrt: number,
-) => void;
-
-export function adamwSegment(
-  params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, start: number, end: number,
-  decayFactor: number, gradScale: number, beta1: number, beta2: number, eps: number, stepSize: number, bc2Sqrt: number,
-): void {
-  const c1 = 1 - beta1;
-  const c2 = 1 - beta2;
-  for (let i = start; i < end; i++) {
-    const g = grads[i]! * gradScale;
-    const mi = beta1 * m[i]! + c1 * g;
-    const vi = beta2 * v[i]! + c2 * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    params[i] = params[i]! * decayFactor - stepSize * (mi / (Math.sqrt(vi) / bc2Sqrt + eps));
-  }
-}
+/** One AdamW pass over [start, end): the contract's `adamwSegment` (the reference by default). */
+export type AdamWSegment<F extends FloatArray = FloatArray> = KernelOps<F>["adamwSegment"];
 
 export interface LrSchedule {
   /** Peak learning rate LR. */

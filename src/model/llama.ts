@@ -9,7 +9,7 @@ import { getBackend } from "../kernels/backend.js";
 import type { LlamaConfig } from "./config.js";
 import { headDim } from "./config.js";
 import type { ModelTensors, ParamLayout } from "./params.js";
-import { dequantizeRows, isQuantMatrix, quantMatmulReference, type Weight } from "../kernels/quant.js";
+import { dequantizeRows, isQuantMatrix, type Weight } from "../kernels/quant.js";
 import { paramLayout, tensorViews } from "./params.js";
 import { ropeTables } from "./rope.js";
 
@@ -298,10 +298,7 @@ export class LlamaModel {
   /** out[rows × n] = a[rows × k] · wᵀ: matrix-vector for one row (decoding), matmul otherwise. */
   private linear(out: Float32Array, a: Float32Array, w: Weight, rows: number, n: number, kDim: number): void {
     if (isQuantMatrix(w)) {
-      // Quantised weights: the backend's block kernels when it has them, else the reference.
-      const q = this.backend.qmatmul;
-      if (q) q(out, a, w, rows);
-      else quantMatmulReference(out, a, w, rows);
+      this.backend.qmatmul(out, a, w, rows);
     } else if (rows === 1) this.backend.matvec(out, w, a, n, kDim);
     else this.backend.matmul(out, a, w, rows, n, kDim);
   }

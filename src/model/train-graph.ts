@@ -7,16 +7,15 @@
  * stores a T×T matrix; the loss is a fused softmax + cross-entropy computed in chunks of rows,
  * so full logits never exist either.
  *
- * Generic over Float32Array (training) and Float64Array (finite-difference checks). The
- * products run on `LinearOps`, everything else on `TrainKernels` (the TypeScript references by
- * default; the native kernels on the Float32Array fast path).
+ * Generic over Float32Array (training) and Float64Array (finite-difference checks): every op
+ * runs on the `KernelOps` it is given (a backend, or `referenceOps` in float64). A linear layer
+ * out = x · Wᵀ is `matmul`; its backward is dX (+)= dOut · W (`matmulNN`) and dW += dOutᵀ · X
+ * (`matmulTN`). RoPE's backward is `rope` with the sin table negated (ops/rope.ts).
  */
-import type { FloatArray } from "../kernels/types.js";
-import { embeddingBackward, embeddingForward } from "../kernels/backward-reference.js";
-import { referenceTrainKernels, type TrainKernels } from "../kernels/train-kernels.js";
+import type { FloatArray, KernelOps } from "../kernels/types.js";
+import { embeddingBackward, embeddingForward } from "../kernels/ops/embedding.js";
 import type { LlamaConfig } from "./config.js";
 import { headDim } from "./config.js";
-import type { LinearOps } from "./linear.js";
 import { paramLayout, tensorViews, type ModelTensors, type ParamLayout } from "./params.js";
 import { ropeTables } from "./rope.js";
 
@@ -49,7 +48,8 @@ export class TrainGraph<F extends FloatArray> {
   private readonly invRmsFinal: F;
   private readonly cos: F;
   private readonly sin: F;
-  private readonly kern: TrainKernels<F>;
+  /** −sin: RoPE's backward is the forward with this table. */
+  private readonly negSin: F;
   // Work buffers, reused.
   private readonly xn: F;
   private readonly qr: F;
@@ -73,9 +73,9 @@ export class TrainGraph<F extends FloatArray> {
     readonly config: LlamaConfig,
     readonly batch: number,
     readonly seqLen: number,
-    private readonly linear: LinearOps<F>,
+    private readonly kern: KernelOps<F>,
     private readonly alloc: (n: number) => F,
-    opts: { lossChunkRows?: number; blockQ?: number; blockK?: number; kernels?: TrainKernels<F> } = {},
+    opts: { lossChunkRows?: number } = {},
   ) {
     const c = config;
     if (seqLen > c.maxPositionEmbeddings) throw new RangeError(`sequence length ${seqLen} exceeds max_position_embeddings ${c.maxPositionEmbeddings}`);
@@ -99,7 +99,8 @@ export class TrainGraph<F extends FloatArray> {
     this.sin = alloc(t.sin.length);
     this.cos.set(t.cos);
     this.sin.set(t.sin);
-    this.kern = opts.kernels ?? referenceTrainKernels<F>({ blockQ: opts.blockQ, blockK: opts.blockK });
+    this.negSin = alloc(t.sin.length);
+    for (let i = 0; i < t.sin.length; i++) this.negSin[i] = -t.sin[i]!;
     this.xn = alloc(N * d);
     this.qr = alloc(N * qDim);
     this.kr = alloc(N * kvDim);
@@ -169,7 +170,7 @@ export class TrainGraph<F extends FloatArray> {
     for (let r0 = 0; r0 < N; r0 += this.lossChunkRows) {
       const rows = Math.min(this.lossChunkRows, N - r0);
       const logits = this.logitsChunk.subarray(0, rows * V) as F;
-      this.linear.forward(logits, xn.subarray(r0 * d, (r0 + rows) * d) as F, W.lmHead, rows, V, d);
+      this.kern.matmul(logits, xn.subarray(r0 * d, (r0 + rows) * d) as F, W.lmHead, rows, V, d);
       loss += this.kern.crossEntropy(logits, targets.subarray(r0, r0 + rows), rows, V, N);
     }
     return loss;
@@ -179,7 +180,6 @@ export class TrainGraph<F extends FloatArray> {
     const c = this.config;
     const { batch: B, seqLen: T, N } = this;
     const { d, hd, nH, nKv, qDim, kvDim, F } = this.dims;
-    const lin = this.linear;
     const K = this.kern;
     const { xn, qr, kr, h } = this;
     const x = this.tmpD; // the running residual stream
@@ -190,26 +190,26 @@ export class TrainGraph<F extends FloatArray> {
       const A = this.acts[l]!;
       A.xIn.set(x);
       // Attention sub-layer.
-      K.rmsnormForwardStats(xn, A.invRmsAttn, x, L.inputNorm, N, d, c.rmsNormEps);
-      lin.forward(A.q, xn, L.wq, N, qDim, d);
-      lin.forward(A.k, xn, L.wk, N, kvDim, d);
-      lin.forward(A.v, xn, L.wv, N, kvDim, d);
+      K.rmsnormStats(xn, A.invRmsAttn, x, L.inputNorm, N, d, c.rmsNormEps);
+      K.matmul(A.q, xn, L.wq, N, qDim, d);
+      K.matmul(A.k, xn, L.wk, N, kvDim, d);
+      K.matmul(A.v, xn, L.wv, N, kvDim, d);
       this.applyRope(qr, A.q, nH);
       this.applyRope(kr, A.k, nKv);
-      K.attentionForward(A.attn, A.lse, qr, kr, A.v, B, T, nH, nKv, hd);
-      lin.forward(this.dxn, A.attn, L.wo, N, d, qDim); // dxn used as scratch for the projection
+      K.attentionTrainForward(A.attn, A.lse, qr, kr, A.v, B, T, nH, nKv, hd);
+      K.matmul(this.dxn, A.attn, L.wo, N, d, qDim); // dxn used as scratch for the projection
       K.addInPlace(x, this.dxn, N * d);
       A.xMid.set(x);
       // Feed-forward sub-layer.
-      K.rmsnormForwardStats(xn, A.invRmsFfn, x, L.postAttentionNorm, N, d, c.rmsNormEps);
-      lin.forward(A.gate, xn, L.wGate, N, F, d);
-      lin.forward(A.up, xn, L.wUp, N, F, d);
+      K.rmsnormStats(xn, A.invRmsFfn, x, L.postAttentionNorm, N, d, c.rmsNormEps);
+      K.matmul(A.gate, xn, L.wGate, N, F, d);
+      K.matmul(A.up, xn, L.wUp, N, F, d);
       K.swiglu(h, A.gate, A.up, N * F);
-      lin.forward(this.dxn, h, L.wDown, N, d, F);
+      K.matmul(this.dxn, h, L.wDown, N, d, F);
       K.addInPlace(x, this.dxn, N * d);
     }
     this.xFinal.set(x);
-    K.rmsnormForwardStats(xn, this.invRmsFinal, x, W.finalNorm, N, d, c.rmsNormEps);
+    K.rmsnormStats(xn, this.invRmsFinal, x, W.finalNorm, N, d, c.rmsNormEps);
   }
 
   /** q or k with RoPE applied, written into `dst` (the saved linear output stays as is). */
@@ -234,20 +234,29 @@ export class TrainGraph<F extends FloatArray> {
       const rows = Math.min(this.lossChunkRows, N - r0);
       const logits = this.logitsChunk.subarray(0, rows * V) as F;
       const xnChunk = xn.subarray(r0 * d, (r0 + rows) * d) as F;
-      this.linear.forward(logits, xnChunk, W.lmHead, rows, V, d);
+      this.kern.matmul(logits, xnChunk, W.lmHead, rows, V, d);
       loss += this.kern.crossEntropy(logits, targets.subarray(r0, r0 + rows), rows, V, totalTargets);
       // logits now hold dLogits.
-      this.linear.backwardWeight(G.lmHead, logits, xnChunk, rows, V, d);
-      this.linear.backwardInput(this.dxn.subarray(r0 * d, (r0 + rows) * d) as F, logits, W.lmHead, rows, V, d, false);
+      this.dWeight(G.lmHead, logits, xnChunk, rows, V, d);
+      this.dInput(this.dxn.subarray(r0 * d, (r0 + rows) * d) as F, logits, W.lmHead, rows, V, d, false);
     }
     return loss;
+  }
+
+  /** A linear layer out[m×n] = a[m×k] · wᵀ's input gradient: dA[m×k] (+)= dOut[m×n] · w[n×k]. */
+  private dInput(dA: F, dOut: F, w: F, m: number, n: number, k: number, accumulate: boolean): void {
+    this.kern.matmulNN(dA, dOut, w, m, k, n, accumulate);
+  }
+
+  /** Its weight gradient: dW[n×k] += dOut[m×n]ᵀ · a[m×k]. */
+  private dWeight(dW: F, dOut: F, a: F, m: number, n: number, k: number): void {
+    this.kern.matmulTN(dW, dOut, a, n, k, m, true);
   }
 
   private backward(W: ModelTensors<F>, G: ModelTensors<F>, inputs: Int32Array): void {
     const c = this.config;
     const { batch: B, seqLen: T, N } = this;
     const { d, hd, nH, nKv, qDim, kvDim, F } = this.dims;
-    const lin = this.linear;
     const K = this.kern;
     const { xn, qr, kr, dx, dxn, dq, dk, dv, dAttn, h, dGate, dUp } = this;
 
@@ -262,33 +271,33 @@ export class TrainGraph<F extends FloatArray> {
       // Feed-forward: out = xMid + W2·(silu(W1·n) ⊙ W3·n), n = norm(xMid). Recompute n and h.
       K.rmsnormApply(xn, A.xMid, L.postAttentionNorm, A.invRmsFfn, N, d);
       K.swiglu(h, A.gate, A.up, N * F);
-      lin.backwardWeight(GL.wDown, dx, h, N, d, F);
-      lin.backwardInput(h, dx, L.wDown, N, d, F, false); // h now holds dH
+      this.dWeight(GL.wDown, dx, h, N, d, F);
+      this.dInput(h, dx, L.wDown, N, d, F, false); // h now holds dH
       K.swigluBackward(dGate, dUp, h, A.gate, A.up, N * F);
-      lin.backwardWeight(GL.wGate, dGate, xn, N, F, d);
-      lin.backwardWeight(GL.wUp, dUp, xn, N, F, d);
-      lin.backwardInput(dxn, dGate, L.wGate, N, F, d, false);
-      lin.backwardInput(dxn, dUp, L.wUp, N, F, d, true);
+      this.dWeight(GL.wGate, dGate, xn, N, F, d);
+      this.dWeight(GL.wUp, dUp, xn, N, F, d);
+      this.dInput(dxn, dGate, L.wGate, N, F, d, false);
+      this.dInput(dxn, dUp, L.wUp, N, F, d, true);
       // dx (gradient at xMid) = dx (residual path) + norm backward.
       K.rmsnormBackward(dx, GL.postAttentionNorm, dxn, A.xMid, L.postAttentionNorm, A.invRmsFfn, N, d, true);
 
       // Attention: xMid = xIn + Wo·attn(rope(Wq·n), rope(Wk·n), Wv·n), n = norm(xIn).
-      lin.backwardWeight(GL.wo, dx, A.attn, N, d, qDim);
-      lin.backwardInput(dAttn, dx, L.wo, N, d, qDim, false);
+      this.dWeight(GL.wo, dx, A.attn, N, d, qDim);
+      this.dInput(dAttn, dx, L.wo, N, d, qDim, false);
       this.applyRope(qr, A.q, nH);
       this.applyRope(kr, A.k, nKv);
-      K.attentionBackward(dq, dk, dv, dAttn, qr, kr, A.v, A.attn, A.lse, B, T, nH, nKv, hd, false);
+      K.attentionTrainBackward(dq, dk, dv, dAttn, qr, kr, A.v, A.attn, A.lse, B, T, nH, nKv, hd, false);
       for (let b = 0; b < B; b++) {
-        K.ropeBackward(dq.subarray(b * T * qDim, (b + 1) * T * qDim) as F, T, nH, hd, 0, this.cos, this.sin);
-        K.ropeBackward(dk.subarray(b * T * kvDim, (b + 1) * T * kvDim) as F, T, nKv, hd, 0, this.cos, this.sin);
+        K.rope(dq.subarray(b * T * qDim, (b + 1) * T * qDim) as F, T, nH, hd, 0, this.cos, this.negSin);
+        K.rope(dk.subarray(b * T * kvDim, (b + 1) * T * kvDim) as F, T, nKv, hd, 0, this.cos, this.negSin);
       }
       K.rmsnormApply(xn, A.xIn, L.inputNorm, A.invRmsAttn, N, d);
-      lin.backwardWeight(GL.wq, dq, xn, N, qDim, d);
-      lin.backwardWeight(GL.wk, dk, xn, N, kvDim, d);
-      lin.backwardWeight(GL.wv, dv, xn, N, kvDim, d);
-      lin.backwardInput(dxn, dq, L.wq, N, qDim, d, false);
-      lin.backwardInput(dxn, dk, L.wk, N, kvDim, d, true);
-      lin.backwardInput(dxn, dv, L.wv, N, kvDim, d, true);
+      this.dWeight(GL.wq, dq, xn, N, qDim, d);
+      this.dWeight(GL.wk, dk, xn, N, kvDim, d);
+      this.dWeight(GL.wv, dv, xn, N, kvDim, d);
+      this.dInput(dxn, dq, L.wq, N, qDim, d, false);
+      this.dInput(dxn, dk, L.wk, N, kvDim, d, true);
+      this.dInput(dxn, dv, L.wv, N, kvDim, d, true);
       K.rmsnormBackward(dx, GL.inputNorm, dxn, A.xIn, L.inputNorm, A.invRmsAttn, N, d, true);
     }
     embeddingBackward(G.embedTokens, dx, inputs, N, d);
@@ -297,7 +306,7 @@ export class TrainGraph<F extends FloatArray> {
 
 /**
  * Floats a TrainGraph allocates for micro-batches of `batch` × `seqLen` (the saved
- * activations per layer, the final norm, the RoPE tables, the work buffers and the loss
+ * activations per layer, the final norm, the RoPE tables (cos, sin, −sin), the work buffers and the loss
  * chunk, as in the constructor above): what training needs besides the parameters, their
  * gradients and the optimiser moments.
  */
@@ -311,5 +320,5 @@ export function trainGraphFloats(c: LlamaConfig, batch: number, seqLen: number, 
   // xIn, xMid; q, attn; k, v; the two RMS rows; lse; gate, up
   const perLayer = N * (2 * d + 2 * qDim + 2 * kvDim + 2 + c.numAttentionHeads + 2 * F);
   const work = N * (4 * d + 3 * qDim + 3 * kvDim + 3 * F);
-  return c.numHiddenLayers * perLayer + N * (d + 1) + seqLen * hd + work + Math.max(1, Math.min(N, lossChunkRows)) * c.vocabSize;
+  return c.numHiddenLayers * perLayer + N * (d + 1) + (3 * seqLen * hd) / 2 + work + Math.max(1, Math.min(N, lossChunkRows)) * c.vocabSize;
 }

@@ -150,8 +150,7 @@ function product(out: Float32Array, a: Float32Array, w: Float32Array | QuantMatr
   if (w instanceof Float32Array) {
     if (m === 1) b.matvec(out, w, a, n, k);
     else b.matmul(out, a, w, m, n, k);
-  } else if (b.qmatmul) b.qmatmul(out, a, w, m);
-  else throw new Error("this backend has no quantised matmul");
+  } else b.qmatmul(out, a, w, m);
 }
 
 export function measureKernelRates(type: CostType, seconds = 0.3): KernelRates {

@@ -10,10 +10,8 @@ import path from "node:path";
 import type { LlamaConfig } from "../model/config.js";
 import { paramLayout, type ParamLayout } from "../model/params.js";
 import { TrainGraph } from "../model/train-graph.js";
-import { backendLinearOps } from "../model/linear.js";
 import { getBackend } from "../kernels/backend.js";
-import { adamwSegment, adamwStep, clipScale, globalNorm, learningRate, type AdamWSegment, type DecayMask } from "../kernels/optim.js";
-import { hasNativeTrainOps, trainKernelsFor } from "../kernels/train-kernels.js";
+import { adamwStep, clipScale, learningRate, type AdamWSegment, type DecayMask } from "../kernels/optim.js";
 import { writeFileAtomic, loadModelFolder, hfSideFiles } from "../formats/hf-folder.js";
 import { parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import { configToHf } from "../model/config.js";
@@ -118,7 +116,7 @@ export class Trainer {
   private readonly graph: TrainGraph<Float32Array>;
   private readonly decay: DecayMask;
   private readonly windows: Int32Array;
-  /** AdamW pass and gradient norm: native (threaded) when the backend has them. */
+  /** AdamW pass and gradient norm, on the backend's kernels. */
   private readonly adamwSeg: AdamWSegment<Float32Array>;
   private readonly gradNorm: (g: Float32Array, n: number) => number;
   state: TrainerState;
@@ -139,16 +137,9 @@ export class Trainer {
     this.m = moments?.m ?? new Float32Array(this.layout.total);
     this.v = moments?.v ?? new Float32Array(this.layout.total);
     const backend = getBackend();
-    this.graph = new TrainGraph<Float32Array>(config, hp.batch, hp.seqLen, backendLinearOps(backend), (n) => new Float32Array(n), {
-      kernels: trainKernelsFor(backend),
-    });
-    if (hasNativeTrainOps(backend)) {
-      this.adamwSeg = backend.adamwSegment.bind(backend);
-      this.gradNorm = (g, n) => Math.sqrt(backend.sumSquares(g, n));
-    } else {
-      this.adamwSeg = adamwSegment;
-      this.gradNorm = globalNorm;
-    }
+    this.graph = new TrainGraph<Float32Array>(config, hp.batch, hp.seqLen, backend, (n) => new Float32Array(n));
+    this.adamwSeg = backend.adamwSegment;
+    this.gradNorm = (g, n) => Math.sqrt(backend.sumSquares(g, n));
     this.decay = decayRanges(this.layout);
     this.windows = new Int32Array(hp.batch * (hp.seqLen + 1));
     this.state = state ?? { version: 1, step: 0, hyperparameters: hp, data: data.description, losses: [], valLosses: [] };

@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as ref from "../../src/kernels/reference.js";
+import * as ref from "../../src/kernels/ops/attention.js";
 import {
   attentionBackwardReference, attentionBackwardTrain, attentionForwardReference, attentionForwardTrain,
   causalTileCount, createAttentionTrainScratch,
-} from "../../src/kernels/attention-train.js";
+} from "../../src/kernels/ops/attention-train.js";
 import { assertClose, rng } from "../helpers.js";
 
 function rand64(n: number, seed: number, scale = 1): Float64Array {

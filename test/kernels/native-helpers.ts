@@ -1,5 +1,5 @@
 /**
- * Shared by the native kernel tests (native.test.ts, native-train.test.ts): the backend or why
+ * Shared by the native kernel tests (native.test.ts; the cases themselves are conformance.ts): the backend or why
  * it is missing, switching ISA and threads, and registering a test per configuration.
  */
 import { test } from "node:test";

@@ -1,230 +1,25 @@
 /**
- * The native backend against the reference kernels: every kernel, on odd sizes and on sizes that
- * reach the blocked and threaded paths, on every instruction set this CPU has (switched with
- * setIsa; one child process checks LLAMA_TS_ISA), with 1 and 2 threads; subarray views; bad
- * arguments throw before anything is read or written.
+ * The native backend against the reference kernels: the conformance suite (conformance.ts: every
+ * op, on odd sizes and on sizes that reach the blocked and threaded paths, subarray views, bad
+ * arguments) on every instruction set this CPU has (switched with setIsa; one child process
+ * checks LLAMA_TS_ISA), with 1 and 2 threads; swiglu at the exp argument's extremes.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
-import * as ref from "../../src/kernels/reference.js";
-import type { Isa, NativeBackend } from "../../src/kernels/native.js";
-import { assertClose, randomArray } from "../helpers.js";
+import { swiglu } from "../../src/kernels/ops/swiglu.js";
+import type { Isa } from "../../src/kernels/native.js";
+import { backendConformance, backendRejectsBadArguments } from "./conformance.js";
 import { isas, native, SKIP, testEveryConfig, withConfig } from "./native-helpers.js";
 
-const TOL = 1e-5;
+testEveryConfig("native kernels equal the reference", (be, tag) => backendConformance(be, tag));
 
-function copy(a: Float32Array): Float32Array {
-  return new Float32Array(a);
-}
-
-/** A case: inputs, the reference answer (computed once), and a run on a backend. */
-interface Case {
-  name: string;
-  expected: () => Float32Array;
-  actual: (be: NativeBackend) => Float32Array;
-}
-
-const cache = new Map<string, Float32Array>();
-function once(key: string, f: () => Float32Array): () => Float32Array {
-  return () => {
-    let v = cache.get(key);
-    if (!v) {
-      v = f();
-      cache.set(key, v);
-    }
-    return v;
-  };
-}
-
-function matmulCase(m: number, n: number, k: number, seed: number): Case {
-  const a = randomArray(m * k, seed);
-  const w = randomArray(n * k, seed + 1);
-  const name = `matmul ${m}x${n}x${k}`;
-  return {
-    name,
-    expected: once(name, () => {
-      const out = new Float32Array(m * n);
-      ref.matmul(out, a, w, m, n, k);
-      return out;
-    }),
-    actual: (be) => {
-      const out = new Float32Array(m * n).fill(NaN); // every element must be written
-      be.matmul(out, a, w, m, n, k);
-      return out;
-    },
-  };
-}
-
-function matvecCase(n: number, k: number, seed: number): Case {
-  const w = randomArray(n * k, seed);
-  const x = randomArray(k, seed + 1);
-  const name = `matvec ${n}x${k}`;
-  return {
-    name,
-    expected: once(name, () => {
-      const out = new Float32Array(n);
-      ref.matvec(out, w, x, n, k);
-      return out;
-    }),
-    actual: (be) => {
-      const out = new Float32Array(n).fill(NaN);
-      be.matvec(out, w, x, n, k);
-      return out;
-    },
-  };
-}
-
-function rmsnormCase(rows: number, dim: number, seed: number): Case {
-  const x = randomArray(rows * dim, seed, 3);
-  const wt = randomArray(dim, seed + 1);
-  const name = `rmsnorm ${rows}x${dim}`;
-  return {
-    name,
-    expected: once(name, () => {
-      const out = new Float32Array(rows * dim);
-      ref.rmsnorm(out, x, wt, rows, dim, 1e-5);
-      return out;
-    }),
-    actual: (be) => {
-      const out = new Float32Array(rows * dim).fill(NaN);
-      be.rmsnorm(out, x, wt, rows, dim, 1e-5);
-      return out;
-    },
-  };
-}
-
-function ropeTables(maxPos: number, headDim: number): { cos: Float32Array; sin: Float32Array } {
-  const half = headDim / 2;
-  const cos = new Float32Array(maxPos * half);
-  const sin = new Float32Array(maxPos * half);
-  for (let p = 0; p < maxPos; p++) {
-    for (let i = 0; i < half; i++) {
-      const theta = p * Math.pow(10000, (-2 * i) / headDim);
-      cos[p * half + i] = Math.cos(theta);
-      sin[p * half + i] = Math.sin(theta);
-    }
-  }
-  return { cos, sin };
-}
-
-function ropeCase(rows: number, nHeads: number, headDim: number, pos0: number, seed: number): Case {
-  const x = randomArray(rows * nHeads * headDim, seed);
-  const { cos, sin } = ropeTables(pos0 + rows + 3, headDim);
-  const name = `rope ${rows}x${nHeads}x${headDim}@${pos0}`;
-  return {
-    name,
-    expected: once(name, () => {
-      const out = copy(x);
-      ref.rope(out, rows, nHeads, headDim, pos0, cos, sin);
-      return out;
-    }),
-    actual: (be) => {
-      const out = copy(x);
-      be.rope(out, rows, nHeads, headDim, pos0, cos, sin);
-      return out;
-    },
-  };
-}
-
-function attentionCase(rows: number, pos0: number, nHeads: number, nKv: number, headDim: number, seed: number): Case {
-  const q = randomArray(rows * nHeads * headDim, seed, 2);
-  const k = randomArray((pos0 + rows) * nKv * headDim, seed + 1, 2);
-  const v = randomArray((pos0 + rows) * nKv * headDim, seed + 2);
-  const name = `attention rows=${rows} pos0=${pos0} heads=${nHeads}/${nKv} hd=${headDim}`;
-  return {
-    name,
-    expected: once(name, () => {
-      const out = new Float32Array(rows * nHeads * headDim);
-      ref.attention(out, q, k, v, rows, pos0, nHeads, nKv, headDim);
-      return out;
-    }),
-    actual: (be) => {
-      const out = new Float32Array(rows * nHeads * headDim).fill(NaN);
-      be.attention(out, q, k, v, rows, pos0, nHeads, nKv, headDim);
-      return out;
-    },
-  };
-}
-
-function swigluCase(n: number, seed: number): Case {
-  const gate = randomArray(n, seed, 8);
-  const up = randomArray(n, seed + 1);
-  const name = `swiglu ${n}`;
-  return {
-    name,
-    expected: once(name, () => {
-      const out = new Float32Array(n);
-      ref.swiglu(out, gate, up, n);
-      return out;
-    }),
-    actual: (be) => {
-      const out = new Float32Array(n).fill(NaN);
-      be.swiglu(out, gate, up, n);
-      return out;
-    },
-  };
-}
-
-function addCase(n: number, seed: number): Case {
-  const x = randomArray(n, seed);
-  const y = randomArray(n, seed + 1);
-  const name = `addInPlace ${n}`;
-  return {
-    name,
-    expected: once(name, () => {
-      const out = copy(x);
-      ref.addInPlace(out, y, n);
-      return out;
-    }),
-    actual: (be) => {
-      const out = copy(x);
-      be.addInPlace(out, y, n);
-      return out;
-    },
-  };
-}
-
-const cases: Case[] = [
-  // odd sizes: not multiples of 16 or 8
-  matmulCase(37, 53, 71, 1),
-  // small m (dot-product tiles), around the switch to packed panels
-  matmulCase(1, 53, 71, 3),
-  matmulCase(3, 67, 33, 5),
-  matmulCase(5, 45, 17, 7),
-  matmulCase(19, 45, 20, 9),
-  matmulCase(20, 33, 17, 11),
-  // blocked and threaded: several k blocks, several column blocks, partial tiles everywhere
-  matmulCase(129, 257, 300, 13),
-  matmulCase(61, 1100, 40, 15),
-  matmulCase(25, 37, 529, 17),
-  matmulCase(35, 63, 47, 19), // row and column tails of 11 and 31
-  matmulCase(21, 2100, 24, 21), // several column blocks on every ISA
-  matvecCase(53, 71, 21),
-  matvecCase(7, 1, 23),
-  matvecCase(1001, 300, 25),
-  matvecCase(288, 288, 27),
-  rmsnormCase(7, 53, 31),
-  rmsnormCase(300, 531, 33),
-  ropeCase(5, 3, 22, 7, 41),
-  ropeCase(70, 16, 128, 0, 43),
-  attentionCase(1, 0, 2, 1, 6, 51),
-  attentionCase(5, 3, 6, 2, 22, 53),
-  attentionCase(1, 130, 4, 4, 48, 55), // several key blocks, one query (decode)
-  attentionCase(40, 90, 8, 2, 40, 57), // prefill after a cache, threaded
-  attentionCase(3, 0, 3, 1, 17, 59),
-  attentionCase(3, 5, 12, 2, 20, 61), // GQA groups of 6: query heads taken 4 + 2 at a time
-  attentionCase(2, 70, 10, 1, 100, 63), // group of 10, headDim past one 64-wide value chunk
-  swigluCase(1001, 61),
-  swigluCase(40001, 63),
-  addCase(1001, 71),
-  addCase(600011, 73),
-];
-
-testEveryConfig("native kernels equal the reference", (be, tag) => {
-  for (const c of cases) assertClose(c.actual(be), c.expected(), TOL, `${c.name} ${tag}`);
+test("native kernels reject bad sizes and arrays before touching memory", { skip: SKIP }, () => {
+  const be = native!;
+  backendRejectsBadArguments(be);
+  assert.throws(() => be.setIsa("sse9" as Isa), /native setIsa:/);
 });
 
 test("native swiglu is right element by element at the exp argument's extremes", { skip: SKIP }, () => {
@@ -233,7 +28,7 @@ test("native swiglu is right element by element at the exp argument's extremes",
   const up = new Float32Array(gate.length).map((_, i) => (i % 3) - 1.25);
   const n = gate.length;
   const want = new Float32Array(n);
-  ref.swiglu(want, gate, up, n);
+  swiglu(want, gate, up, n);
   for (const isa of isas) {
     withConfig(be, isa, 1, () => {
       const out = new Float32Array(n);
@@ -244,144 +39,6 @@ test("native swiglu is right element by element at the exp argument's extremes",
       }
     });
   }
-});
-
-test("native matmul: k = 0 gives zeros; m = 0 or n = 0 touches nothing", { skip: SKIP }, () => {
-  const be = native!;
-  const out = new Float32Array(6).fill(7);
-  be.matmul(out, new Float32Array(0), new Float32Array(0), 2, 3, 0);
-  assert.deepEqual([...out], [0, 0, 0, 0, 0, 0]);
-  const keep = new Float32Array(4).fill(7);
-  be.matmul(keep, new Float32Array(0), new Float32Array(9), 0, 3, 3);
-  be.matvec(keep, new Float32Array(0), new Float32Array(3), 0, 3);
-  assert.deepEqual([...keep], [7, 7, 7, 7]);
-});
-
-test("native kernels accept subarray views and write only inside them", { skip: SKIP }, () => {
-  const be = native!;
-  /** a view of `src` at an odd offset inside a larger buffer filled with a guard value */
-  const view = (src: Float32Array, guard = 12345): { view: Float32Array; whole: Float32Array } => {
-    const whole = new Float32Array(src.length + 10).fill(guard);
-    const v = whole.subarray(3, 3 + src.length);
-    v.set(src);
-    return { view: v, whole };
-  };
-  const guardOk = (whole: Float32Array, len: number, what: string): void => {
-    for (let i = 0; i < 3; i++) assert.equal(whole[i], 12345, `${what}: wrote before the view`);
-    for (let i = 3 + len; i < whole.length; i++) assert.equal(whole[i], 12345, `${what}: wrote past the view`);
-  };
-  for (const isa of isas) {
-    for (const threads of [1, 2]) {
-      withConfig(be, isa, threads, () => {
-        const tag = `[${isa}, ${threads}T]`;
-        for (const [m, n, k] of [[37, 53, 71], [3, 29, 19], [129, 257, 300]] as const) {
-          const a = randomArray(m * k, 81), w = randomArray(n * k, 82);
-          const want = new Float32Array(m * n);
-          ref.matmul(want, a, w, m, n, k);
-          const A = view(a), W = view(w), O = view(new Float32Array(m * n));
-          be.matmul(O.view, A.view, W.view, m, n, k);
-          assertClose(O.view, want, TOL, `matmul view ${m}x${n}x${k} ${tag}`);
-          guardOk(O.whole, m * n, "matmul");
-        }
-        {
-          const n = 77, k = 45;
-          const w = randomArray(n * k, 83), x = randomArray(k, 84);
-          const want = new Float32Array(n);
-          ref.matvec(want, w, x, n, k);
-          const W = view(w), X = view(x), O = view(new Float32Array(n));
-          be.matvec(O.view, W.view, X.view, n, k);
-          assertClose(O.view, want, TOL, `matvec view ${tag}`);
-          guardOk(O.whole, n, "matvec");
-        }
-        {
-          const rows = 3, dim = 37;
-          const x = randomArray(rows * dim, 85), wt = randomArray(dim, 86);
-          const want = new Float32Array(rows * dim);
-          ref.rmsnorm(want, x, wt, rows, dim, 1e-6);
-          const X = view(x), Wt = view(wt), O = view(new Float32Array(rows * dim));
-          be.rmsnorm(O.view, X.view, Wt.view, rows, dim, 1e-6);
-          assertClose(O.view, want, TOL, `rmsnorm view ${tag}`);
-          guardOk(O.whole, rows * dim, "rmsnorm");
-          // in place (out === x) is allowed
-          const inPlace = copy(x);
-          be.rmsnorm(inPlace, inPlace, wt, rows, dim, 1e-6);
-          assertClose(inPlace, want, TOL, `rmsnorm in place ${tag}`);
-        }
-        {
-          const rows = 2, heads = 3, hd = 10, pos0 = 4;
-          const x = randomArray(rows * heads * hd, 87);
-          const { cos, sin } = ropeTables(pos0 + rows, hd);
-          const want = copy(x);
-          ref.rope(want, rows, heads, hd, pos0, cos, sin);
-          const X = view(x), C = view(cos), S = view(sin);
-          be.rope(X.view, rows, heads, hd, pos0, C.view, S.view);
-          assertClose(X.view, want, TOL, `rope view ${tag}`);
-          guardOk(X.whole, x.length, "rope");
-        }
-        {
-          const rows = 3, pos0 = 2, heads = 4, kv = 2, hd = 12;
-          const q = randomArray(rows * heads * hd, 88), k = randomArray((pos0 + rows) * kv * hd, 89), v = randomArray((pos0 + rows) * kv * hd, 90);
-          const want = new Float32Array(rows * heads * hd);
-          ref.attention(want, q, k, v, rows, pos0, heads, kv, hd);
-          const Q = view(q), K = view(k), V = view(v), O = view(new Float32Array(want.length));
-          be.attention(O.view, Q.view, K.view, V.view, rows, pos0, heads, kv, hd);
-          assertClose(O.view, want, TOL, `attention view ${tag}`);
-          guardOk(O.whole, want.length, "attention");
-        }
-        {
-          const n = 53;
-          const g = randomArray(n, 91, 5), u = randomArray(n, 92);
-          const want = new Float32Array(n);
-          ref.swiglu(want, g, u, n);
-          const G = view(g), U = view(u), O = view(new Float32Array(n));
-          be.swiglu(O.view, G.view, U.view, n);
-          assertClose(O.view, want, TOL, `swiglu view ${tag}`);
-          guardOk(O.whole, n, "swiglu");
-          const X = view(g), Y = view(u);
-          const sum = copy(g);
-          ref.addInPlace(sum, u, n);
-          be.addInPlace(X.view, Y.view, n);
-          assertClose(X.view, sum, TOL, `addInPlace view ${tag}`);
-          guardOk(X.whole, n, "addInPlace");
-        }
-      });
-    }
-  }
-});
-
-test("native kernels reject bad sizes and arrays before touching memory", { skip: SKIP }, () => {
-  const be = native!;
-  const f = (n: number): Float32Array => new Float32Array(n);
-  const bad = (what: string, fn: () => void): void => {
-    assert.throws(fn, (e: unknown) => e instanceof Error && /native \w+:/.test(e.message), what);
-  };
-  // matmul: 2x3 · (4x3)ᵀ needs out 8, a 6, w 12
-  bad("short out", () => be.matmul(f(7), f(6), f(12), 2, 4, 3));
-  bad("short a", () => be.matmul(f(8), f(5), f(12), 2, 4, 3));
-  bad("short w", () => be.matmul(f(8), f(6), f(11), 2, 4, 3));
-  bad("fractional m", () => be.matmul(f(8), f(6), f(12), 1.5, 4, 3));
-  bad("negative n", () => be.matmul(f(8), f(6), f(12), 2, -4, 3));
-  bad("NaN k", () => be.matmul(f(8), f(6), f(12), 2, 4, NaN));
-  bad("huge k", () => be.matmul(f(8), f(6), f(12), 2, 4, 2 ** 60));
-  bad("Float64Array", () => be.matmul(new Float64Array(8) as unknown as Float32Array, f(6), f(12), 2, 4, 3));
-  bad("short view", () => be.matmul(f(100).subarray(95), f(6), f(12), 2, 4, 3));
-  bad("matvec short x", () => be.matvec(f(4), f(12), f(2), 4, 3));
-  bad("matvec short w", () => be.matvec(f(4), f(11), f(3), 4, 3));
-  bad("rmsnorm short weight", () => be.rmsnorm(f(6), f(6), f(2), 2, 3, 1e-5));
-  bad("rmsnorm negative eps", () => be.rmsnorm(f(6), f(6), f(3), 2, 3, -1));
-  bad("rope odd headDim", () => be.rope(f(6), 1, 2, 3, 0, f(10), f(10)));
-  bad("rope short table", () => be.rope(f(8), 1, 2, 4, 4, f(9), f(10)));
-  bad("attention heads not a multiple of kv heads", () => be.attention(f(12), f(12), f(8), f(8), 1, 0, 3, 2, 4));
-  bad("attention zero kv heads", () => be.attention(f(12), f(12), f(8), f(8), 1, 0, 3, 0, 4));
-  bad("attention short cache", () => be.attention(f(16), f(16), f(15), f(16), 2, 0, 2, 2, 4));
-  bad("swiglu short up", () => be.swiglu(f(5), f(5), f(4), 5));
-  bad("addInPlace short y", () => be.addInPlace(f(5), f(4), 5));
-  bad("setThreads 0", () => be.setThreads(0));
-  bad("setIsa unknown", () => be.setIsa("sse9" as Isa));
-  // nothing was written by the rejected calls
-  const out = f(8).fill(3);
-  bad("short w, out kept", () => be.matmul(out, f(6), f(11), 2, 4, 3));
-  assert.deepEqual([...out], new Array(8).fill(3));
 });
 
 test("LLAMA_TS_ISA forces the instruction set at load, and a bad value is a load error", { skip: SKIP }, () => {

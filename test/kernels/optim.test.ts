@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { adamwStep, clipScale, globalNorm, learningRate, sumSquares, type LrSchedule } from "../../src/kernels/optim.js";
+import { adamwStep, clipScale, globalNorm, learningRate, type LrSchedule } from "../../src/kernels/optim.js";
+import { sumSquares } from "../../src/kernels/ops/sum-squares.js";
 import { assertClose, fixturesDir } from "../helpers.js";
 
 interface AdamWFixture {

@@ -1,7 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as ref from "../../src/kernels/reference.js";
+import { referenceOps } from "../../src/kernels/ops/index.js";
 import { assertClose, randomArray } from "../helpers.js";
+import { referenceBackend } from "../../src/kernels/backend.js";
+import { backendConformance, backendRejectsBadArguments } from "./conformance.js";
+
+const ref = referenceOps<Float32Array | Float64Array>();
 
 test("reference matmul equals a hand-computed 2x3 · (2x3)ᵀ", () => {
   const a = new Float64Array([1, 2, 3, 4, 5, 6]);
@@ -39,4 +43,10 @@ test("reference rope rotates pairs (i, i + half) by pos·θ", () => {
   const sin = new Float64Array([0, 0, Math.sin(0.5), Math.sin(0.25)]);
   ref.rope(x, 1, 1, 4, 1, cos, sin);
   assertClose(x, [Math.cos(0.5), -Math.sin(0.25), Math.sin(0.5), Math.cos(0.25)], 1e-12);
+});
+
+test("the reference backend passes the conformance suite and checks every op's arguments", () => {
+  const be = referenceBackend();
+  backendConformance(be, "[reference]");
+  backendRejectsBadArguments(be);
 });

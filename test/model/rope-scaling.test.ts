@@ -15,7 +15,7 @@ import { configFromHf, configToHf, type LlamaConfig } from "../../src/model/conf
 import { llama3FromFreqFactors, ropeFreqFactors, type RopeScaling } from "../../src/model/rope.js";
 import { LlamaModel } from "../../src/model/llama.js";
 import { TrainGraph } from "../../src/model/train-graph.js";
-import { referenceLinearOps } from "../../src/model/linear.js";
+import { referenceOps } from "../../src/kernels/ops/index.js";
 import { initParams } from "../../src/model/init.js";
 import { loadModelFolder } from "../../src/formats/hf-folder.js";
 import { loadGgufParams, saveGguf } from "../../src/formats/gguf-model.js";
@@ -179,7 +179,7 @@ test("training graph on a scaled model: its loss equals the cross-entropy of PyT
     const e = expected(name);
     const folder = loadModelFolder(path.join(modelsDir, name));
     const T = e.tokens.length - 1;
-    const graph = new TrainGraph<Float32Array>(folder.config, 1, T, referenceLinearOps(), (n) => new Float32Array(n));
+    const graph = new TrainGraph<Float32Array>(folder.config, 1, T, referenceOps(), (n) => new Float32Array(n));
     const V = folder.config.vocabSize;
     let want = 0;
     for (let t = 0; t < T; t++) {

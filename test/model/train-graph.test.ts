@@ -7,11 +7,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { TrainGraph } from "../../src/model/train-graph.js";
-import { backendLinearOps, referenceLinearOps } from "../../src/model/linear.js";
 import { paramLayout } from "../../src/model/params.js";
 import { initParams } from "../../src/model/init.js";
 import { getBackend } from "../../src/kernels/backend.js";
-import { referenceTrainKernels, trainKernelsFor, type TrainKernels } from "../../src/kernels/train-kernels.js";
+import { referenceOps } from "../../src/kernels/ops/index.js";
+import type { KernelOps } from "../../src/kernels/types.js";
 import { loadModelFolder } from "../../src/formats/hf-folder.js";
 import { openSafetensors, readTensorF32 } from "../../src/formats/safetensors.js";
 import type { LlamaConfig } from "../../src/model/config.js";
@@ -38,7 +38,7 @@ for (const tied of [false, true]) {
     // Norm weights away from 1 so their gradients are exercised.
     const r = rng(9);
     for (const s of layout.specs) if (s.shape.length === 1) for (let i = 0; i < s.size; i++) params[s.offset + i] = 0.5 + r();
-    const graph = new TrainGraph<Float64Array>(c, B, T, referenceLinearOps(), (n) => new Float64Array(n), { blockQ: 3, blockK: 2, lossChunkRows: 5 });
+    const graph = new TrainGraph<Float64Array>(c, B, T, referenceOps<Float64Array>({ blockQ: 3, blockK: 2 }), (n) => new Float64Array(n), { lossChunkRows: 5 });
     const windows = windowsFor(c, B, T, 4);
     const grads = new Float64Array(layout.total);
     graph.step(params, grads, windows, B * T);
@@ -66,9 +66,9 @@ for (const tied of [false, true]) {
 
 interface TrainExpected { batch: number; grad_accum: number; seq_len: number; steps: Array<{ loss: number }> }
 
-const kernelSets: Array<[string, () => TrainKernels<Float32Array>]> = [
-  ["reference kernels", () => referenceTrainKernels<Float32Array>()],
-  ["backend kernels", () => trainKernelsFor(getBackend())],
+const kernelSets: Array<[string, () => KernelOps<Float32Array>]> = [
+  ["reference kernels", () => referenceOps<Float32Array>()],
+  ["backend kernels", () => getBackend()],
 ];
 
 for (const [kname, kernels] of kernelSets) test(`loss and every gradient match PyTorch autograd (float32, fast path, ${kname})`, () => {
@@ -82,7 +82,7 @@ for (const [kname, kernels] of kernelSets) test(`loss and every gradient match P
   const T = exp.seq_len;
   const windows: number[] = [];
   for (let r = 0; r < rows; r++) windows.push(...tokens.subarray(r * T, r * T + T + 1));
-  const graph = new TrainGraph<Float32Array>(c, rows, T, backendLinearOps(getBackend()), (n) => new Float32Array(n), { kernels: kernels() });
+  const graph = new TrainGraph<Float32Array>(c, rows, T, kernels(), (n) => new Float32Array(n));
   const layout = paramLayout(c);
   const grads = new Float32Array(layout.total);
   const loss = graph.step(folder.params, grads, windows, rows * T);
@@ -100,12 +100,11 @@ test("B=4,A=1 and B=2,A=2 accumulate the same gradient", () => {
   const layout = paramLayout(c);
   const params = initParams(c, 8, 0.2);
   const windows = windowsFor(c, 4, T, 12);
-  const backend = backendLinearOps(getBackend());
+  const backend = getBackend();
   const g4 = new Float32Array(layout.total);
-  const kernels = trainKernelsFor(getBackend());
-  const l4 = new TrainGraph<Float32Array>(c, 4, T, backend, (n) => new Float32Array(n), { kernels }).step(params, g4, windows, 4 * T);
+  const l4 = new TrainGraph<Float32Array>(c, 4, T, backend, (n) => new Float32Array(n)).step(params, g4, windows, 4 * T);
   const g22 = new Float32Array(layout.total);
-  const half = new TrainGraph<Float32Array>(c, 2, T, backend, (n) => new Float32Array(n), { kernels });
+  const half = new TrainGraph<Float32Array>(c, 2, T, backend, (n) => new Float32Array(n));
   let l22 = half.step(params, g22, windows.slice(0, 2 * (T + 1)), 4 * T);
   l22 += half.step(params, g22, windows.slice(2 * (T + 1)), 4 * T);
   assert.ok(Math.abs(l4 - l22) < 1e-5 * l4);

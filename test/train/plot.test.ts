@@ -9,7 +9,7 @@ import { checkTrainingMemory, trainingMemoryBytes } from "../../src/train/run.js
 import { trainGraphFloats, TrainGraph } from "../../src/model/train-graph.js";
 import { presetConfig } from "../../src/model/config.js";
 import { parameterCount } from "../../src/model/params.js";
-import { referenceLinearOps } from "../../src/model/linear.js";
+import { referenceOps } from "../../src/kernels/ops/index.js";
 import { UserError } from "../../src/util/errors.js";
 
 test("EMA: bias-corrected, written out by hand for three values; constant input stays constant", () => {
@@ -46,7 +46,7 @@ test("the memory estimate counts what TrainGraph allocates; a 7B model is refuse
   const c = { ...presetConfig("tiny"), vocabSize: 300 };
   for (const [B, T] of [[2, 16], [3, 40], [1, 200]] as const) {
     let floats = 0;
-    new TrainGraph<Float32Array>(c, B, T, referenceLinearOps<Float32Array>(), (n) => { floats += n; return new Float32Array(n); });
+    new TrainGraph<Float32Array>(c, B, T, referenceOps<Float32Array>(), (n) => { floats += n; return new Float32Array(n); });
     assert.equal(trainGraphFloats(c, B, T), floats, `B ${B} T ${T}`);
   }
   const need = trainingMemoryBytes(presetConfig("7B"), 8, 128);

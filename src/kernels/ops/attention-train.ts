@@ -1,6 +1,8 @@
 /**
  * Memory-efficient causal attention for training (FlashAttention-2 style), forward and
- * backward, over one sequence; the caller loops over the rows of a batch.
+ * backward. The kernels below work on one sequence; the contract's ops
+ * (`attentionTrainForward` / `attentionTrainBackward`, {@link attentionTrainOps}) take `batch`
+ * sequences of T rows at once, the arrays holding batch·T rows in these layouts.
  *
  * Layouts: q, out, dq, dOut [T × nHeads × headDim]; k, v, dk, dv [T × nKvHeads × headDim];
  * lse [T × nHeads]. Query head h reads kv head floor(h / (nHeads / nKvHeads)) (grouped-query
@@ -28,7 +30,8 @@
  * Both kernels return the number of tiles they computed (summed over heads), which equals
  * {@link causalTileCount}: tests assert that masked tiles are skipped.
  */
-import type { FloatArray } from "./types.js";
+import type { CheckSpecs, FloatArray, KernelOps } from "../types.js";
+import { bool, data, heads, size } from "./check.js";
 
 /** Preallocated working memory for the tiled kernels (reusable across calls and layers). */
 export interface AttentionTrainScratch {
@@ -357,3 +360,79 @@ export function attentionBackwardReference(
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The contract's ops: `batch` sequences at once, and their argument checks.
+// ---------------------------------------------------------------------------------------------
+
+/** The reference ops over `batch` sequences, on tiles of blockQ × blockK (scratch kept between calls). */
+export function attentionTrainOps<F extends FloatArray>(
+  blockQ = 64, blockK = 64,
+): Pick<KernelOps<F>, "attentionTrainForward" | "attentionTrainBackward"> {
+  let scratch: AttentionTrainScratch | undefined;
+  const scr = (hd: number): AttentionTrainScratch => {
+    if (!scratch || scratch.headDim !== hd) scratch = createAttentionTrainScratch(hd, blockQ, blockK);
+    return scratch;
+  };
+  return {
+    attentionTrainForward(out, lse, q, k, v, batch, T, nH, nKv, hd) {
+      const qs = T * nH * hd, ks = T * nKv * hd, ls = T * nH;
+      for (let b = 0; b < batch; b++) {
+        attentionForwardTrain(
+          out.subarray(b * qs, (b + 1) * qs), lse.subarray(b * ls, (b + 1) * ls), q.subarray(b * qs, (b + 1) * qs),
+          k.subarray(b * ks, (b + 1) * ks), v.subarray(b * ks, (b + 1) * ks), T, nH, nKv, hd, scr(hd),
+        );
+      }
+    },
+    attentionTrainBackward(dq, dk, dv, dOut, q, k, v, out, lse, batch, T, nH, nKv, hd, accumulate) {
+      const qs = T * nH * hd, ks = T * nKv * hd, ls = T * nH;
+      const Q = (a: F, b: number): F => a.subarray(b * qs, (b + 1) * qs) as F;
+      const K = (a: F, b: number): F => a.subarray(b * ks, (b + 1) * ks) as F;
+      for (let b = 0; b < batch; b++) {
+        attentionBackwardTrain(
+          Q(dq, b), K(dk, b), K(dv, b), Q(dOut, b), Q(q, b), K(k, b), K(v, b), Q(out, b),
+          lse.subarray(b * ls, (b + 1) * ls), T, nH, nKv, hd, scr(hd), accumulate,
+        );
+      }
+    },
+  };
+}
+
+/** The sizes and head counts both ops take. */
+function shapes(fn: string, batch: number, T: number, nHeads: number, nKvHeads: number, headDim: number): void {
+  size(fn, "batch", batch); size(fn, "T", T); size(fn, "nHeads", nHeads);
+  size(fn, "nKvHeads", nKvHeads); size(fn, "headDim", headDim);
+  heads(fn, nHeads, nKvHeads);
+}
+
+const Q_NEED = "batch·T·nHeads·headDim";
+const KV_NEED = "batch·T·nKvHeads·headDim";
+const LSE_NEED = "batch·T·nHeads";
+
+export const checks: Pick<CheckSpecs, "attentionTrainForward" | "attentionTrainBackward"> = {
+  attentionTrainForward(out, lse, q, k, v, batch, T, nHeads, nKvHeads, headDim) {
+    const fn = "attentionTrainForward";
+    shapes(fn, batch, T, nHeads, nKvHeads, headDim);
+    const rows = batch * T, qNeed = rows * nHeads * headDim, kvNeed = rows * nKvHeads * headDim;
+    data(fn, "out", out, qNeed, Q_NEED);
+    data(fn, "q", q, qNeed, Q_NEED);
+    data(fn, "lse", lse, rows * nHeads, LSE_NEED);
+    data(fn, "k", k, kvNeed, KV_NEED);
+    data(fn, "v", v, kvNeed, KV_NEED);
+  },
+  attentionTrainBackward(dq, dk, dv, dOut, q, k, v, out, lse, batch, T, nHeads, nKvHeads, headDim, accumulate) {
+    const fn = "attentionTrainBackward";
+    shapes(fn, batch, T, nHeads, nKvHeads, headDim);
+    bool(fn, "accumulate", accumulate);
+    const rows = batch * T, qNeed = rows * nHeads * headDim, kvNeed = rows * nKvHeads * headDim;
+    data(fn, "dq", dq, qNeed, Q_NEED);
+    data(fn, "dk", dk, kvNeed, KV_NEED);
+    data(fn, "dv", dv, kvNeed, KV_NEED);
+    data(fn, "dOut", dOut, qNeed, Q_NEED);
+    data(fn, "q", q, qNeed, Q_NEED);
+    data(fn, "k", k, kvNeed, KV_NEED);
+    data(fn, "v", v, kvNeed, KV_NEED);
+    data(fn, "out", out, qNeed, Q_NEED);
+    data(fn, "lse", lse, rows * nHeads, LSE_NEED);
+  },
+};
