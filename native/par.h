@@ -65,18 +65,19 @@ typedef struct {
   range_fn fn;
   void *ctx;
   size_t n, grain;
+  size_t caller_units; /* items tid 0 ran (only tid 0 writes it) */
   /* on its own cache line: every take writes it, every thread reads the fields above */
   _Alignas(64) _Atomic size_t next;
 } pfor_t;
 
 static void pfor_run(void *v, int tid, int nt) {
-  (void)tid;
   pfor_t *J = v;
   for (;;) {
     size_t e = 0;
     const size_t b = par_take(&J->next, J->n, J->grain, nt, &e);
     if (b >= J->n) break;
     J->fn(J->ctx, b, e);
+    if (tid == 0) J->caller_units += e - b;
   }
 }
 
@@ -91,6 +92,7 @@ static inline void parallel_for(size_t n, size_t grain, int threads, range_fn fn
   pfor_t J = {.fn = fn, .ctx = ctx, .n = n, .grain = grain};
   atomic_init(&J.next, 0);
   lt_parallel(pfor_run, &J, threads);
+  lt_parallel_feedback(J.caller_units, n);
 }
 
 #endif

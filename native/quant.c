@@ -1045,6 +1045,7 @@ typedef struct {
 typedef struct {
   qmat_job mats[Q_MULTI_MAX];
   size_t count, m, k, rows, grain;
+  size_t caller_units; /* rows tid 0 ran (only tid 0 writes it) */
   _Alignas(64) _Atomic size_t next;
 } qjob_t;
 
@@ -1065,13 +1066,13 @@ static void q_rows(const qjob_t *J, size_t b, size_t e) {
 }
 
 static void q_run(void *v, int tid, int nt) {
-  (void)tid;
   qjob_t *J = v;
   for (;;) {
     size_t e = 0;
     const size_t b = par_take(&J->next, J->rows, J->grain, nt, &e);
     if (b >= J->rows) break;
     q_rows(J, b, e);
+    if (tid == 0) J->caller_units += e - b;
   }
 }
 
@@ -1138,7 +1139,10 @@ static int q_rows_multi(const lt_qmat *mats, size_t count, const float *a, size_
   atomic_init(&J.next, 0);
   const int threads = q_threads(bytes * (m < 2 ? 1 : m));
   if (threads <= 1 || J.rows <= J.grain) q_rows(&J, 0, J.rows);
-  else lt_parallel(q_run, &J, threads);
+  else {
+    lt_parallel(q_run, &J, threads);
+    lt_parallel_feedback(J.caller_units, J.rows);
+  }
   return 0;
 }
 
