@@ -19,7 +19,7 @@ import { GGML_TYPE_ID, rowBytes, type QuantMatrix } from "./quant.js";
 
 export type Isa = "avx512" | "avx2" | "scalar";
 
-export interface NativeBackend extends Omit<Backend, "qmatmul">, NativeTrainOps, NativeQuantOps {
+export interface NativeBackend extends Omit<Backend, "qmatmul" | "qmatmulMany">, NativeTrainOps, NativeQuantOps {
   readonly name: "native";
   /** The instruction set the kernels run on now. */
   readonly isa: Isa;
@@ -401,6 +401,13 @@ export interface NativeQuantOps {
    * widened weight panels in the packed gemm from there on).
    */
   qmatmul(out: Float32Array, a: Float32Array, w: QuantMatrix, m: number): void;
+  /**
+   * qmatmul for several weight matrices that read the same a[m×k] (q, k and v; gate and up):
+   * outs[i][m×ws[i].rows] = a · ws[i]ᵀ. The activations are quantised (or packed) once and
+   * shared, and (one-token decoding) the rows of all matrices are one job for the threads.
+   * Each outs[i] equals qmatmul(outs[i], a, ws[i], m) bit for bit. At most 16 matrices.
+   */
+  qmatmulMany(outs: readonly Float32Array[], a: Float32Array, ws: readonly QuantMatrix[], m: number): void;
   /** The quantised kernel variant in use: "avx512-vnni", "avx2" or "scalar" (follows the ISA). */
   qVariant(): string;
   /**
@@ -413,25 +420,47 @@ export interface NativeQuantOps {
 
 interface QuantAddon {
   qmatmul(out: Float32Array, a: Float32Array, w: Uint8Array, type: number, m: number, n: number, k: number): void;
+  qmatmulMulti(outs: Float32Array[], a: Float32Array, ws: Uint8Array[], types: number[], ns: number[], m: number, k: number): void;
   qVariant(): string;
   qGemmMinRows(): number;
+}
+
+/** Checks one product out[m×rows] = a[m×cols] · wᵀ; returns the ggml type id and the sizes. */
+function checkQuant(fn: string, out: Float32Array, a: Float32Array, w: QuantMatrix, m: number): { type: number; n: number; k: number } {
+  checkSize(fn, "m", m);
+  if (!(w.data instanceof Uint8Array)) throw new TypeError(`native ${fn}: w.data must be a Uint8Array`);
+  const type = GGML_TYPE_ID[w.type];
+  if (type === undefined || type === 0) throw new RangeError(`native ${fn}: unknown weight type ${String(w.type)}`);
+  const n = w.rows;
+  const k = w.cols;
+  checkSize(fn, "rows", n); checkSize(fn, "cols", k);
+  if (w.data.length < n * rowBytes(w.type, k)) throw new RangeError(`native ${fn}: w.data has ${w.data.length} bytes, ${n} rows of ${k} ${w.type} values need ${n * rowBytes(w.type, k)}`);
+  checkData(fn, "out", out, m * n, "m·rows");
+  checkData(fn, "a", a, m * k, "m·cols");
+  return { type, n, k };
 }
 
 function wrapQuant(addon: QuantAddon): NativeQuantOps {
   return {
     qmatmul(out, a, w, m) {
-      const fn = "qmatmul";
-      checkSize(fn, "m", m);
-      if (!(w.data instanceof Uint8Array)) throw new TypeError("native qmatmul: w.data must be a Uint8Array");
-      const type = GGML_TYPE_ID[w.type];
-      if (type === undefined || type === 0) throw new RangeError(`native qmatmul: unknown weight type ${String(w.type)}`);
-      const n = w.rows;
-      const k = w.cols;
-      checkSize(fn, "rows", n); checkSize(fn, "cols", k);
-      if (w.data.length < n * rowBytes(w.type, k)) throw new RangeError(`native qmatmul: w.data has ${w.data.length} bytes, ${n} rows of ${k} ${w.type} values need ${n * rowBytes(w.type, k)}`);
-      checkData(fn, "out", out, m * n, "m·rows");
-      checkData(fn, "a", a, m * k, "m·cols");
-      addon.qmatmul(out, a, w.data, type, m, n, k);
+      const { type, n, k } = checkQuant("qmatmul", out, a, w, m);
+      addon.qmatmul(out, a, w.data as Uint8Array, type, m, n, k);
+    },
+    qmatmulMany(outs, a, ws, m) {
+      const fn = "qmatmulMany";
+      if (outs.length !== ws.length) throw new RangeError(`native ${fn}: ${outs.length} outputs for ${ws.length} weight matrices`);
+      if (ws.length > 16) throw new RangeError(`native ${fn}: at most 16 weight matrices, got ${ws.length}`);
+      if (ws.length === 0) return;
+      const k = ws[0]!.cols;
+      const types: number[] = [];
+      const ns: number[] = [];
+      ws.forEach((w, i) => {
+        if (w.cols !== k) throw new RangeError(`native ${fn}: weight ${i} has ${w.cols} columns, weight 0 has ${k}`);
+        const c = checkQuant(fn, outs[i]!, a, w, m);
+        types.push(c.type);
+        ns.push(c.n);
+      });
+      addon.qmatmulMulti(outs as Float32Array[], a, ws.map((w) => w.data as Uint8Array), types, ns, m, k);
     },
     qVariant(): string {
       return addon.qVariant();

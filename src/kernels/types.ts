@@ -45,6 +45,11 @@ export interface Backend extends Kernels<Float32Array> {
    * kernels/quant.ts for the numerics. Optional: without it the model uses the TS reference.
    */
   qmatmul?(out: Float32Array, a: Float32Array, w: QuantMatrix, m: number): void;
+  /**
+   * qmatmul for several matrices that read the same a (q/k/v, gate/up): a is quantised once
+   * and shared; each outs[i] equals qmatmul(outs[i], a, ws[i], m) exactly. Optional.
+   */
+  qmatmulMany?(outs: readonly Float32Array[], a: Float32Array, ws: readonly QuantMatrix[], m: number): void;
   readonly name: "reference" | "native";
   /** Threads the backend uses (1 for the reference backend). */
   readonly threads: number;
