@@ -1,12 +1,15 @@
 /**
  * Backend selection. The native addon (C, built by node-gyp at install time) is used when it
  * loads; otherwise everything runs on the reference kernels, and we say so once.
- * LLAMA_TS_BACKEND=reference|native forces one; LLAMA_TS_THREADS=N sets the native threads.
+ * LLAMA_TS_BACKEND=reference|native forces one; LLAMA_TS_THREADS=N sets the native threads,
+ * which are otherwise measured when the native backend starts: every core if that is clearly
+ * faster than one thread on a decode-sized product, else 1 (thread-count.ts).
  */
 import os from "node:os";
 import type { Backend } from "./types.js";
 import { referenceKernels } from "./reference.js";
 import { loadNativeBackend } from "./native.js";
+import { calibrateThreads } from "./thread-count.js";
 
 export function referenceBackend(): Backend {
   return {
@@ -26,15 +29,15 @@ function notice(line: string): void {
   process.stderr.write(`llama-ts: ${line}\n`);
 }
 
-/** LLAMA_TS_THREADS if set, else every core. */
-function defaultThreads(): number {
+/** LLAMA_TS_THREADS if set, else undefined (then the native backend measures: calibrateThreads). */
+function threadsFromEnv(): number | undefined {
   const env = process.env.LLAMA_TS_THREADS;
   if (env !== undefined && env !== "") {
     const n = Number(env);
     if (!Number.isInteger(n) || n < 1) throw new Error(`LLAMA_TS_THREADS must be a positive integer, got "${env}"`);
     return n;
   }
-  return os.availableParallelism();
+  return undefined;
 }
 
 /** The process-wide backend, chosen on first use. */
@@ -50,8 +53,11 @@ export function getBackend(): Backend {
   }
   const native = loadNativeBackend();
   if (native.backend) {
-    current = native.backend;
-    current.setThreads(defaultThreads());
+    const backend = native.backend;
+    current = backend;
+    const n = threadsFromEnv();
+    if (n !== undefined) backend.setThreads(n);
+    else calibrateThreads(backend, os.availableParallelism());
     return current;
   }
   if (forced === "native") {
