@@ -49,9 +49,10 @@ function median(xs: number[]): number {
 
 /**
  * Times the calibration product on 1 and on `cores` threads; returns `cores` when it is at least
- * MIN_SPEEDUP times faster, else 1. Leaves the target at the returned count.
+ * MIN_SPEEDUP times faster, else 1. Leaves the target at the returned count. `now` is the clock
+ * in milliseconds (tests pass a simulated one).
  */
-export function calibrateThreads(target: ThreadCalibrationTarget, cores: number): number {
+export function calibrateThreads(target: ThreadCalibrationTarget, cores: number, now: () => number = () => performance.now()): number {
   if (cores <= 1) {
     target.setThreads(1);
     return 1;
@@ -61,9 +62,9 @@ export function calibrateThreads(target: ThreadCalibrationTarget, cores: number)
   const out = new Float32Array(CALIBRATION_ROWS);
   const batch = (threads: number): number => {
     target.setThreads(threads);
-    const t0 = performance.now();
+    const t0 = now();
     for (let i = 0; i < CALLS_PER_BATCH; i++) target.qmatmul(out, x, w, 1);
-    return performance.now() - t0;
+    return now() - t0;
   };
   batch(1);
   batch(cores); // warm-up: page faults, workers created and scheduled once
