@@ -80,8 +80,6 @@ void lt_parallel(lt_task_fn fn, void *ctx, int want);
  * on the caller alone for a while (see pool.c). Ignored when the job ran on the caller alone.
  */
 void lt_parallel_feedback(size_t caller_units, size_t units);
-/* Turns that watch on (the default) or off (then lt_parallel always uses the threads it may). */
-void lt_parallel_adaptive(int on);
 /*
  * The calling OS thread's scratch buffer number `slot` (< LT_SCRATCH_SLOTS), at least `floats`
  * floats, 64-byte aligned, contents undefined; NULL if out of memory. Kept between calls.

@@ -8,15 +8,18 @@
  * taken), *closes* the job and waits only for the workers that joined. On a loaded machine a
  * worker that is not scheduled in time therefore costs nothing, instead of a scheduler tick.
  *
- * What the join protocol cannot avoid: a worker that joined and is then descheduled (another
- * process wants the core: a shared VM) while holding a piece of work; the caller must wait for
- * it, for a whole scheduler time slice (ms) if need be. Measured on this 2-core VM under load
- * (q8_0 matvec 2048x2048, median of 40: 1 thread ~90 us, 2 threads ~400-900 us), such stalls
- * make 2 threads several times slower than 1. So the pool watches whether its jobs pay off
- * (lt_parallel_feedback: the kernels report the share of the work the caller did itself; the
- * caller's own time divided by that share estimates the time on 1 thread) and, after a window
- * of jobs slower than that estimate, runs jobs on the caller alone for a back-off period that
- * doubles while the losses go on, then tries threads again.
+ * Two costs the join protocol alone does not remove on a busy shared VM (measured on this 2-core
+ * VM at load ~15, q8_0 matvec 2048x2048, ~80 us on 1 thread, 400 threaded calls):
+ * - waking a sleeping worker (under load a spinning worker is soon descheduled, so it sleeps by
+ *   the next job: 380 of 400 jobs woke it) made the kernel preempt the waking caller in favour
+ *   of the worker: the wake-up took 150 of the jobs' 214 ms. Workers therefore run
+ *   SCHED_BATCH (no wake-up preemption): 0.2-3 ms in all, 2 threads now as fast as 1 there.
+ * - a worker that joined and is then descheduled while holding a piece of work: the caller
+ *   must wait for it, a whole time slice (ms) if need be. So the pool watches whether its jobs
+ *   pay off (lt_parallel_feedback: the kernels report the share of the work the caller did
+ *   itself; the caller's own time divided by that share estimates the time on 1 thread) and,
+ *   after a window of jobs slower in all than that estimate, runs jobs on the caller alone for
+ *   a back-off period that doubles while the losses go on, then tries threads again.
  */
 #define _GNU_SOURCE
 #include "lt.h"
@@ -176,19 +179,18 @@ int lt_get_threads(void) { return P.size; }
 #define LT_BACKOFF_JOBS 64
 #define LT_BACKOFF_MAX_LEVEL 6
 static struct {
-  uint64_t own_ns, wait_ns; /* the last threaded job: the caller's own work, then its wait */
+  uint64_t own_ns, job_ns;  /* the last threaded job: the caller's own work; the whole job (waking workers, waiting) */
   int fresh;                /* a job ran threaded and was not reported on yet */
   uint64_t est_ns, act_ns;  /* window sums */
   unsigned jobs, level, single_left;
-  int enabled;
-} W = {.enabled = 1};
+} W;
 
 void lt_parallel_feedback(size_t caller_units, size_t units) {
   if (!W.fresh || units == 0) return;
   W.fresh = 0;
-  const uint64_t act = W.own_ns + W.wait_ns;
+  const uint64_t act = W.job_ns;
   /* the caller ran caller_units of units in own_ns: alone it would have needed own_ns * units / caller_units */
-  const uint64_t est = caller_units == 0 || caller_units >= units ? act : (uint64_t)((double)W.own_ns * (double)units / (double)caller_units);
+  const uint64_t est = caller_units == 0 ? act : (uint64_t)((double)W.own_ns * (double)units / (double)caller_units);
   W.est_ns += est;
   W.act_ns += act;
   if (++W.jobs < LT_WATCH_JOBS) return;
@@ -202,19 +204,12 @@ void lt_parallel_feedback(size_t caller_units, size_t units) {
   W.est_ns = W.act_ns = 0;
 }
 
-void lt_parallel_adaptive(int on) {
-  W.enabled = on != 0;
-  W.jobs = W.level = W.single_left = 0;
-  W.est_ns = W.act_ns = 0;
-  W.fresh = 0;
-}
-
 void lt_parallel(lt_task_fn fn, void *ctx, int want) {
   if (want <= 1 || P.size <= 1 || pthread_mutex_trylock(&P.busy) != 0) {
     fn(ctx, 0, 1);
     return;
   }
-  if (W.enabled && W.single_left > 0) {
+  if (W.single_left > 0) {
     W.single_left--;
     W.fresh = 0;
     pthread_mutex_unlock(&P.busy);
@@ -222,7 +217,7 @@ void lt_parallel(lt_task_fn fn, void *ctx, int want) {
     return;
   }
   int nthreads = want < P.size ? want : P.size;
-  const uint64_t t0 = W.enabled ? now_ns() : 0; /* the job's time includes waking the workers */
+  const uint64_t t0 = now_ns(); /* the job's time includes waking the workers */
   P.fn = fn;
   P.ctx = ctx;
   const uint64_t w = atomic_load(&P.word);
@@ -235,17 +230,16 @@ void lt_parallel(lt_task_fn fn, void *ctx, int want) {
     pthread_cond_broadcast(&P.cond);
     pthread_mutex_unlock(&P.lock);
   }
+  const uint64_t t1 = now_ns();
   fn(ctx, 0, nthreads);
-  const uint64_t t1 = W.enabled ? now_ns() : 0;
+  const uint64_t t2 = now_ns();
   /* all work is taken: close the job, then wait for the workers that joined it */
   const int joined = (int)(atomic_fetch_or(&P.state, 1ull << 31) & 0x7fffffffu);
   unsigned spins = 0;
   while (atomic_load_explicit(&P.finished, memory_order_acquire) != joined) lt_spin_pause(&spins);
-  if (W.enabled) {
-    W.own_ns = t1 - t0;
-    W.wait_ns = now_ns() - t1;
-    W.fresh = 1;
-  }
+  W.own_ns = t2 - t1;
+  W.job_ns = now_ns() - t0;
+  W.fresh = 1;
   pthread_mutex_unlock(&P.busy);
 }
 

@@ -20,7 +20,9 @@
  * src/kernels/quant.ts holds the reference (same quantiser, same integer sums).
  *
  * The variant follows the ISA the float kernels use (lt_get_ops()->name), so setIsa() in tests
- * covers every path. Threads split the weight rows.
+ * covers every path. Threads split the weight rows (guided pieces: par.h's par_take).
+ * lt_qmatmul_multi runs several weight matrices on one prepared activation row (q/k/v, gate/up):
+ * quantised once, one threaded job for all their rows.
  *
  * Many activation rows (m >= LT_Q_GEMM_MIN_ROWS: prefill, evaluation, batched scoring) take a
  * second path with the same numbers: dequantise-on-pack into the float32 packed gemm. The
