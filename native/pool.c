@@ -206,6 +206,7 @@ void lt_parallel_feedback(size_t caller_units, size_t units) {
 
 void lt_parallel(lt_task_fn fn, void *ctx, int want) {
   if (want <= 1 || P.size <= 1 || pthread_mutex_trylock(&P.busy) != 0) {
+    W.fresh = 0; /* no report on this job: it did not run threaded */
     fn(ctx, 0, 1);
     return;
   }
