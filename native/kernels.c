@@ -38,12 +38,10 @@ static void dots_range(void *v, size_t b, size_t e) {
 
 static void dots(float *out, const float *a, const float *w, size_t m, size_t n, size_t k) {
   dots_t D = {.out = out, .a = a, .w = w, .m = m, .n = n, .k = k};
-  /* chunks of w small enough to stay in L2 while the m rows pass over them */
-  size_t chunk = zmax(8, (size_t)32768 / zmax(k, 1));
-  chunk = (chunk + 7) & ~(size_t)7;
-  const int threads = threads_for(m * n * k, PAR_MIN_MACS);
-  if (threads > 1) chunk = zmin(chunk, zmax(8, cdiv(n, (size_t)threads * 4)));
-  parallel_for(n, chunk, threads, dots_range, &D);
+  /* pieces of w of at least `grain` rows, small enough to stay in L2 while the m rows pass over them */
+  size_t grain = zmax(8, (size_t)32768 / zmax(k, 1));
+  grain = (grain + 7) & ~(size_t)7;
+  parallel_for(n, grain, threads_for(m * n * k, PAR_MIN_MACS), dots_range, &D);
 }
 
 void lt_matvec(float *out, const float *w, const float *x, size_t n, size_t k) {
@@ -254,7 +252,7 @@ static void rms_range(void *v, size_t b, size_t e) {
 void lt_rmsnorm(float *out, const float *x, const float *w, size_t rows, size_t dim, float eps) {
   rms_t R = {.out = out, .x = x, .w = w, .dim = dim, .eps = eps};
   const int threads = threads_for(rows * dim, PAR_MIN_ELEMS);
-  parallel_for(rows, zmax(1, cdiv(rows, (size_t)threads * 4)), threads, rms_range, &R);
+  parallel_for(rows, 1, threads, rms_range, &R);
 }
 
 /* ---- rope ---- */
@@ -287,7 +285,7 @@ void lt_rope(float *x, size_t rows, size_t n_heads, size_t head_dim, size_t pos0
              const float *sin_t) {
   rope_t R = {.x = x, .n_heads = n_heads, .head_dim = head_dim, .pos0 = pos0, .cos_t = cos_t, .sin_t = sin_t};
   const int threads = threads_for(rows * n_heads * head_dim, PAR_MIN_ELEMS);
-  parallel_for(rows, zmax(1, cdiv(rows, (size_t)threads * 4)), threads, rope_range, &R);
+  parallel_for(rows, 1, threads, rope_range, &R);
 }
 
 /* ---- causal GQA attention, online softmax over blocks of keys ---- */
@@ -399,11 +397,11 @@ static void add_range(void *v, size_t b, size_t e) {
 void lt_swiglu(float *out, const float *gate, const float *up, size_t n) {
   ew_t E = {.out = out, .x = gate, .y = up};
   const int threads = threads_for(n * 8, PAR_MIN_ELEMS);
-  parallel_for(n, zmax(4096, cdiv(n, (size_t)threads * 4)), threads, swiglu_range, &E);
+  parallel_for(n, 4096, threads, swiglu_range, &E);
 }
 
 void lt_add(float *x, const float *y, size_t n) {
   ew_t E = {.out = x, .x = x, .y = y};
   const int threads = threads_for(n, PAR_MIN_ELEMS * 4);
-  parallel_for(n, zmax(16384, cdiv(n, (size_t)threads * 4)), threads, add_range, &E);
+  parallel_for(n, 16384, threads, add_range, &E);
 }

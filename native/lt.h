@@ -73,6 +73,14 @@ int lt_get_threads(void);
  */
 void lt_parallel(lt_task_fn fn, void *ctx, int want);
 /*
+ * Reports on the lt_parallel job that just returned (call it right after, from the same
+ * thread): the caller (tid 0) ran `caller_units` of its `units` equal pieces of work. The pool
+ * compares the job's time with the caller's own pace and, while threaded jobs are slower than
+ * the caller alone would have been (workers descheduled on a busy machine), runs the next jobs
+ * on the caller alone for a while (see pool.c). Ignored when the job ran on the caller alone.
+ */
+void lt_parallel_feedback(size_t caller_units, size_t units);
+/*
  * The calling OS thread's scratch buffer number `slot` (< LT_SCRATCH_SLOTS), at least `floats`
  * floats, 64-byte aligned, contents undefined; NULL if out of memory. Kept between calls.
  */

@@ -30,38 +30,69 @@ static inline int threads_for(size_t work, size_t min_per_thread) {
   return by_work < (size_t)t ? (int)by_work : t;
 }
 
-/* ---- a dynamic parallel-for over [0, n) in chunks ---- */
+/* ---- guided self-scheduling: how work is handed out ---- */
+
+/*
+ * Takes the next piece of [*next, n) for one of `nthreads` threads: max(grain, remaining /
+ * (2*nthreads)) items rounded up to a multiple of `grain` (guided self-scheduling). Returns the
+ * piece's begin and sets *end, or returns n when nothing is left.
+ *
+ * Big pieces first keep the counter traffic low; pieces shrink towards the end so a thread that
+ * joins late (a worker woken up or scheduled after the caller started) or runs slowly takes
+ * only a small share of what is left, and the others never wait long for its last piece. A
+ * static split (or fixed n/4 chunks) makes the caller wait for a whole quarter of the work held
+ * by a late thread.
+ */
+static inline size_t par_take(_Atomic size_t *next, size_t n, size_t grain, int nthreads, size_t *end) {
+  size_t b = atomic_load_explicit(next, memory_order_relaxed);
+  for (;;) {
+    if (b >= n) return n;
+    size_t c = (n - b) / (2 * (size_t)nthreads);
+    c = c <= grain ? grain : (c + grain - 1) / grain * grain;
+    const size_t e = c < n - b ? b + c : n;
+    if (atomic_compare_exchange_weak_explicit(next, &b, e, memory_order_relaxed, memory_order_relaxed)) {
+      *end = e;
+      return b;
+    }
+  }
+}
+
+/* ---- a dynamic parallel-for over [0, n): pieces of at least `grain` items ---- */
 
 typedef void (*range_fn)(void *ctx, size_t begin, size_t end);
 
 typedef struct {
   range_fn fn;
   void *ctx;
-  size_t n, chunk;
-  _Atomic size_t next;
+  size_t n, grain;
+  size_t caller_units; /* items tid 0 ran (only tid 0 writes it) */
+  /* on its own cache line: every take writes it, every thread reads the fields above */
+  _Alignas(64) _Atomic size_t next;
 } pfor_t;
 
 static void pfor_run(void *v, int tid, int nt) {
-  (void)tid;
-  (void)nt;
   pfor_t *J = v;
   for (;;) {
-    const size_t b = atomic_fetch_add_explicit(&J->next, J->chunk, memory_order_relaxed);
+    size_t e = 0;
+    const size_t b = par_take(&J->next, J->n, J->grain, nt, &e);
     if (b >= J->n) break;
-    J->fn(J->ctx, b, zmin(b + J->chunk, J->n));
+    J->fn(J->ctx, b, e);
+    if (tid == 0) J->caller_units += e - b;
   }
 }
 
-static inline void parallel_for(size_t n, size_t chunk, int threads, range_fn fn, void *ctx) {
+/* Runs fn over [0, n) in pieces of at least `grain` (a multiple of it, but the last) on up to `threads` threads. */
+static inline void parallel_for(size_t n, size_t grain, int threads, range_fn fn, void *ctx) {
   if (n == 0) return;
-  if (chunk == 0) chunk = 1;
-  if (threads <= 1 || n <= chunk) {
+  if (grain == 0) grain = 1;
+  if (threads <= 1 || n <= grain) {
     fn(ctx, 0, n);
     return;
   }
-  pfor_t J = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk};
+  pfor_t J = {.fn = fn, .ctx = ctx, .n = n, .grain = grain};
   atomic_init(&J.next, 0);
   lt_parallel(pfor_run, &J, threads);
+  lt_parallel_feedback(J.caller_units, n);
 }
 
 #endif

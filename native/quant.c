@@ -20,7 +20,9 @@
  * src/kernels/quant.ts holds the reference (same quantiser, same integer sums).
  *
  * The variant follows the ISA the float kernels use (lt_get_ops()->name), so setIsa() in tests
- * covers every path. Threads split the weight rows.
+ * covers every path. Threads split the weight rows (guided pieces: par.h's par_take).
+ * lt_qmatmul_multi runs several weight matrices on one prepared activation row (q/k/v, gate/up):
+ * quantised once, one threaded job for all their rows.
  *
  * Many activation rows (m >= LT_Q_GEMM_MIN_ROWS: prefill, evaluation, batched scoring) take a
  * second path with the same numbers: dequantise-on-pack into the float32 packed gemm. The
@@ -40,6 +42,7 @@
  * Measured (stories15M shape, 1 thread, AVX-512): see bench/decode.ts and BENCHMARKS.md.
  */
 #include "lt.h"
+#include "par.h"
 #include "quant.h"
 
 #define QK_K 256
@@ -809,8 +812,6 @@ size_t lt_q_row_bytes(int type, size_t k) {
 
 /* ---- the gemm path: packed activations, weight panels widened on packing ---- */
 
-static inline size_t zmin(size_t a, size_t b) { return a < b ? a : b; }
-static inline size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
 typedef struct {
   const lt_ops *o;
@@ -903,62 +904,68 @@ static void qgemm_run(void *v, int tid, int nt) {
   }
 }
 
-static int qgemm(float *out, const float *a, const uint8_t *w, int type, size_t m, size_t n, size_t k, int threads) {
+/*
+ * 1: activations (8-bit round trip when `act_q8`) packed once, for depth blocks of kc, into the
+ * caller's scratch: every weight matrix of the same (act_q8, kc) reuses them (lt_qmatmul_multi).
+ */
+static int qgemm_prepare(qgemm_t *G, const float *a, size_t m, size_t k, int act_q8, size_t kc, int threads) {
   const lt_ops *o = lt_get_ops();
-  qgemm_t G;
-  const qtype_t *T = qtype(type);
-  if (!T) return -1;
-  memset(&G, 0, sizeof G);
-  G.o = o;
-  G.out = out;
-  G.a = a;
-  G.w = w;
-  G.m = m;
-  G.n = n;
-  G.k = k;
-  G.row_bytes = lt_q_row_bytes(type, k);
-  G.mp = cdiv(m, o->mr) * o->mr;
-  /* depth blocks of whole weight blocks: the ISA's kc (256 in every table) rounded to the type's block */
-  G.kc = o->kc / T->desc.block * T->desc.block;
-  if (G.kc == 0) G.kc = T->desc.block;
-  G.mc = (o->mc / o->mr) * o->mr;
-  G.act = T->act_q8 ? pick_act() : NULL;
-  G.widen = T->widen[variant()];
-  G.apack = lt_scratch(1, G.mp * k);
-  if (!G.apack) return -1;
-  atomic_init(&G.oom, 0);
+  memset(G, 0, sizeof *G);
+  G->o = o;
+  G->a = a;
+  G->m = m;
+  G->k = k;
+  G->mp = cdiv(m, o->mr) * o->mr;
+  G->kc = kc;
+  G->mc = (o->mc / o->mr) * o->mr;
+  G->act = act_q8 ? pick_act() : NULL;
+  G->apack = lt_scratch(1, G->mp * k);
+  if (!G->apack) return -1;
+  atomic_init(&G->oom, 0);
+  G->act_rows = cdiv(cdiv(m, (size_t)threads * 2), o->mr) * o->mr;
+  atomic_init(&G->next, 0);
+  if (threads <= 1) qgemm_prep(G, 0, 1);
+  else lt_parallel(qgemm_prep, G, threads);
+  return atomic_load(&G->oom) ? -1 : 0;
+}
 
-  /* 1: activations, packed once for all weight rows */
-  G.act_rows = cdiv(cdiv(m, (size_t)threads * 2), o->mr) * o->mr;
-  atomic_init(&G.next, 0);
-  if (threads <= 1) qgemm_prep(&G, 0, 1);
-  else lt_parallel(qgemm_prep, &G, threads);
-  if (atomic_load(&G.oom)) return -1;
+/* Depth block of `type` on the gemm path: the ISA's kc (256 in every table) rounded to whole weight blocks. */
+static size_t qgemm_kc(const qtype_t *T) {
+  const size_t kc = lt_get_ops()->kc / T->desc.block * T->desc.block;
+  return kc ? kc : T->desc.block;
+}
 
-  /*
-   * 2: weight chunks of up to 4 panels (widened + packed: 128 rows x 256 depth = 128 KiB in
-   * L2 on AVX-512), each panel staying in L1 while a row block of activations passes over it.
-   * With threads, chunks shrink and the activation rows split until there are ~4 tasks per
-   * thread (each split widens its chunk again: O(n*k) against O(m*n*k) products).
-   */
-  const size_t npanels = cdiv(n, o->nr), mpanels = G.mp / o->mr;
+/*
+ * 2: weight chunks of up to 4 panels (widened + packed: 128 rows x 256 depth = 128 KiB in
+ * L2 on AVX-512), each panel staying in L1 while a row block of activations passes over it.
+ * With threads, chunks shrink and the activation rows split until there are ~4 tasks per
+ * thread (each split widens its chunk again: O(n*k) against O(m*n*k) products).
+ */
+static int qgemm_product(qgemm_t *G, float *out, const uint8_t *w, const qtype_t *T, size_t n, int threads) {
+  const lt_ops *o = G->o;
+  G->out = out;
+  G->w = w;
+  G->n = n;
+  G->row_bytes = lt_q_row_bytes(T->desc.id, G->k);
+  G->widen = T->widen[variant()];
+  const size_t npanels = cdiv(n, o->nr), mpanels = G->mp / o->mr;
   size_t cp = 4;
   if (threads > 1) {
     const size_t want = (size_t)threads * 4;
     while (cp > 1 && cdiv(npanels, cp) < want) cp /= 2;
   }
-  G.chunk_rows = cp * o->nr;
-  G.nchunks = cdiv(n, G.chunk_rows);
-  G.msplit = 1;
-  if (threads > 1 && G.nchunks < (size_t)threads * 4) {
-    G.msplit = cdiv((size_t)threads * 4, G.nchunks);
+  G->chunk_rows = cp * o->nr;
+  G->nchunks = cdiv(n, G->chunk_rows);
+  G->msplit = 1;
+  if (threads > 1 && G->nchunks < (size_t)threads * 4) {
+    G->msplit = cdiv((size_t)threads * 4, G->nchunks);
     const size_t most = mpanels / 4 > 0 ? mpanels / 4 : 1; /* at least 4 micro-tiles of rows each */
-    if (G.msplit > most) G.msplit = most;
+    if (G->msplit > most) G->msplit = most;
   }
-  atomic_init(&G.next, 0);
-  if (threads <= 1) qgemm_run(&G, 0, 1);
-  else lt_parallel(qgemm_run, &G, threads);
-  return atomic_load(&G.oom) ? -1 : 0;
+  atomic_init(&G->next, 0);
+  if (threads <= 1) qgemm_run(G, 0, 1);
+  else lt_parallel(qgemm_run, G, threads);
+  return atomic_load(&G->oom) ? -1 : 0;
 }
 
 /* ---- row by row: block dot products, threads over weight rows ---- */
@@ -1018,74 +1025,167 @@ static void prep_act(int v, int type, const float *x, size_t k, uint8_t *base, q
   }
 }
 
+/*
+ * How a weight type reads its activation rows on the row path: as float32 (f16, K-quants), or
+ * quantised to 8 bits with the q8_0 or the q4_0 extras (dx, bias, reordering: see qact_t).
+ */
+enum { ACT_FLOAT, ACT_Q8, ACT_Q4, ACT_KINDS };
+static int act_kind(const qtype_t *T) { return !T->act_q8 ? ACT_FLOAT : T->desc.id == LT_QT_Q4_0 ? ACT_Q4 : ACT_Q8; }
+
+/* Up to this many weight matrices in one lt_qmatmul_multi job (more are run in several jobs). */
+#define Q_MULTI_MAX 8
+
 typedef struct {
   float *out;
   const uint8_t *w;
-  const qact_t *act; /* m prepared rows */
-  size_t m, n, k, row_bytes, chunk;
+  size_t n, row_bytes;
+  size_t row0;       /* first row in the job's concatenated row space */
   qdot_fn dot;
-  _Atomic size_t next;
+  const qact_t *act; /* m prepared rows of this matrix's kind */
+} qmat_job;
+
+typedef struct {
+  qmat_job mats[Q_MULTI_MAX];
+  size_t count, m, k, rows, grain;
+  size_t caller_units; /* rows tid 0 ran (only tid 0 writes it) */
+  _Alignas(64) _Atomic size_t next;
 } qjob_t;
 
-static void q_run(void *v, int tid, int nt) {
-  (void)tid;
-  (void)nt;
-  qjob_t *J = v;
-  for (;;) {
-    const size_t b = atomic_fetch_add_explicit(&J->next, J->chunk, memory_order_relaxed);
-    if (b >= J->n) break;
-    const size_t e = b + J->chunk < J->n ? b + J->chunk : J->n;
-    /* the chunk of weight rows stays in cache while every activation row passes over it */
-    for (size_t i = 0; i < J->m; i++) {
-      const qact_t *A = J->act + i;
-      float *oi = J->out + i * J->n;
-      for (size_t j = b; j < e; j++) oi[j] = J->dot(J->w + j * J->row_bytes, A, J->k);
+/* Rows [b, e) of the concatenated row space: the weight rows stay in cache while every activation row passes over them. */
+static void q_rows(const qjob_t *J, size_t b, size_t e) {
+  size_t i = 0;
+  while (J->mats[i].row0 + J->mats[i].n <= b) i++;
+  for (; b < e; i++) {
+    const qmat_job *M = &J->mats[i];
+    const size_t j0 = b - M->row0, j1 = zmin(e - M->row0, M->n);
+    for (size_t r = 0; r < J->m; r++) {
+      const qact_t *A = M->act + r;
+      float *o = M->out + r * M->n;
+      for (size_t j = j0; j < j1; j++) o[j] = M->dot(M->w + j * M->row_bytes, A, J->k);
     }
+    b = M->row0 + j1;
   }
 }
 
-#define Q_PAR_MIN ((size_t)64 * 1024)
-
-int lt_qmatmul(float *out, const float *a, const uint8_t *w, int type, size_t m, size_t n, size_t k) {
-  if (m == 0 || n == 0) return 0;
-  if (k == 0) {
-    memset(out, 0, m * n * sizeof(float));
-    return 0;
+static void q_run(void *v, int tid, int nt) {
+  qjob_t *J = v;
+  for (;;) {
+    size_t e = 0;
+    const size_t b = par_take(&J->next, J->rows, J->grain, nt, &e);
+    if (b >= J->rows) break;
+    q_rows(J, b, e);
+    if (tid == 0) J->caller_units += e - b;
   }
-  const size_t work = m * n * k;
-  int threads = lt_get_threads();
-  if (work < 2 * Q_PAR_MIN) threads = 1;
-  else if (work / Q_PAR_MIN < (size_t)threads) threads = (int)(work / Q_PAR_MIN);
-  if (m >= LT_Q_GEMM_MIN_ROWS) return qgemm(out, a, w, type, m, n, k, threads);
-  qact_t act[LT_Q_GEMM_MIN_ROWS];
+}
+
+/*
+ * Threads for `bytes` of weights read once (the row path streams weights: decode is bandwidth
+ * bound): each thread must get at least Q_PAR_MIN_BYTES, or handing work over (waking a worker,
+ * the shared counter, moving the output lines) costs more than it saves. Measured here (q8_0,
+ * AVX-512, 2 cores): 768x288 (235 KB) is no faster on 2 threads; from ~1 MB on it is.
+ */
+#define Q_PAR_MIN_BYTES ((size_t)256 * 1024)
+
+static int q_threads(size_t work_bytes) {
+  const int t = lt_get_threads();
+  if (t <= 1 || work_bytes < 2 * Q_PAR_MIN_BYTES) return 1;
+  const size_t by = work_bytes / Q_PAR_MIN_BYTES;
+  return by < (size_t)t ? (int)by : t;
+}
+
+/* The row path for up to Q_MULTI_MAX matrices (m < LT_Q_GEMM_MIN_ROWS): each activation kind prepared once. */
+static int q_rows_multi(const lt_qmat *mats, size_t count, const float *a, size_t m, size_t k) {
+  qact_t act[ACT_KINDS][LT_Q_GEMM_MIN_ROWS];
+  int have[ACT_KINDS] = {0};
+  const int v = variant();
+  const size_t rb = act_row_bytes(k);
+  uint8_t *buf = NULL;
   qjob_t J;
   memset(&J, 0, sizeof J);
-  J.out = out;
-  J.w = w;
-  J.act = act;
+  J.count = count;
   J.m = m;
-  J.n = n;
   J.k = k;
-  J.row_bytes = lt_q_row_bytes(type, k);
-  const qtype_t *T = qtype(type);
-  if (!T) return -1;
-  J.dot = T->dot[variant()];
-  if (T->act_q8) {
-    /* prepared activation rows in the caller's scratch */
-    const int v = variant();
-    const size_t rb = act_row_bytes(k);
-    uint8_t *buf = (uint8_t *)lt_scratch(1, (m * rb + 64) / sizeof(float) + 1);
-    if (!buf) return -1;
-    buf = (uint8_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
-    for (size_t i = 0; i < m; i++) prep_act(v, type, a + i * k, k, buf + i * rb, &act[i]);
-  } else {
-    for (size_t i = 0; i < m; i++) act[i] = (qact_t){NULL, NULL, a + i * k, NULL, NULL};
+  size_t bytes = 0, rb_max = 0;
+  for (size_t i = 0; i < count; i++) {
+    const qtype_t *T = qtype(mats[i].type);
+    const int kind = act_kind(T);
+    if (!have[kind]) {
+      have[kind] = 1;
+      if (kind == ACT_FLOAT) {
+        for (size_t r = 0; r < m; r++) act[kind][r] = (qact_t){NULL, NULL, a + r * k, NULL, NULL};
+      } else {
+        /* prepared activation rows in the caller's scratch: one region per 8-bit kind */
+        if (!buf) {
+          buf = (uint8_t *)lt_scratch(1, (2 * m * rb + 64) / sizeof(float) + 1);
+          if (!buf) return -1;
+          buf = (uint8_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
+        }
+        uint8_t *base = buf + (kind == ACT_Q4 ? m * rb : 0);
+        for (size_t r = 0; r < m; r++) prep_act(v, mats[i].type, a + r * k, k, base + r * rb, &act[kind][r]);
+      }
+    }
+    qmat_job *M = &J.mats[i];
+    M->out = mats[i].out;
+    M->w = mats[i].w;
+    M->n = mats[i].n;
+    M->row_bytes = lt_q_row_bytes(mats[i].type, k);
+    M->row0 = J.rows;
+    M->dot = T->dot[v];
+    M->act = act[kind];
+    J.rows += M->n;
+    bytes += M->n * M->row_bytes;
+    if (M->row_bytes > rb_max) rb_max = M->row_bytes;
   }
-  size_t chunk = 16;
-  if (threads > 1 && n / ((size_t)threads * 4) < chunk) chunk = n / ((size_t)threads * 4) > 0 ? n / ((size_t)threads * 4) : 1;
-  J.chunk = chunk;
+  /* pieces of >= ~16 KiB of weights: few takes, and a late thread's last piece is short */
+  J.grain = zmax(4, zmin(64, (size_t)16384 / zmax(rb_max, 1)));
   atomic_init(&J.next, 0);
-  if (threads <= 1) q_run(&J, 0, 1);
-  else lt_parallel(q_run, &J, threads);
+  const int threads = q_threads(bytes * (m < 2 ? 1 : m));
+  if (threads <= 1 || J.rows <= J.grain) q_rows(&J, 0, J.rows);
+  else {
+    lt_parallel(q_run, &J, threads);
+    lt_parallel_feedback(J.caller_units, J.rows);
+  }
   return 0;
+}
+
+int lt_qmatmul_multi(const lt_qmat *mats, size_t count, const float *a, size_t m, size_t k) {
+  for (size_t i = 0; i < count; i++)
+    if (!qtype(mats[i].type)) return -1;
+  if (m == 0) return 0;
+  if (k == 0) {
+    for (size_t i = 0; i < count; i++) memset(mats[i].out, 0, m * mats[i].n * sizeof(float));
+    return 0;
+  }
+  if (m < LT_Q_GEMM_MIN_ROWS) {
+    for (size_t i0 = 0; i0 < count; i0 += Q_MULTI_MAX)
+      if (q_rows_multi(mats + i0, zmin(Q_MULTI_MAX, count - i0), a, m, k) != 0) return -1;
+    return 0;
+  }
+  /* the gemm path: activations packed once per (8-bit or not, depth block), reused by every matrix that reads them so */
+  qgemm_t G;
+  int prepared = 0, prep_q8 = 0;
+  size_t prep_kc = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i < count; i++) {
+      const qtype_t *T = qtype(mats[i].type);
+      if (T->act_q8 != (pass == 0)) continue;
+      if (mats[i].n == 0) continue;
+      const size_t kc = qgemm_kc(T);
+      const int threads = q_threads(m * mats[i].n * k);
+      if (!prepared || prep_q8 != T->act_q8 || prep_kc != kc) {
+        if (qgemm_prepare(&G, a, m, k, T->act_q8, kc, threads_for(m * k, PAR_MIN_ELEMS)) != 0) return -1;
+        prepared = 1;
+        prep_q8 = T->act_q8;
+        prep_kc = kc;
+      }
+      if (qgemm_product(&G, mats[i].out, mats[i].w, T, mats[i].n, threads) != 0) return -1;
+    }
+  }
+  return 0;
+}
+
+int lt_qmatmul(float *out, const float *a, const uint8_t *w, int type, size_t m, size_t n, size_t k) {
+  if (n == 0) return qtype(type) ? 0 : -1;
+  const lt_qmat one = {out, w, type, n};
+  return lt_qmatmul_multi(&one, 1, a, m, k);
 }

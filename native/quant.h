@@ -47,6 +47,22 @@ size_t lt_q_row_bytes(int type, size_t k);
  */
 int lt_qmatmul(float *out, const float *a, const uint8_t *w, int type, size_t m, size_t n, size_t k);
 
+/* One weight matrix of lt_qmatmul_multi: out[m x n] = a . w^T, w holding n rows stored as `type`. */
+typedef struct {
+  float *out;
+  const uint8_t *w;
+  int type;
+  size_t n;
+} lt_qmat;
+
+/*
+ * lt_qmatmul for `count` weight matrices that read the same activations a[m x k] (q, k and v;
+ * gate and up): a is quantised (or packed) once per call and shared, and on the row path all
+ * matrices' rows are one job for the threads. Each out equals what lt_qmatmul gives, bit for
+ * bit. Returns 0, or -1 when out of memory or a type is unknown.
+ */
+int lt_qmatmul_multi(const lt_qmat *mats, size_t count, const float *a, size_t m, size_t k);
+
 /* The kernel variant in use for `type` now ("avx512-vnni", "avx2", "scalar"), for tests and benchmarks. */
 const char *lt_q_variant(void);
 

@@ -6,7 +6,8 @@
  * LLAMA_TS_BACKEND=<name> forces one (an unknown name is an error listing the registered ones,
  * a backend that fails to load is an error saying why). Unset, the first registered backend
  * marked `auto` that loads is used, in registration order; if none does, the reference, and we
- * say so once. LLAMA_TS_THREADS=N sets the threads of the chosen backend.
+ * say so once. LLAMA_TS_THREADS=N sets the threads of the chosen backend; without it the native
+ * backend measures whether every core beats one thread on a decode-sized product (thread-count.ts).
  *
  * Every backend implements every op of the contract (types.ts); a loader returns it wrapped in
  * `checked` (checked.ts). No other module asks which backend it runs on.
@@ -16,6 +17,7 @@ import type { Backend } from "./types.js";
 import { referenceOps } from "./ops/index.js";
 import { checked } from "./checked.js";
 import { loadNativeBackend } from "./native.js";
+import { calibrateThreads } from "./thread-count.js";
 
 /** A loader's answer: the backend, or a short reason it is unavailable. */
 export interface BackendLoad {
@@ -57,7 +59,14 @@ export function referenceBackend(): Backend {
   });
 }
 
-registerBackend("native", loadNativeBackend, {
+/** The native addon; unless LLAMA_TS_THREADS says otherwise, its thread count is measured (thread-count.ts). */
+function loadNativeMeasured(): BackendLoad {
+  const r = loadNativeBackend();
+  if (r.backend && threadsFromEnv() === undefined) calibrateThreads(r.backend, os.availableParallelism());
+  return r;
+}
+
+registerBackend("native", loadNativeMeasured, {
   auto: true,
   hint: 'Rebuild it with "npm rebuild llama-ts" (needs g++, make and python3).',
 });
@@ -72,15 +81,15 @@ function notice(line: string): void {
   process.stderr.write(`llama-ts: ${line}\n`);
 }
 
-/** LLAMA_TS_THREADS if set, else every core. */
-function defaultThreads(): number {
+/** LLAMA_TS_THREADS if set, else undefined (then the native backend measures: calibrateThreads). */
+function threadsFromEnv(): number | undefined {
   const env = process.env.LLAMA_TS_THREADS;
   if (env !== undefined && env !== "") {
     const n = Number(env);
     if (!Number.isInteger(n) || n < 1) throw new Error(`LLAMA_TS_THREADS must be a positive integer, got "${env}"`);
     return n;
   }
-  return os.availableParallelism();
+  return undefined;
 }
 
 function choose(): Backend {
@@ -107,7 +116,8 @@ function choose(): Backend {
 export function getBackend(): Backend {
   if (current) return current;
   current = choose();
-  current.setThreads(defaultThreads());
+  const n = threadsFromEnv();
+  if (n !== undefined) current.setThreads(n);
   return current;
 }
 

@@ -47,9 +47,10 @@ export interface NativeLoad {
 }
 
 /** The addon's own exports: the contract's ops under their names, AdamW and qmatmul as C takes them. */
-type Addon = Omit<KernelOps, "adamwSegment" | "qmatmul"> & {
+type Addon = Omit<KernelOps, "adamwSegment" | "qmatmul" | "qmatmulMany"> & {
   adamw: KernelOps["adamwSegment"];
   qmatmul(out: Float32Array, a: Float32Array, w: Uint8Array, type: number, m: number, n: number, k: number): void;
+  qmatmulMulti(outs: Float32Array[], a: Float32Array, ws: Uint8Array[], types: number[], ns: number[], m: number, k: number): void;
   setThreads(n: number): number;
   getThreads(): number;
   getIsa(): string;
@@ -92,6 +93,10 @@ function wrap(addon: Addon): NativeBackend {
     adamwSegment: addon.adamw,
     // the check spec (ops/qmatmul.ts) has made sure the type has an id
     qmatmul: (out, a, w, m) => addon.qmatmul(out, a, w.data, GGML_TYPE_ID[w.type]!, m, w.rows, w.cols),
+    qmatmulMany: (outs, a, ws, m) => {
+      if (ws.length === 0) return;
+      addon.qmatmulMulti(outs as Float32Array[], a, ws.map((w) => w.data), ws.map((w) => GGML_TYPE_ID[w.type]!), ws.map((w) => w.rows), m, ws[0]!.cols);
+    },
     name: "native",
     get threads(): number {
       return addon.getThreads();

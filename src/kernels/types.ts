@@ -29,6 +29,12 @@ export interface KernelOps<F extends FloatArray = Float32Array> {
   matvec(out: F, w: F, x: F, n: number, k: number): void;
   /** out[m×n] = a[m×k] · wᵀ with w [n×k] quantised in GGUF blocks (ops/qmatmul.ts). */
   qmatmul(out: Float32Array, a: Float32Array, w: QuantMatrix, m: number): void;
+  /**
+   * qmatmul for up to 16 matrices that read the same a[m×k] (q/k/v, gate/up): outs[i] = a · ws[i]ᵀ,
+   * each equal to qmatmul(outs[i], a, ws[i], m) bit for bit; a fast backend quantises a once and
+   * makes all rows one threaded job (ops/qmatmul.ts).
+   */
+  qmatmulMany(outs: readonly Float32Array[], a: Float32Array, ws: readonly QuantMatrix[], m: number): void;
   /** out[r] = x[r] / rms(x[r]) · weight over `rows` rows of `dim` (ops/rmsnorm.ts). */
   rmsnorm(out: F, x: F, weight: F, rows: number, dim: number, eps: number): void;
   /** rmsnorm that also saves invRms[r] = 1 / rms(x[r]) for the backward (ops/rmsnorm.ts). */

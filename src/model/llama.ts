@@ -9,7 +9,7 @@ import { getBackend } from "../kernels/backend.js";
 import type { LlamaConfig } from "./config.js";
 import { headDim } from "./config.js";
 import type { ModelTensors, ParamLayout } from "./params.js";
-import { dequantizeRows, isQuantMatrix, type Weight } from "../kernels/quant.js";
+import { dequantizeRows, isQuantMatrix, type QuantMatrix, type Weight } from "../kernels/quant.js";
 import { paramLayout, tensorViews } from "./params.js";
 import { ropeTables } from "./rope.js";
 
@@ -241,9 +241,7 @@ export class LlamaModel {
     for (let l = 0; l < c.numHiddenLayers; l++) {
       const L = w.layers[l]!;
       k.rmsnorm(xn, x, L.inputNorm as Float32Array, M, d, c.rmsNormEps);
-      this.linear(q, xn, L.wq, M, qDim, d);
-      this.linear(kNew, xn, L.wk, M, kvDim, d);
-      this.linear(vNew, xn, L.wv, M, kvDim, d);
+      this.linearMany([q, kNew, vNew], xn, [L.wq, L.wk, L.wv], M, [qDim, kvDim, kvDim], d);
       let r0 = 0;
       segments.forEach((seg, i) => {
         const T = seg.tokens.length;
@@ -263,8 +261,7 @@ export class LlamaModel {
       k.addInPlace(x, proj, M * d);
 
       k.rmsnorm(xn, x, L.postAttentionNorm as Float32Array, M, d, c.rmsNormEps);
-      this.linear(gate, xn, L.wGate, M, F, d);
-      this.linear(up, xn, L.wUp, M, F, d);
+      this.linearMany([gate, up], xn, [L.wGate, L.wUp], M, [F, F], d);
       k.swiglu(gate, gate, up, M * F);
       this.linear(proj, gate, L.wDown, M, d, F);
       k.addInPlace(x, proj, M * d);
@@ -293,6 +290,19 @@ export class LlamaModel {
       g += n;
     });
     return out;
+  }
+
+  /**
+   * linear() for several matrices that read the same input (q/k/v, gate/up): with quantised
+   * weights, one qmatmulMany (the input quantised once, and when decoding all their rows one
+   * threaded job); the results are the same as one linear() each.
+   */
+  private linearMany(outs: Float32Array[], a: Float32Array, ws: Weight[], rows: number, ns: number[], kDim: number): void {
+    if (ws.every(isQuantMatrix)) {
+      this.backend.qmatmulMany(outs, a, ws as QuantMatrix[], rows);
+      return;
+    }
+    ws.forEach((w, i) => this.linear(outs[i]!, a, w, rows, ns[i]!, kDim));
   }
 
   /** out[rows × n] = a[rows × k] · wᵀ: matrix-vector for one row (decoding), matmul otherwise. */

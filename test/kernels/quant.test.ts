@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { dequantize, dequantizeRows, quantize, quantMatmulReference, rowBytes, type QuantMatrix } from "../../src/kernels/quant.js";
+import { dequantize, dequantizeRows, quantize, quantMatmulReference, rowBytes, type QuantMatrix, type QuantType } from "../../src/kernels/quant.js";
 import { f32ToF16, f16ToF32 } from "../../src/formats/half.js";
 import { loadNativeBackend } from "../../src/kernels/native.js";
 import { assertClose, randomArray } from "../helpers.js";
@@ -181,4 +181,58 @@ test("native qmatmul checks its arguments", { skip: !native }, () => {
   assert.throws(() => nb.qmatmul(new Float32Array(4), new Float32Array(31), w, 1), /a has 31 elements/);
   assert.throws(() => nb.qmatmul(new Float32Array(4), new Float32Array(32), { ...w, data: w.data.subarray(1) }, 1), /bytes/);
   assert.throws(() => nb.qmatmul(new Float32Array(4), new Float32Array(32), { ...w, cols: 31, data: new Uint8Array(1000) }, 1), /multiple of 32/);
+});
+
+test("native qmatmulMany (activations quantised once for several matrices) equals one qmatmul per matrix exactly; qmatmul is bit-identical on 1, 2 and 3 threads", { skip: !native }, () => {
+  const nb = native!;
+  const isa0 = nb.isa;
+  const threads0 = nb.threads;
+  const gemmMin = nb.qGemmMinRows();
+  // k = 512 holds whole blocks of every type; the mixes put q8_0 and q4_0 (different prepared
+  // activations) and float-activation types (f16, K-quants) in one call, as GGUF files mix them
+  const mixes: QuantType[][] = [["q8_0", "q8_0", "q8_0"], ["q4_0", "q8_0", "f16"], ["q4_K", "q6_K", "q4_0", "q5_K"], ["q2_K", "q3_K"]];
+  const k = 512;
+  try {
+    for (const isa of nb.supportedIsas) {
+      nb.setIsa(isa);
+      for (const m of [1, 2, gemmMin, 29]) {
+        const a = randomArray(m * k, m + 5);
+        for (const types of mixes) {
+          const ns = types.map((_, i) => [1000, 37, 200, 129][i]!);
+          const ws = types.map((t, i) => quantize(randomArray(ns[i]! * k, i * 13 + m, 0.5), ns[i]!, k, t));
+          const per: Float32Array[][] = [];
+          for (const threads of [1, 2, 3]) {
+            nb.setThreads(threads);
+            const one = ws.map((w) => {
+              const out = new Float32Array(m * w.rows).fill(NaN);
+              nb.qmatmul(out, a, w, m);
+              return out;
+            });
+            per.push(one);
+            const many = ws.map((w) => new Float32Array(m * w.rows).fill(NaN));
+            nb.qmatmulMany(many, a, ws, m);
+            many.forEach((got, i) => assert.deepEqual(got, one[i], `${isa} t${threads} m${m} ${types.join("+")}: matrix ${i} (${types[i]})`));
+          }
+          for (let t = 1; t < per.length; t++) {
+            per[t]!.forEach((got, i) => assert.deepEqual(got, per[0]![i], `${isa} m${m} ${types[i]}: ${t + 1} threads vs 1`));
+          }
+        }
+      }
+    }
+  } finally {
+    nb.setIsa(isa0);
+    nb.setThreads(threads0);
+  }
+});
+
+test("native qmatmulMany checks its arguments", { skip: !native }, () => {
+  const nb = native!;
+  const w = quantize(randomArray(4 * 32, 1), 4, 32, "q8_0");
+  const w64 = quantize(randomArray(4 * 64, 1), 4, 64, "q8_0");
+  const a = new Float32Array(32);
+  assert.throws(() => nb.qmatmulMany([new Float32Array(4)], a, [w, w], 1), /1 outputs for 2 weight matrices/);
+  assert.throws(() => nb.qmatmulMany([new Float32Array(4), new Float32Array(4)], a, [w, w64], 1), /weight 1 has 64 columns/);
+  assert.throws(() => nb.qmatmulMany([new Float32Array(4), new Float32Array(3)], a, [w, w], 1), /out has 3 elements/);
+  assert.throws(() => nb.qmatmulMany([new Float32Array(4)], new Float32Array(31), [w], 1), /a has 31 elements/);
+  nb.qmatmulMany([], a, [], 1); // nothing to do
 });

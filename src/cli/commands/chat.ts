@@ -39,7 +39,7 @@ export function register(program: Command): void {
     .option("--temperature <t>", "sampling temperature; 0 = greedy", "0.6")
     .option("--top-p <p>", "nucleus sampling mass in (0, 1]", "0.9")
     .option("--seed <s>", "random seed for sampling", "0")
-    .option("--threads <n>", "kernel threads (default: all cores)")
+    .option("--threads <n>", "kernel threads (default: every core if a start-up measurement finds them faster than one, else 1)")
     .action((opts: ChatCliOptions) => run(opts));
 }
 

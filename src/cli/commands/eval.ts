@@ -102,7 +102,7 @@ export function register(program: Command): void {
       "write lm-evaluation-harness's results JSON: PATH/<model>/results_<date>.json for a directory,\n" +
         "<stem>_<date>.json beside PATH for a path ending in .json (never overwriting a file)",
     )
-    .option("--threads <n>", "kernel threads (default: all cores)")
+    .option("--threads <n>", "kernel threads (default: every core if a start-up measurement finds them faster than one, else 1)")
     .addHelpText("after", EXAMPLES)
     .action((opts: EvalCliOptions) => run(opts));
 }

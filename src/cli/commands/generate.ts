@@ -56,7 +56,7 @@ export function register(program: Command): void {
     .option("--seed <s>", "random seed for sampling", "0")
     .option("--no-bos", "with --prompt, do not prepend the BOS token")
     .option("--json", "print one JSON object instead of streaming")
-    .option("--threads <n>", "kernel threads (default: all cores)")
+    .option("--threads <n>", "kernel threads (default: every core if a start-up measurement finds them faster than one, else 1)")
     .action((opts: GenerateCliOptions) => run(opts));
 }
 

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .requiredOption("--model <path>", MODEL_HELP)
     .requiredOption("--tokens <ids>", "comma-separated input token ids, e.g. 1,2,3")
     .option("--last", "print only the last position's row")
-    .option("--threads <n>", "kernel threads (default: all cores)")
+    .option("--threads <n>", "kernel threads (default: every core if a start-up measurement finds them faster than one, else 1)")
     .action(async (opts: { model: string; tokens: string; last?: boolean; threads?: string }) => {
       applyThreads(opts.threads);
       const tokens = parseIntList(opts.tokens, "--tokens");

@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .option("--max-body <bytes>", "largest accepted request body", String(8 * 1024 * 1024))
     .option("--grace <s>", "on SIGTERM, seconds to let in-flight requests finish before cancelling them", "10")
     .option("--tokenizer <file>", "tokenizer file replacing (or supplying) the model's own, e.g. for a llama2.c .bin")
-    .option("--threads <n>", "kernel threads (default: all cores)")
+    .option("--threads <n>", "kernel threads (default: every core if a start-up measurement finds them faster than one, else 1)")
     .action((opts: ServeCliOptions) => run(opts));
 }
 

@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .addOption(new Option("--vocab-size <n>", `tokenizer vocabulary size (${VOCAB_RANGE[0]}..${VOCAB_RANGE[1]})`).default(2048))
     .addOption(new Option("--seed <s>", "seed for everything").default(1))
     .option("--overwrite", "write into an --out that holds other files (they are kept)")
-    .option("--threads <n>", "kernel threads (default: all cores)")
+    .option("--threads <n>", "kernel threads (default: every core if a start-up measurement finds them faster than one, else 1)")
     .action(async (o: { out: string; steps: string | number; minutes?: string; trainSeconds?: string; vocabSize: string | number; seed: string | number; overwrite?: boolean; threads?: string }, cmd: Command) => {
       applyThreads(o.threads);
       if (o.minutes !== undefined && o.trainSeconds !== undefined) throw new UserError("give either --minutes or --train-seconds, not both");

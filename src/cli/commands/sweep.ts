@@ -116,7 +116,7 @@ export function register(program: Command): void {
     .option("--eval-batches <n>", "held-out batches per run's validation loss", "8")
     .option("--bootstrap <n>", "bootstrap resamples for the fit's intervals", "200")
     .option("--seed <s>", "seed for initialisation, data order and the bootstrap", "0")
-    .option("--threads <n>", "kernel threads (default: all cores)")
+    .option("--threads <n>", "kernel threads (default: every core if a start-up measurement finds them faster than one, else 1)")
     .action(async (o: SweepCli) => {
       applyThreads(o.threads);
       let data = o.data;

@@ -67,7 +67,7 @@ export function register(program: Command): void {
     .addOption(new Option("--save-every <k>", "save the run folder every K steps (and always at the end)").default(TRAIN_DEFAULTS.saveEvery))
     .addOption(new Option("--eval-every <k>", "validation loss every K steps (prepared datasets; 0 = only at the end)").default(TRAIN_DEFAULTS.evalEvery))
     .option("--log-json", "print one JSON line per step: {\"step\", \"loss\", \"lr\", \"grad_norm\", \"tokens_per_s\"}")
-    .option("--threads <n>", "kernel threads (default: all cores)")
+    .option("--threads <n>", "kernel threads (default: every core if a start-up measurement finds them faster than one, else 1)")
     .action(async (o: TrainCli, cmd: Command) => {
       applyThreads(o.threads);
       // Only the flags the user typed: defaults come from TRAIN_DEFAULTS (a new run) or the saved run (--resume).

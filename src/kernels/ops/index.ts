@@ -29,6 +29,7 @@ export function referenceOps<F extends FloatArray = Float32Array>(opts: { blockQ
     matmulTN: matmul.matmulTN,
     matvec: matmul.matvec,
     qmatmul: qmatmul.qmatmul,
+    qmatmulMany: qmatmul.qmatmulMany,
     rmsnorm: rmsnorm.rmsnorm,
     rmsnormStats: rmsnorm.rmsnormStats,
     rmsnormApply: rmsnorm.rmsnormApply,
