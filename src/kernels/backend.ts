@@ -1,12 +1,14 @@
 /**
  * Backend selection. The native addon (C, built by node-gyp at install time) is used when it
  * loads; otherwise everything runs on the reference kernels, and we say so once.
- * LLAMA_TS_BACKEND=reference|native forces one; LLAMA_TS_THREADS=N sets the native threads.
+ * LLAMA_TS_BACKEND=reference|native|wasm forces one (wasm: the same C kernels compiled to
+ * WebAssembly, kernels/wasm.ts); LLAMA_TS_THREADS=N sets the native (or wasm) threads.
  */
 import os from "node:os";
 import type { Backend } from "./types.js";
 import { referenceKernels } from "./reference.js";
 import { loadNativeBackend } from "./native.js";
+import { loadWasmBackend } from "./wasm-node.js";
 
 export function referenceBackend(): Backend {
   return {
@@ -41,8 +43,12 @@ function defaultThreads(): number {
 export function getBackend(): Backend {
   if (current) return current;
   const forced = process.env.LLAMA_TS_BACKEND;
-  if (forced !== undefined && forced !== "" && forced !== "native" && forced !== "reference") {
-    throw new Error(`LLAMA_TS_BACKEND must be "native" or "reference", got "${forced}"`);
+  if (forced !== undefined && forced !== "" && forced !== "native" && forced !== "reference" && forced !== "wasm") {
+    throw new Error(`LLAMA_TS_BACKEND must be "native", "wasm" or "reference", got "${forced}"`);
+  }
+  if (forced === "wasm") {
+    current = loadWasmBackend(defaultThreads());
+    return current;
   }
   if (forced === "reference") {
     current = referenceBackend();

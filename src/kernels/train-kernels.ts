@@ -76,9 +76,9 @@ export function referenceTrainKernels<F extends FloatArray>(opts: { blockQ?: num
   };
 }
 
-/** Whether a backend carries the native training kernels. */
+/** Whether a backend carries the native training kernels (the wasm backend has the same ones). */
 export function hasNativeTrainOps(backend: Backend): backend is NativeBackend {
-  return backend.name === "native" && typeof (backend as Partial<NativeTrainOps>).matmulNN === "function";
+  return (backend.name === "native" || backend.name === "wasm") && typeof (backend as Partial<NativeTrainOps>).matmulNN === "function";
 }
 
 /** The native training kernels (Float32Array). */

@@ -45,7 +45,7 @@ export interface Backend extends Kernels<Float32Array> {
    * kernels/quant.ts for the numerics. Optional: without it the model uses the TS reference.
    */
   qmatmul?(out: Float32Array, a: Float32Array, w: QuantMatrix, m: number): void;
-  readonly name: "reference" | "native";
+  readonly name: "reference" | "native" | "wasm";
   /** Threads the backend uses (1 for the reference backend). */
   readonly threads: number;
   setThreads(n: number): void;

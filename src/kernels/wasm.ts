@@ -25,7 +25,6 @@
  * right after setThreads may still run on fewer threads; `await ready()` waits for them. One
  * thread when shared memory is unavailable (a browser page that is not cross-origin isolated).
  */
-import type { Backend } from "./types.js";
 import { GGML_TYPE_ID, type QuantMatrix } from "./quant.js";
 
 /** What a worker needs to join (posted as its first message; see wasm-worker.ts). */
@@ -115,9 +114,6 @@ export interface WasmBackend extends WasmKernelOps {
   /** Stops the workers; the backend must not be used afterwards. */
   dispose(): void;
 }
-
-/** The backend as the rest of the library sees it (kernels/types.ts Backend, plus the training ops). */
-export type WasmBackendAsBackend = WasmBackend & Omit<Backend, "name">;
 
 /** The module's exports (native/wasm/api.c, runtime.c; wasm-ld's stack and TLS symbols). */
 interface Exports {
