@@ -30,16 +30,16 @@ static void ukernel(size_t kc, const float *ap, const float *bp, float *c, size_
   v128_t c0a = wasm_f32x4_splat(0), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a, c3a = c0a, c3b = c0a;
   for (size_t p = 0; p < kc; p++) {
     const v128_t b0 = wasm_v128_load(bp), b1 = wasm_v128_load(bp + 4);
-    v128_t a = wasm_f32x4_splat(ap[0]);
+    v128_t a = wasm_v128_load32_splat(ap + 0);
     c0a = fma4(a, b0, c0a);
     c0b = fma4(a, b1, c0b);
-    a = wasm_f32x4_splat(ap[1]);
+    a = wasm_v128_load32_splat(ap + 1);
     c1a = fma4(a, b0, c1a);
     c1b = fma4(a, b1, c1b);
-    a = wasm_f32x4_splat(ap[2]);
+    a = wasm_v128_load32_splat(ap + 2);
     c2a = fma4(a, b0, c2a);
     c2b = fma4(a, b1, c2b);
-    a = wasm_f32x4_splat(ap[3]);
+    a = wasm_v128_load32_splat(ap + 3);
     c3a = fma4(a, b0, c3a);
     c3b = fma4(a, b1, c3b);
     ap += MR;

@@ -163,8 +163,18 @@ static struct {
   int size; /* threads a job may use, caller included */
 } P = {.size = 1};
 
+/*
+ * Whether this thread may block in memory.atomic.wait32: workers and a Node main thread may
+ * (lt_wasm_allow_wait), a browser's main thread may not.
+ */
+static _Thread_local int can_wait;
+static _Atomic int never_changes;
+
+__attribute__((export_name("lt_wasm_allow_wait"))) void lt_wasm_allow_wait(void) { can_wait = 1; }
+
+/* Spins; after many spins, sleeps 20 µs where the thread may (wasm has no sched_yield). */
 void lt_spin_pause(unsigned *spins) {
-  ++*spins; /* nothing to yield to from wasm; the loops re-read an atomic */
+  if (++*spins >= 2048 && can_wait) __builtin_wasm_memory_atomic_wait32((int *)&never_changes, 0, 20000ll);
 }
 
 int lt_set_threads(int n) {
@@ -196,14 +206,15 @@ void lt_parallel(lt_task_fn fn, void *ctx, int want) {
   fn(ctx, 0, nthreads);
   /* all work is taken: close the job, then wait for the workers that joined it */
   const int joined = (int)(atomic_fetch_or(&P.state, 1ull << 31) & 0x7fffffffu);
-  while (atomic_load_explicit(&P.finished, memory_order_acquire) != joined) {
-  }
+  unsigned spins = 0;
+  while (atomic_load_explicit(&P.finished, memory_order_acquire) != joined) lt_spin_pause(&spins);
   atomic_store_explicit(&P.busy, 0, memory_order_release);
 }
 
 /* A worker thread's loop (tid >= 1); never returns. Called by the JS worker after its setup. */
 __attribute__((export_name("lt_wasm_worker"))) void lt_wasm_worker(int tid) {
   uint64_t seen = atomic_load(&P.word);
+  can_wait = 1;
   atomic_fetch_add(&P.online, 1);
   for (;;) {
     uint64_t w;
@@ -214,7 +225,9 @@ __attribute__((export_name("lt_wasm_worker"))) void lt_wasm_worker(int tid) {
       for (;;) {
         const uint32_t wk = atomic_load(&P.wake);
         if ((w = atomic_load(&P.word)) != seen) break;
-        __builtin_wasm_memory_atomic_wait32((int *)&P.wake, (int)wk, -1);
+        /* a bounded wait: a thread blocked in wait32 cannot be terminated (Node hangs at exit),
+           one that wakes every 50 ms passes a loop check where termination takes effect */
+        __builtin_wasm_memory_atomic_wait32((int *)&P.wake, (int)wk, 50000000ll);
       }
       atomic_fetch_sub(&P.sleepers, 1);
     }

@@ -19,8 +19,8 @@ export function wasmModulePath(): string {
 /** Worker threads that do not keep the process alive. */
 export const nodeWorkerFactory: WasmWorkerFactory = (onMessage) => {
   const w = new Worker(new URL("./wasm-worker-node.js", import.meta.url));
-  w.unref();
   w.on("message", onMessage);
+  w.unref(); // after the listener, which would ref it again
   return w;
 };
 

@@ -127,6 +127,7 @@ interface Exports {
   lt_wasm_set_threads(n: number): number;
   lt_wasm_get_threads(): number;
   lt_wasm_workers_online(): number;
+  lt_wasm_allow_wait(): void;
   lt_wasm_matmul(out: number, a: number, w: number, m: number, n: number, k: number): number;
   lt_wasm_matvec(out: number, w: number, x: number, n: number, k: number): void;
   lt_wasm_qmatmul(out: number, a: number, w: number, type: number, m: number, n: number, k: number): number;
@@ -178,6 +179,12 @@ function canShareMemory(): boolean {
   const g = globalThis as { crossOriginIsolated?: boolean; process?: unknown };
   // Node has no cross-origin isolation to ask about; a browser page needs it for workers to share memory
   return g.crossOriginIsolated !== false || g.process !== undefined;
+}
+
+/** Whether this thread may block in Atomics.wait / memory.atomic.wait32 (Node, or a worker). */
+function mayBlock(): boolean {
+  const g = globalThis as { process?: unknown; WorkerGlobalScope?: unknown };
+  return g.process !== undefined || g.WorkerGlobalScope !== undefined;
 }
 
 /** Instantiates the module and returns the backend (await it: compiling is asynchronous in browsers). */
@@ -243,6 +250,8 @@ class WasmKernels implements WasmBackend {
     this.u8 = new Uint8Array(memory.buffer);
     this.f32 = new Float32Array(memory.buffer);
     this.x.lt_wasm_init();
+    // a thread waiting for others sleeps now and then where it may block: not a browser's main thread
+    if (mayBlock()) this.x.lt_wasm_allow_wait();
     // the calling thread's TLS block (scratch pointers), like a worker's
     this.x.__wasm_init_tls(this.alloc(this.tlsBytes()));
     this.slot = this.alloc(8);
@@ -267,7 +276,9 @@ class WasmKernels implements WasmBackend {
 
   ready(): Promise<void> {
     if (this.online >= this.workers.length) return Promise.resolve();
-    return new Promise((resolve) => this.pending.push(resolve));
+    // the workers do not keep a Node process alive (unref'd): a timer does while we wait for them
+    const keepAlive = setInterval(() => undefined, 1000);
+    return new Promise<void>((resolve) => this.pending.push(resolve)).finally(() => clearInterval(keepAlive));
   }
 
   dispose(): void {
