@@ -1,10 +1,11 @@
-// Builds the WebAssembly kernel module wasm/llama_ts.wasm from the same C sources as the native
-// addon (native/kernels.c, train.c, quant.c on the SIMD128 primitives of native/isa_wasm.c, with
-// the freestanding runtime of native/wasm/). The .wasm is committed: `npm ci` never runs this, so
+// Builds the WebAssembly kernel modules from the same C sources as the native addon (native/kernels.c, train.c, quant.c on the SIMD128 primitives of native/isa_wasm.c, with
+// the freestanding runtime of native/wasm/): wasm/llama_ts.wasm (threads: shared memory,
+// atomics) and wasm/llama_ts_st.wasm (one thread, unshared memory: for a browser page that is not
+// cross-origin isolated, where shared memory does not exist). The .wasm files are committed: `npm ci` never runs this, so
 // a machine without clang still gets the wasm backend. Rebuild after changing native/*.c:
 //
-//   node scripts/build-wasm.mjs           # writes wasm/llama_ts.wasm
-//   node scripts/build-wasm.mjs --check   # rebuilds into a temporary folder, exit 1 if it differs
+//   node scripts/build-wasm.mjs           # writes wasm/llama_ts.wasm and wasm/llama_ts_st.wasm
+//   node scripts/build-wasm.mjs --check   # rebuilds into a temporary folder, exit 1 if one differs
 //
 // Needs clang and wasm-ld with the WebAssembly target (Debian: apt-get install clang-16 lld-16);
 // CLANG / WASM_LD pick other binaries. Same compiler version, same bytes: no paths, dates or
@@ -16,7 +17,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const OUT = path.join(root, "wasm", "llama_ts.wasm");
+/** The two builds: name -> threaded (shared memory + atomics) or not. */
+const VARIANTS = { "llama_ts.wasm": true, "llama_ts_st.wasm": false };
 
 /** The C sources, in link order (relative to the repository root). */
 export const SOURCES = [
@@ -29,14 +31,15 @@ export const SOURCES = [
  * src/kernels/wasm.ts), 4 MiB initial memory (INITIAL_PAGES there must match), 4 GiB maximum.
  */
 const CFLAGS = [
-  "--target=wasm32", "-msimd128", "-matomics", "-mbulk-memory", "-O3", "-std=c11", "-fno-math-errno",
+  "--target=wasm32", "-msimd128", "-mbulk-memory", "-O3", "-std=c11", "-fno-math-errno",
   "-nostdlibinc", "-isystem", "native/wasm/include", "-Wall", "-Wextra", "-Wno-unused-function", "-Werror",
 ];
 const LDFLAGS = [
-  "--no-entry", "--import-memory", "--shared-memory", "--max-memory=4294967296", "--initial-memory=4194304",
-  "-z", "stack-size=1048576",
-  "--export=__stack_pointer", "--export=__wasm_init_tls", "--export=__tls_size", "--export=__tls_align",
+  "--no-entry", "--import-memory", "--max-memory=4294967296", "--initial-memory=4194304",
+  "-z", "stack-size=1048576", "--export=__stack_pointer",
 ];
+const THREAD_CFLAGS = ["-matomics"];
+const THREAD_LDFLAGS = ["--shared-memory", "--export=__wasm_init_tls", "--export=__tls_size", "--export=__tls_align"];
 
 function find(envName, names) {
   const forced = process.env[envName];
@@ -56,19 +59,19 @@ function run(cmd, args) {
   }
 }
 
-/** Compiles and links into `out`. */
-function build(out) {
+/** Compiles and links into `out` (threaded or not). */
+function build(out, threaded) {
   const clang = find("CLANG", ["clang-16", "clang"]);
   const wasmLd = find("WASM_LD", ["wasm-ld-16", "wasm-ld"]);
   const tmp = mkdtempSync(path.join(tmpdir(), "llama-ts-wasm-"));
   try {
     const objs = SOURCES.map((src, i) => {
       const obj = path.join(tmp, `${i}-${path.basename(src, ".c")}.o`);
-      run(clang, [...CFLAGS, "-c", src, "-o", obj]);
+      run(clang, [...CFLAGS, ...(threaded ? THREAD_CFLAGS : []), "-c", src, "-o", obj]);
       return obj;
     });
     mkdirSync(path.dirname(out), { recursive: true });
-    run(wasmLd, [...LDFLAGS, ...objs, "-o", out]);
+    run(wasmLd, [...LDFLAGS, ...(threaded ? THREAD_LDFLAGS : []), ...objs, "-o", out]);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -76,16 +79,23 @@ function build(out) {
 
 if (process.argv.includes("--check")) {
   const tmp = mkdtempSync(path.join(tmpdir(), "llama-ts-wasm-check-"));
+  let same = true;
   try {
-    const out = path.join(tmp, "llama_ts.wasm");
-    build(out);
-    const same = existsSync(OUT) && Buffer.compare(readFileSync(out), readFileSync(OUT)) === 0;
-    console.log(same ? "wasm/llama_ts.wasm is up to date" : "wasm/llama_ts.wasm differs from a fresh build: run node scripts/build-wasm.mjs");
-    process.exit(same ? 0 : 1);
+    for (const [name, threaded] of Object.entries(VARIANTS)) {
+      const out = path.join(tmp, name), committed = path.join(root, "wasm", name);
+      build(out, threaded);
+      const ok = existsSync(committed) && Buffer.compare(readFileSync(out), readFileSync(committed)) === 0;
+      console.log(ok ? `wasm/${name} is up to date` : `wasm/${name} differs from a fresh build: run node scripts/build-wasm.mjs`);
+      same &&= ok;
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+  process.exit(same ? 0 : 1);
 } else {
-  build(OUT);
-  console.log(`wrote wasm/llama_ts.wasm (${readFileSync(OUT).length} bytes)`);
+  for (const [name, threaded] of Object.entries(VARIANTS)) {
+    const out = path.join(root, "wasm", name);
+    build(out, threaded);
+    console.log(`wrote wasm/${name} (${readFileSync(out).length} bytes)`);
+  }
 }

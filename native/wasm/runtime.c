@@ -25,6 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __wasm_atomics__
+#define WAIT32(p, v, ns) __builtin_wasm_memory_atomic_wait32((p), (v), (ns))
+#define NOTIFY(p) __builtin_wasm_memory_atomic_notify((p), (unsigned)-1)
+#define MAX_THREADS 64
+#else /* the single-thread build (unshared memory, atomics lowered to plain accesses) */
+#define WAIT32(p, v, ns) ((void)(p), (void)(v), 0)
+#define NOTIFY(p) ((void)(p), 0)
+#define MAX_THREADS 1
+#endif
+
 /* ---- memory primitives (clang lowers these to memory.copy / memory.fill with bulk-memory) ---- */
 
 void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
@@ -146,7 +156,6 @@ void free(void *ptr) {
 
 /* ---- thread pool ---- */
 
-#define LT_MAX_THREADS 64
 /* Spin iterations of an idle worker before it sleeps (tens of µs: decode calls kernels every few µs). */
 #define LT_SPIN_ITERS 20000u
 
@@ -174,12 +183,12 @@ __attribute__((export_name("lt_wasm_allow_wait"))) void lt_wasm_allow_wait(void)
 
 /* Spins; after many spins, sleeps 20 µs where the thread may (wasm has no sched_yield). */
 void lt_spin_pause(unsigned *spins) {
-  if (++*spins >= 2048 && can_wait) __builtin_wasm_memory_atomic_wait32((int *)&never_changes, 0, 20000ll);
+  if (++*spins >= 2048 && can_wait) WAIT32((int *)&never_changes, 0, 20000ll);
 }
 
 int lt_set_threads(int n) {
   if (n < 1) n = 1;
-  if (n > LT_MAX_THREADS) n = LT_MAX_THREADS;
+  if (n > MAX_THREADS) n = MAX_THREADS;
   P.size = n;
   return n;
 }
@@ -202,7 +211,7 @@ void lt_parallel(lt_task_fn fn, void *ctx, int want) {
   atomic_store(&P.state, gen << 32);
   atomic_store(&P.word, (gen << 16) | (uint64_t)nthreads); /* seq_cst: pairs with the sleepers check */
   atomic_fetch_add(&P.wake, 1);
-  if (atomic_load(&P.sleepers) > 0) __builtin_wasm_memory_atomic_notify((int *)&P.wake, (unsigned)-1);
+  if (atomic_load(&P.sleepers) > 0) NOTIFY((int *)&P.wake);
   fn(ctx, 0, nthreads);
   /* all work is taken: close the job, then wait for the workers that joined it */
   const int joined = (int)(atomic_fetch_or(&P.state, 1ull << 31) & 0x7fffffffu);
@@ -227,7 +236,7 @@ __attribute__((export_name("lt_wasm_worker"))) void lt_wasm_worker(int tid) {
         if ((w = atomic_load(&P.word)) != seen) break;
         /* a bounded wait: a thread blocked in wait32 cannot be terminated (Node hangs at exit),
            one that wakes every 50 ms passes a loop check where termination takes effect */
-        __builtin_wasm_memory_atomic_wait32((int *)&P.wake, (int)wk, 50000000ll);
+        WAIT32((int *)&P.wake, (int)wk, 50000000ll);
       }
       atomic_fetch_sub(&P.sleepers, 1);
     }

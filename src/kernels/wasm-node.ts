@@ -7,13 +7,13 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { instantiateWasmBackend, type WasmBackend, type WasmWorkerFactory } from "./wasm.js";
 
-/** wasm/llama_ts.wasm of this package (from dist/src/kernels or src/kernels). */
-export function wasmModulePath(): string {
-  for (const rel of ["../../../wasm/llama_ts.wasm", "../../wasm/llama_ts.wasm"]) {
+/** wasm/llama_ts.wasm (or another file of wasm/) of this package (from dist/src/kernels or src/kernels). */
+export function wasmModulePath(file = "llama_ts.wasm"): string {
+  for (const rel of [`../../../wasm/${file}`, `../../wasm/${file}`]) {
     const p = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(p)) return p;
   }
-  throw new Error("wasm/llama_ts.wasm not found next to the llama-ts package");
+  throw new Error(`wasm/${file} not found next to the llama-ts package`);
 }
 
 /** Worker threads that do not keep the process alive. */

@@ -23,7 +23,8 @@
  * inside wasm (native/wasm/runtime.c: pool.c's protocol, memory.atomic.wait32). Workers start
  * asynchronously and jobs never wait for a worker that has not joined, so a kernel called
  * right after setThreads may still run on fewer threads; `await ready()` waits for them. One
- * thread when shared memory is unavailable (a browser page that is not cross-origin isolated).
+ * thread, on the single-thread build wasm/llama_ts_st.wasm (unshared memory), where shared memory
+ * is unavailable (a browser page that is not cross-origin isolated).
  */
 import { GGML_TYPE_ID, type QuantMatrix } from "./quant.js";
 
@@ -50,8 +51,13 @@ export interface WasmWorkerHandle {
 export type WasmWorkerFactory = (onMessage: (msg: unknown) => void) => WasmWorkerHandle;
 
 export interface WasmBackendOptions {
-  /** The module: wasm/llama_ts.wasm's bytes, or it compiled. */
+  /** The module: wasm/llama_ts.wasm's bytes (threads), or it compiled; or the single-thread build. */
   wasm: BufferSource | WebAssembly.Module;
+  /**
+   * wasm/llama_ts_st.wasm (one thread, unshared memory): used instead of `wasm` where shared
+   * memory is unavailable (a browser page that is not cross-origin isolated).
+   */
+  singleThreadWasm?: BufferSource | WebAssembly.Module;
   /** Threads to start with (default 1). */
   threads?: number;
   /** How to start a worker; without it the backend stays single-threaded. */
@@ -118,9 +124,9 @@ export interface WasmBackend extends WasmKernelOps {
 /** The module's exports (native/wasm/api.c, runtime.c; wasm-ld's stack and TLS symbols). */
 interface Exports {
   __stack_pointer: WebAssembly.Global;
-  __tls_size: WebAssembly.Global;
-  __tls_align: WebAssembly.Global;
-  __wasm_init_tls(p: number): void;
+  /** The threaded build only. */
+  __tls_size?: WebAssembly.Global;
+  __wasm_init_tls?(p: number): void;
   lt_wasm_init(): void;
   lt_wasm_malloc(n: number): number;
   lt_wasm_free(p: number): void;
@@ -189,8 +195,9 @@ function mayBlock(): boolean {
 
 /** Instantiates the module and returns the backend (await it: compiling is asynchronous in browsers). */
 export async function createWasmBackend(opts: WasmBackendOptions): Promise<WasmBackend> {
-  const module = opts.wasm instanceof WebAssembly.Module ? opts.wasm : await WebAssembly.compile(opts.wasm);
-  const memory = newMemory(opts.maxMemoryBytes);
+  const source = !canShareMemory() && opts.singleThreadWasm !== undefined ? opts.singleThreadWasm : opts.wasm;
+  const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
+  const memory = newMemory(module, opts.maxMemoryBytes);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   return wrapInstance(module, memory, instance, opts);
 }
@@ -199,23 +206,29 @@ export async function createWasmBackend(opts: WasmBackendOptions): Promise<WasmB
  * The same, synchronously from a compiled module (Node, and browser workers; a browser's main
  * thread refuses synchronous instantiation of large modules).
  */
-export function instantiateWasmBackend(module: WebAssembly.Module, opts: Omit<WasmBackendOptions, "wasm"> = {}): WasmBackend {
-  const memory = newMemory(opts.maxMemoryBytes);
+export function instantiateWasmBackend(module: WebAssembly.Module, opts: Omit<WasmBackendOptions, "wasm" | "singleThreadWasm"> = {}): WasmBackend {
+  const memory = newMemory(module, opts.maxMemoryBytes);
   return wrapInstance(module, memory, new WebAssembly.Instance(module, { env: { memory } }), opts);
 }
 
-function newMemory(maxMemoryBytes: number | undefined): WebAssembly.Memory {
-  if (!canShareMemory()) {
-    throw new Error("wasm backend: this build needs a shared WebAssembly.Memory (SharedArrayBuffer); serve the page cross-origin isolated (COOP/COEP)");
+/** Whether a module is the threaded build (it imports shared memory and exports its TLS setup). */
+function isThreaded(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.exports(module).some((e) => e.name === "__wasm_init_tls");
+}
+
+function newMemory(module: WebAssembly.Module, maxMemoryBytes: number | undefined): WebAssembly.Memory {
+  const shared = isThreaded(module);
+  if (shared && !canShareMemory()) {
+    throw new Error("wasm backend: the threaded build needs shared memory (a cross-origin isolated page: COOP/COEP headers); pass singleThreadWasm (wasm/llama_ts_st.wasm) to run on one thread");
   }
   const maxPages = Math.min(MAX_PAGES, Math.max(INITIAL_PAGES, Math.floor((maxMemoryBytes ?? MAX_PAGES * 65536) / 65536)));
-  return new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: maxPages, shared: true });
+  return new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: maxPages, shared });
 }
 
 function wrapInstance(
   module: WebAssembly.Module, memory: WebAssembly.Memory, instance: WebAssembly.Instance, opts: Omit<WasmBackendOptions, "wasm">,
 ): WasmBackend {
-  const backend = new WasmKernels(module, memory, instance.exports as unknown as Exports, opts.workerFactory);
+  const backend = new WasmKernels(module, memory, instance.exports as unknown as Exports, isThreaded(module) ? opts.workerFactory : undefined);
   backend.setThreads(opts.threads ?? 1);
   return backend;
 }
@@ -252,8 +265,8 @@ class WasmKernels implements WasmBackend {
     this.x.lt_wasm_init();
     // a thread waiting for others sleeps now and then where it may block: not a browser's main thread
     if (mayBlock()) this.x.lt_wasm_allow_wait();
-    // the calling thread's TLS block (scratch pointers), like a worker's
-    this.x.__wasm_init_tls(this.alloc(this.tlsBytes()));
+    // the calling thread's TLS block (scratch pointers), like a worker's (the single-thread build has no TLS)
+    if (this.x.__wasm_init_tls) this.x.__wasm_init_tls(this.alloc(this.tlsBytes()));
     this.slot = this.alloc(8);
   }
 
@@ -288,7 +301,7 @@ class WasmKernels implements WasmBackend {
   }
 
   private tlsBytes(): number {
-    return Math.max(64, Number(this.x.__tls_size.value));
+    return Math.max(64, Number(this.x.__tls_size?.value ?? 0));
   }
 
   private startWorker(tid: number): void {

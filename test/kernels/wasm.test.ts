@@ -2,15 +2,15 @@
  * The WebAssembly backend (wasm/llama_ts.wasm, the C kernels compiled to wasm32 + SIMD128)
  * against the reference kernels: every op on the native tests' cases (kernel-cases.ts), the
  * quantised products of every registry type on both paths, with 1 and 2 threads (workers
- * sharing the memory); the weight cache and its invalidation; a model's logits, cached decoding
+ * sharing the memory), and on the single-thread build (unshared memory); the weight cache and its invalidation; a model's logits, cached decoding
  * and greedy tokens against PyTorch, and training steps' losses against PyTorch.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { loadWasmBackend } from "../../src/kernels/wasm-node.js";
-import type { WasmBackend } from "../../src/kernels/wasm.js";
+import { loadWasmBackend, nodeWorkerFactory, wasmModulePath } from "../../src/kernels/wasm-node.js";
+import { instantiateWasmBackend, type WasmBackend } from "../../src/kernels/wasm.js";
 import { QUANT_TYPES, quantize, quantMatmulReference } from "../../src/kernels/quant.js";
 import * as ref from "../../src/kernels/reference.js";
 import { getBackend, setBackend } from "../../src/kernels/backend.js";
@@ -74,6 +74,19 @@ for (const threads of [1, 2]) {
     }
   });
 }
+
+test("wasm single-thread build (wasm/llama_ts_st.wasm, unshared memory): every op equals the reference, one thread whatever is asked", () => {
+  const module = new WebAssembly.Module(fs.readFileSync(wasmModulePath("llama_ts_st.wasm")));
+  const be = instantiateWasmBackend(module, { threads: 2, workerFactory: nodeWorkerFactory });
+  try {
+    assert.equal(be.threads, 1);
+    const tag = "[wasm single-thread build]";
+    for (const c of cases) assertClose(c.actual(be), c.expected(), TOL, `${c.name} ${tag}`);
+    for (const c of checks) c(be, tag);
+  } finally {
+    be.dispose();
+  }
+});
 
 test("wasm: matvec's weight cache is kept per array, dropped by invalidate() and by adamwSegment over it", async () => {
   const be = await backendWith(1);
