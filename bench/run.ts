@@ -17,6 +17,7 @@ const sections: Section[] = [
   { name: "eval", load: () => import("./eval.js") },
   { name: "peers", load: () => import("./peers.js") },
   { name: "serve", load: () => import("./serve.js") },
+  { name: "wasm", load: () => import("./wasm.js") },
 ];
 
 const only = process.argv.slice(2);

@@ -18,6 +18,7 @@ import { referenceOps } from "./ops/index.js";
 import { checked } from "./checked.js";
 import { loadNativeBackend } from "./native.js";
 import { calibrateThreads } from "./thread-count.js";
+import { loadWasmBackend } from "./wasm-node.js";
 
 /** A loader's answer: the backend, or a short reason it is unavailable. */
 export interface BackendLoad {
@@ -71,6 +72,14 @@ registerBackend("native", loadNativeMeasured, {
   hint: 'Rebuild it with "npm rebuild llama-ts" (needs g++, make and python3).',
 });
 registerBackend("reference", () => ({ backend: referenceBackend() }));
+// The same C kernels compiled to WebAssembly (kernels/wasm.ts), on worker_threads.
+registerBackend("wasm", () => {
+  try {
+    return { backend: checked(loadWasmBackend(threadsFromEnv() ?? 1)) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+});
 
 let current: Backend | undefined;
 let noticeShown = false;

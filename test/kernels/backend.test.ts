@@ -32,7 +32,7 @@ test("LLAMA_TS_BACKEND=reference picks the reference backend", () => {
 
 test("an unknown LLAMA_TS_BACKEND is an error naming every registered backend", () => {
   const r = run("gpu9000", "b.getBackend();");
-  assert.equal(r.stdout, 'ERROR LLAMA_TS_BACKEND must be one of "native", "reference", got "gpu9000"', r.stderr);
+  assert.equal(r.stdout, 'ERROR LLAMA_TS_BACKEND must be one of "native", "reference", "wasm", got "gpu9000"', r.stderr);
 });
 
 test("a backend registered from outside is selected by name, with every op checked", () => {
