@@ -2,20 +2,14 @@
  * Backend selection. The native addon (C, built by node-gyp at install time) is used when it
  * loads; otherwise everything runs on the reference kernels, and we say so once.
  * LLAMA_TS_BACKEND=reference|native forces one; LLAMA_TS_THREADS=N sets the native threads.
+ * The browser bundle replaces this module by src/browser/backend.ts (same exports).
  */
 import os from "node:os";
 import type { Backend } from "./types.js";
-import { referenceKernels } from "./reference.js";
 import { loadNativeBackend } from "./native.js";
+import { referenceBackend } from "./reference-backend.js";
 
-export function referenceBackend(): Backend {
-  return {
-    name: "reference",
-    threads: 1,
-    setThreads() { /* the reference backend is single-threaded */ },
-    ...referenceKernels,
-  };
-}
+export { referenceBackend };
 
 let current: Backend | undefined;
 let noticeShown = false;
