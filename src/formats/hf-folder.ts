@@ -8,10 +8,10 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { quoteForTerminal, UserError } from "../util/errors.js";
+import { UserError } from "../util/errors.js";
 import type { LlamaConfig } from "../model/config.js";
-import { configFromHf, configToHf } from "../model/config.js";
-import { checkConfigFitsBytes, paramLayout } from "../model/params.js";
+import { configToHf } from "../model/config.js";
+import { paramLayout } from "../model/params.js";
 import { MAX_TOKENIZER_BYTES, makeDir, readRegularFile, readRegularText, resolveInside, writeFileAtomic } from "../util/files.js";
 import { openSafetensorsSet, writeSafetensorsRaw } from "./safetensors.js";
 import { configFromJsonText, paramsFromSafetensors } from "./hf-params.js";

@@ -25,7 +25,7 @@ import { fsProblem, fileSource, openRegularFile, readRegularText, resolveInside,
 import {
   DTYPE_BITS, HOST_LITTLE_ENDIAN, INDEX_FILE_NAME, MAX_HEADER_BYTES, MAX_INDEX_BYTES, SINGLE_FILE_NAME, elementCount, fail,
   formatShape, isSafetensorsDtype, missingShardProblem, parseSafetensorsIndex, quote, safetensorsFromSource, setFromShards, setOfOne, swapBytes,
-  type SafetensorsDtype, type SafetensorsFile, type SafetensorsSet, type TensorEntry,
+  type SafetensorsDtype, type SafetensorsFile, type SafetensorsSet,
 } from "./safetensors-read.js";
 
 export {
