@@ -33,7 +33,7 @@ import {
 } from "../kernels/quant.js";
 import { GGUF_FILE_TYPES, GGUF_FILE_TYPE_ID, ggufTensorType, type GgufFileType } from "./gguf-mixture.js";
 import { bf16ArrayToF32, f16ArrayToF32 } from "./half.js";
-import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
+import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, ggufBytes, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
 import { ModelType, PieceType, parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import type { HfTokenizer } from "../tokenizer/hf-json.js";
 import { bpeTokenizerMetadata, tokenizerJsonFromGguf } from "./gguf-bpe-vocab.js";
@@ -230,6 +230,18 @@ export interface GgufExportOptions {
  * order (HF naming, rotate_half q/k). Tensors are converted one at a time while writing.
  */
 export function saveGguf(path: string, config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): void {
+  const { metadata, tensors } = ggufModelContents(config, params, opts);
+  writeGguf(path, metadata, tensors);
+}
+
+/** `saveGguf` into memory: the whole .gguf file's bytes (what a page offers as a download). */
+export function ggufModelBytes(config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): Uint8Array {
+  const { metadata, tensors } = ggufModelContents(config, params, opts);
+  return ggufBytes(metadata, tensors);
+}
+
+/** The metadata and (lazily converted) tensors of a model's GGUF file. */
+function ggufModelContents(config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): { metadata: Map<string, GgufValue>; tensors: GgufTensorToWrite[] } {
   const layout = paramLayout(config);
   if (params.length !== layout.total) throw new Error(`params has ${params.length} floats, the config needs ${layout.total}`);
   const hd = headDim(config);
@@ -279,7 +291,7 @@ export function saveGguf(path: string, config: LlamaConfig, params: Float32Array
       },
     });
   }
-  writeGguf(path, md, tensors);
+  return { metadata: md, tensors };
 }
 
 // ---- RoPE scaling ----
