@@ -10,12 +10,13 @@
  * backend measures whether every core beats one thread on a decode-sized product (thread-count.ts).
  *
  * Every backend implements every op of the contract (types.ts); a loader returns it wrapped in
- * `checked` (checked.ts). No other module asks which backend it runs on.
+ * `checked` (checked.ts). No other module asks which backend it runs on. The browser bundle
+ * replaces this module by src/browser/backend.ts (same exports; its chooseBackend picks wasm).
  */
 import os from "node:os";
 import type { Backend } from "./types.js";
-import { referenceOps } from "./ops/index.js";
 import { checked } from "./checked.js";
+import { referenceBackend } from "./reference-backend.js";
 import { loadNativeBackend } from "./native.js";
 import { calibrateThreads } from "./thread-count.js";
 import { loadWasmBackend } from "./wasm-node.js";
@@ -50,15 +51,7 @@ export function backendNames(): string[] {
   return [...registry.keys()];
 }
 
-/** The TypeScript reference kernels as a (single-threaded, float32) backend. */
-export function referenceBackend(): Backend {
-  return checked<Backend>({
-    name: "reference",
-    threads: 1,
-    setThreads() { /* the reference backend is single-threaded */ },
-    ...referenceOps<Float32Array>(),
-  });
-}
+export { referenceBackend };
 
 /** The native addon; unless LLAMA_TS_THREADS says otherwise, its thread count is measured (thread-count.ts). */
 function loadNativeMeasured(): BackendLoad {
