@@ -5,17 +5,10 @@
  */
 import os from "node:os";
 import type { Backend } from "./types.js";
-import { referenceKernels } from "./reference.js";
+import { referenceBackend } from "./reference.js";
 import { loadNativeBackend } from "./native.js";
 
-export function referenceBackend(): Backend {
-  return {
-    name: "reference",
-    threads: 1,
-    setThreads() { /* the reference backend is single-threaded */ },
-    ...referenceKernels,
-  };
-}
+export { referenceBackend };
 
 let current: Backend | undefined;
 let noticeShown = false;
