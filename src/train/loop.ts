@@ -21,6 +21,7 @@ import type { Backend } from "../kernels/types.js";
 import { adamwSegment, adamwStep, clipScale, globalNorm, learningRate, type AdamWSegment, type DecayMask } from "../kernels/optim.js";
 import { hasNativeTrainOps, trainKernelsFor, type TrainKernels } from "../kernels/train-kernels.js";
 import { UserError } from "../util/errors.js";
+import { TokenWindowOrder, type WindowOrder } from "../data/order.js";
 
 export interface TrainHyperparameters {
   batch: number;
@@ -60,6 +61,33 @@ export interface WindowSource {
   cursor?: () => unknown;
   /** Held-out windows for validation loss: `rows` windows starting at held-out row `index`; false when none. */
   validation?: (out: Int32Array, index: number, rows: number, T: number) => boolean;
+}
+
+/**
+ * Windows from tokens in memory, in the order a raw token file of the same tokens gives
+ * (data/order.ts: sequential, or seeded shuffled epochs), read circularly; the cursor is the
+ * number of windows drawn, as data/sampler.ts TokenFileSampler records it.
+ */
+export function tokenArrayWindows(tokens: ArrayLike<number>, opts: { seqLen: number; order: WindowOrder; seed: number; description?: string }): WindowSource {
+  const L = tokens.length;
+  if (L < 2) throw new UserError(`training needs at least 2 tokens, got ${L}`);
+  const order = new TokenWindowOrder(L, opts.seqLen, opts.order, opts.seed);
+  let drawn = 0;
+  return {
+    description: opts.description ?? `${L} tokens in memory`,
+    fill(out, firstRow, rows, T) {
+      if (T !== opts.seqLen) throw new Error(`tokenArrayWindows: made for T = ${opts.seqLen}, asked for ${T}`);
+      for (let r = 0; r < rows; r++) {
+        let pos = order.start(firstRow + r) % L;
+        for (let o = r * (T + 1), end = o + T + 1; o < end; o++) {
+          out[o] = tokens[pos]!;
+          if (++pos === L) pos = 0;
+        }
+      }
+      drawn = firstRow + rows;
+    },
+    cursor: () => ({ kind: "tokenfile", order: opts.order, seed: opts.seed, seqLen: opts.seqLen, tokens: L, windows: drawn }),
+  };
 }
 
 export interface StepLog {
