@@ -13,7 +13,6 @@
  * convert_llama_weights_to_hf.py). k uses the number of kv heads. Rows are permuted whole, so
  * this works on quantised rows too.
  */
-import fs from "node:fs";
 import { quoteForTerminal as q, UserError } from "../util/errors.js";
 import type { LlamaConfig } from "../model/config.js";
 import { CONFIG_LIMITS, headDim, validateConfig } from "../model/config.js";
@@ -38,6 +37,7 @@ import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, writeGguf, typ
 import { ModelType, PieceType, parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import type { HfTokenizer } from "../tokenizer/hf-json.js";
 import { bpeTokenizerMetadata, tokenizerJsonFromGguf } from "./gguf-bpe-vocab.js";
+import { fileSource } from "../util/files.js";
 
 /** A GGUF file type llama-ts writes (see gguf-mixture.ts for the type of each tensor). */
 export type GgufExportType = GgufFileType;
@@ -527,35 +527,38 @@ export function loadGgufParams(path: string): GgufModel & { params: Float32Array
 export function loadGgufTensors(path: string): GgufModel & { tensors: ModelTensors<Weight> } {
   const f = GgufFile.open(path);
   try {
-    const config = configFromGguf(f);
-    const names = checkTensorSet(f, config);
-    const layout = paramLayout(config);
-    const byHf = new Map<string, Weight>();
-    for (const [g, h] of names) {
-      const spec = layout.byName.get(h)!;
-      const keepQuant = spec.shape.length === 2;
-      byHf.set(h, readModelTensor(f, config, g, h, spec.shape, keepQuant));
-    }
-    // checkTensorSet made sure every name is there
-    const tensors: ModelTensors<Weight> = modelTensorsFrom(config, (h) => byHf.get(h)!);
-    return { path, config, tensors, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getInteger("general.file_type"), tensorTypes: tensorTypeNames(f) };
+    return ggufModelTensors(f);
   } finally {
     f.close();
   }
+}
+
+/** `loadGgufTensors` over an open GgufFile (from a path or from bytes); the caller closes it. */
+export function ggufModelTensors(f: GgufFile): GgufModel & { tensors: ModelTensors<Weight> } {
+  const config = configFromGguf(f);
+  const names = checkTensorSet(f, config);
+  const layout = paramLayout(config);
+  const byHf = new Map<string, Weight>();
+  for (const [g, h] of names) {
+    const spec = layout.byName.get(h)!;
+    const keepQuant = spec.shape.length === 2;
+    byHf.set(h, readModelTensor(f, config, g, h, spec.shape, keepQuant));
+  }
+  // checkTensorSet made sure every name is there
+  const tensors: ModelTensors<Weight> = modelTensorsFrom(config, (h) => byHf.get(h)!);
+  return { path: f.path, config, tensors, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getInteger("general.file_type"), tensorTypes: tensorTypeNames(f) };
 }
 
 /** True when the path looks like a GGUF file (by extension, or by magic if it is a regular file). */
 export function isGgufPath(p: string): boolean {
   if (p.toLowerCase().endsWith(".gguf")) return true;
   try {
-    // Never open a FIFO or device to sniff it (opening a FIFO blocks until a writer appears).
-    if (!fs.statSync(p).isFile()) return false;
-    const fd = fs.openSync(p, "r");
+    // fileSource never opens a FIFO or device (opening a FIFO blocks until a writer appears).
+    const src = fileSource(p);
     try {
-      const b = Buffer.alloc(4);
-      return fs.readSync(fd, b, 0, 4, 0) === 4 && b.toString("latin1") === "GGUF";
+      return src.size >= 4 && String.fromCharCode(...src.read(0, 4)) === "GGUF";
     } finally {
-      fs.closeSync(fd);
+      src.close();
     }
   } catch {
     return false;

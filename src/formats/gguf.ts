@@ -14,9 +14,9 @@
  * llama.cpp does); names and keys from the file are quoted and escaped in messages. Every
  * failure is a UserError naming the file.
  */
-import fs from "node:fs";
 import { quoteForTerminal as q, UserError } from "../util/errors.js";
-import { openRegularFile, writeFileAtomicWith } from "../util/files.js";
+import { bytesSource, utf8Decoder, utf8Encoder, type ByteSource } from "../util/byte-source.js";
+import { fileSource, writeFileAtomicWith, type WriteFn } from "../util/files.js";
 import { QUANT_FORMATS } from "../kernels/quant/index.js";
 
 export enum GgufValueType {
@@ -101,12 +101,13 @@ function scalarSize(t: number): number | undefined {
   }
 }
 
-/** A buffered, bounds-checked sequential reader over a file descriptor. */
+/** A buffered, bounds-checked sequential reader over a ByteSource (little-endian). */
 class HeaderReader {
-  private buf = Buffer.alloc(0);
+  private buf = new Uint8Array(0);
+  private view = new DataView(this.buf.buffer);
   private bufStart = 0;
   pos = 0;
-  constructor(private readonly fd: number, readonly size: number, private readonly file: string) {}
+  constructor(private readonly src: ByteSource, readonly size: number, private readonly file: string) {}
 
   fail(msg: string): never {
     throw new UserError(`${this.file}: ${msg}`);
@@ -121,27 +122,29 @@ class HeaderReader {
     const rel = this.pos - this.bufStart;
     if (rel >= 0 && rel + n <= this.buf.length) return rel;
     const len = Math.min(Math.max(n, 1 << 20), this.remaining);
-    this.buf = Buffer.alloc(len);
-    let got = 0;
-    while (got < len) {
-      const r = fs.readSync(this.fd, this.buf, got, len - got, this.pos + got);
-      if (r <= 0) this.fail(`read error at offset ${this.pos + got}`);
-      got += r;
-    }
+    this.buf = this.src.read(this.pos, len);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.bufStart = this.pos;
     return 0;
   }
 
-  u8(what: string): number { const o = this.ensure(1, what); this.pos += 1; return this.buf.readUInt8(o); }
-  i8(what: string): number { const o = this.ensure(1, what); this.pos += 1; return this.buf.readInt8(o); }
-  u16(what: string): number { const o = this.ensure(2, what); this.pos += 2; return this.buf.readUInt16LE(o); }
-  i16(what: string): number { const o = this.ensure(2, what); this.pos += 2; return this.buf.readInt16LE(o); }
-  u32(what: string): number { const o = this.ensure(4, what); this.pos += 4; return this.buf.readUInt32LE(o); }
-  i32(what: string): number { const o = this.ensure(4, what); this.pos += 4; return this.buf.readInt32LE(o); }
-  f32(what: string): number { const o = this.ensure(4, what); this.pos += 4; return this.buf.readFloatLE(o); }
-  f64(what: string): number { const o = this.ensure(8, what); this.pos += 8; return this.buf.readDoubleLE(o); }
-  u64big(what: string): bigint { const o = this.ensure(8, what); this.pos += 8; return this.buf.readBigUInt64LE(o); }
-  i64big(what: string): bigint { const o = this.ensure(8, what); this.pos += 8; return this.buf.readBigInt64LE(o); }
+  /** A view positioned on the next `n` bytes (read in first if needed), and the offset in it. */
+  private at(n: number, what: string): [DataView, number] {
+    const o = this.ensure(n, what); // may replace this.view: read it after
+    this.pos += n;
+    return [this.view, o];
+  }
+
+  u8(what: string): number { const [v, o] = this.at(1, what); return v.getUint8(o); }
+  i8(what: string): number { const [v, o] = this.at(1, what); return v.getInt8(o); }
+  u16(what: string): number { const [v, o] = this.at(2, what); return v.getUint16(o, true); }
+  i16(what: string): number { const [v, o] = this.at(2, what); return v.getInt16(o, true); }
+  u32(what: string): number { const [v, o] = this.at(4, what); return v.getUint32(o, true); }
+  i32(what: string): number { const [v, o] = this.at(4, what); return v.getInt32(o, true); }
+  f32(what: string): number { const [v, o] = this.at(4, what); return v.getFloat32(o, true); }
+  f64(what: string): number { const [v, o] = this.at(8, what); return v.getFloat64(o, true); }
+  u64big(what: string): bigint { const [v, o] = this.at(8, what); return v.getBigUint64(o, true); }
+  i64big(what: string): bigint { const [v, o] = this.at(8, what); return v.getBigInt64(o, true); }
   /** A u64 that must fit a JS number and be <= limit. */
   u64(what: string, limit: number): number {
     const v = this.u64big(what);
@@ -150,9 +153,8 @@ class HeaderReader {
   }
   string(what: string): string {
     const len = this.u64(`length of ${what}`, Math.min(this.remaining, MAX_STRING));
-    const o = this.ensure(len, what);
-    this.pos += len;
-    return this.buf.toString("utf8", o, o + len);
+    const [v, o] = this.at(len, what);
+    return utf8Decoder.decode(new Uint8Array(v.buffer, v.byteOffset + o, len));
   }
 }
 
@@ -164,14 +166,17 @@ export class GgufFile {
   readonly alignment: number;
   readonly dataOffset: number;
   readonly fileSize: number;
-  private fd: number | undefined;
+  /** The file's path, or the name of the bytes it was read from (messages name it). */
+  readonly path: string;
+  private src: ByteSource | undefined;
 
-  private constructor(readonly path: string) {
-    const { fd, size } = openRegularFile(path, "GGUF file");
-    this.fd = fd;
+  private constructor(src: ByteSource) {
+    this.src = src;
+    this.path = src.name;
+    const path = src.name;
     try {
-      this.fileSize = size;
-      const r = new HeaderReader(fd, this.fileSize, path);
+      this.fileSize = src.size;
+      const r = new HeaderReader(src, this.fileSize, path);
       if (this.fileSize < 24) r.fail(`not a GGUF file (only ${this.fileSize} bytes)`);
       const magic = r.u32("magic");
       if (magic !== MAGIC) r.fail(`not a GGUF file (magic ${magic.toString(16)}, expected "GGUF")`);
@@ -249,15 +254,19 @@ export class GgufFile {
     }
   }
 
+  /** Opens a GGUF file on disk (Node): the header is read now, tensors when asked for. */
   static open(path: string): GgufFile {
-    return new GgufFile(path);
+    return new GgufFile(fileSource(path, "GGUF file"));
+  }
+
+  /** Parses GGUF bytes from any source (`bytesSource(arrayBuffer, name)` for bytes in memory). */
+  static fromSource(src: ByteSource): GgufFile {
+    return new GgufFile(src);
   }
 
   close(): void {
-    if (this.fd !== undefined) {
-      fs.closeSync(this.fd);
-      this.fd = undefined;
-    }
+    this.src?.close();
+    this.src = undefined;
   }
 
   /** The metadata value of `key` (scalar or array), or undefined. */
@@ -300,18 +309,11 @@ export class GgufFile {
   }
 
   /** The raw bytes of a tensor (one positioned read). */
-  readTensorBytes(name: string): Uint8Array {
+  readTensorBytes(name: string): Uint8Array<ArrayBuffer> {
     const t = this.tensorsByName.get(name);
     if (!t) throw new UserError(`${this.path}: no tensor named ${q(name)}`);
-    if (this.fd === undefined) throw new Error(`${this.path} is closed`);
-    const out = new Uint8Array(t.nbytes);
-    let got = 0;
-    while (got < t.nbytes) {
-      const n = fs.readSync(this.fd, out, got, Math.min(t.nbytes - got, 1 << 30), t.fileOffset + got);
-      if (n <= 0) throw new UserError(`${this.path}: read error in tensor ${q(name)}`);
-      got += n;
-    }
-    return out;
+    if (this.src === undefined) throw new Error(`${this.path} is closed`);
+    return this.src.read(t.fileOffset, t.nbytes);
   }
 }
 
@@ -368,34 +370,39 @@ export interface GgufTensorToWrite {
   data: Uint8Array | (() => Uint8Array);
 }
 
+/** Little-endian header bytes, collected in chunks. */
 class ByteSink {
-  private chunks: Buffer[] = [];
+  private chunks: Uint8Array[] = [];
   length = 0;
-  push(b: Buffer): void {
+  push(b: Uint8Array): void {
     this.chunks.push(b);
     this.length += b.length;
   }
-  u32(v: number): void { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.push(b); }
-  u64(v: number | bigint): void { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.push(b); }
-  string(s: string): void { const b = Buffer.from(s, "utf8"); this.u64(b.length); this.push(b); }
+  private fixed(n: number, set: (v: DataView) => void): void {
+    const b = new Uint8Array(n);
+    set(new DataView(b.buffer));
+    this.push(b);
+  }
+  u32(v: number): void { this.fixed(4, (d) => d.setUint32(0, v, true)); }
+  u64(v: number | bigint): void { this.fixed(8, (d) => d.setBigUint64(0, BigInt(v), true)); }
+  string(s: string): void { const b = utf8Encoder.encode(s); this.u64(b.length); this.push(b); }
   scalar(type: GgufValueType, v: GgufScalar): void {
-    const b = Buffer.alloc(scalarSize(type) ?? 0);
+    const n = scalarSize(type) ?? 0;
     switch (type) {
-      case GgufValueType.UINT8: b.writeUInt8(Number(v)); break;
-      case GgufValueType.INT8: b.writeInt8(Number(v)); break;
-      case GgufValueType.UINT16: b.writeUInt16LE(Number(v)); break;
-      case GgufValueType.INT16: b.writeInt16LE(Number(v)); break;
-      case GgufValueType.UINT32: b.writeUInt32LE(Number(v)); break;
-      case GgufValueType.INT32: b.writeInt32LE(Number(v)); break;
-      case GgufValueType.FLOAT32: b.writeFloatLE(Number(v)); break;
-      case GgufValueType.FLOAT64: b.writeDoubleLE(Number(v)); break;
-      case GgufValueType.UINT64: b.writeBigUInt64LE(BigInt(v)); break;
-      case GgufValueType.INT64: b.writeBigInt64LE(BigInt(v)); break;
-      case GgufValueType.BOOL: b.writeUInt8(v ? 1 : 0); break;
-      case GgufValueType.STRING: this.string(String(v)); return;
+      case GgufValueType.UINT8: return this.fixed(n, (d) => d.setUint8(0, Number(v)));
+      case GgufValueType.INT8: return this.fixed(n, (d) => d.setInt8(0, Number(v)));
+      case GgufValueType.UINT16: return this.fixed(n, (d) => d.setUint16(0, Number(v), true));
+      case GgufValueType.INT16: return this.fixed(n, (d) => d.setInt16(0, Number(v), true));
+      case GgufValueType.UINT32: return this.fixed(n, (d) => d.setUint32(0, Number(v), true));
+      case GgufValueType.INT32: return this.fixed(n, (d) => d.setInt32(0, Number(v), true));
+      case GgufValueType.FLOAT32: return this.fixed(n, (d) => d.setFloat32(0, Number(v), true));
+      case GgufValueType.FLOAT64: return this.fixed(n, (d) => d.setFloat64(0, Number(v), true));
+      case GgufValueType.UINT64: return this.fixed(n, (d) => d.setBigUint64(0, BigInt(v), true));
+      case GgufValueType.INT64: return this.fixed(n, (d) => d.setBigInt64(0, BigInt(v), true));
+      case GgufValueType.BOOL: return this.fixed(n, (d) => d.setUint8(0, v ? 1 : 0));
+      case GgufValueType.STRING: return this.string(String(v));
       default: throw new Error(`cannot write GGUF value type ${type}`);
     }
-    this.push(b);
   }
   value(v: GgufValue | GgufArrayValue, type: GgufValueType): void {
     if (type !== GgufValueType.ARRAY) {
@@ -408,8 +415,14 @@ class ByteSink {
     if (arr.itemType === GgufValueType.ARRAY) for (const item of arr.value as GgufArrayValue[]) this.value(item, GgufValueType.ARRAY);
     else for (const item of arr.value as GgufScalar[]) this.scalar(arr.itemType, item);
   }
-  concat(): Buffer {
-    return Buffer.concat(this.chunks, this.length);
+  concat(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let o = 0;
+    for (const c of this.chunks) {
+      out.set(c, o);
+      o += c.length;
+    }
+    return out;
   }
 }
 
@@ -422,11 +435,30 @@ export function tensorBytes(dims: readonly number[], type: number): number {
 }
 
 /**
- * Writes a GGUF v3 file atomically (temporary file + rename). Metadata keys are written in the
- * map's order; `general.alignment` is honoured if present (else 32). Tensor data is written one
- * tensor at a time.
+ * Writes a GGUF v3 file atomically (temporary file + rename): `serializeGguf` into a file.
  */
 export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>, tensors: readonly GgufTensorToWrite[]): void {
+  writeFileAtomicWith(path, (write) => serializeGguf(metadata, tensors, write));
+}
+
+/** A whole GGUF v3 file in memory (what a browser offers as a download). */
+export function ggufBytes(metadata: ReadonlyMap<string, GgufValue>, tensors: readonly GgufTensorToWrite[]): Uint8Array {
+  const sink = new ByteSink();
+  serializeGguf(metadata, tensors, (b) => sink.push(b.slice())); // a producer may reuse its buffer
+  return sink.concat();
+}
+
+/** Parses GGUF bytes held in memory (an ArrayBuffer from `File.arrayBuffer()` or `fetch`). */
+export function ggufFromBytes(bytes: ArrayBuffer | Uint8Array, name: string): GgufFile {
+  return GgufFile.fromSource(bytesSource(bytes, name));
+}
+
+/**
+ * GGUF v3 bytes, in order, to `writeRaw`. Metadata keys are written in the map's order;
+ * `general.alignment` is honoured if present (else 32). Tensor data is produced and written one
+ * tensor at a time.
+ */
+export function serializeGguf(metadata: ReadonlyMap<string, GgufValue>, tensors: readonly GgufTensorToWrite[], writeRaw: WriteFn): void {
   const alignV = metadata.get("general.alignment");
   const alignment = alignV && alignV.type === GgufValueType.UINT32 ? Number(alignV.value) : 32;
   const head = new ByteSink();
@@ -452,23 +484,20 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>
     head.u64(offset);
     offset = pad(offset + nbytes);
   }
-  const headBuf = head.concat();
-  writeFileAtomicWith(path, (writeRaw) => {
-    let pos = 0;
-    const write = (b: Uint8Array): void => {
-      writeRaw(b);
-      pos += b.length;
-    };
-    write(headBuf);
-    write(new Uint8Array(pad(pos) - pos));
-    const dataStart = pos;
-    tensors.forEach((t, i) => {
-      const bytes = typeof t.data === "function" ? t.data() : t.data;
-      if (bytes.length !== sizes[i]) throw new Error(`GGUF writer: tensor ${t.name} has ${bytes.length} bytes, its dims and type need ${sizes[i]}`);
-      write(bytes);
-      const rel = pos - dataStart;
-      if (i < tensors.length - 1) write(new Uint8Array(pad(rel) - rel));
-    });
+  let pos = 0;
+  const write = (b: Uint8Array): void => {
+    writeRaw(b);
+    pos += b.length;
+  };
+  write(head.concat());
+  write(new Uint8Array(pad(pos) - pos));
+  const dataStart = pos;
+  tensors.forEach((t, i) => {
+    const bytes = typeof t.data === "function" ? t.data() : t.data;
+    if (bytes.length !== sizes[i]) throw new Error(`GGUF writer: tensor ${t.name} has ${bytes.length} bytes, its dims and type need ${sizes[i]}`);
+    write(bytes);
+    const rel = pos - dataStart;
+    if (i < tensors.length - 1) write(new Uint8Array(pad(rel) - rel));
   });
 }
 

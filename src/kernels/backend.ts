@@ -2,11 +2,12 @@
  * Backend selection. The native addon (C, built by node-gyp at install time) is used when it
  * loads; otherwise everything runs on the reference kernels, and we say so once.
  * LLAMA_TS_BACKEND=reference|native forces one; LLAMA_TS_THREADS=N sets the native threads.
+ * The browser bundle replaces this module by src/browser/backend.ts (same exports).
  */
 import os from "node:os";
 import type { Backend } from "./types.js";
-import { referenceBackend } from "./reference.js";
 import { loadNativeBackend } from "./native.js";
+import { referenceBackend } from "./reference-backend.js";
 
 export { referenceBackend };
 

@@ -3,7 +3,7 @@
  * fast kernel is tested against these on random inputs; the float64 instantiation is what the
  * finite-difference gradient checks run on.
  */
-import type { Backend, FloatArray, Kernels } from "./types.js";
+import type { FloatArray, Kernels } from "./types.js";
 
 export function matmul(out: FloatArray, a: FloatArray, w: FloatArray, m: number, n: number, k: number): void {
   for (let i = 0; i < m; i++) {
@@ -99,13 +99,3 @@ export function addInPlace(x: FloatArray, y: FloatArray, n: number): void {
 
 /** The reference kernels as one object, usable with Float32Array or Float64Array. */
 export const referenceKernels: Kernels<FloatArray> = { matmul, matvec, rmsnorm, rope, attention, swiglu, addInPlace };
-
-/** The reference kernels as a single-threaded backend (Node-free: the browser build uses it too). */
-export function referenceBackend(): Backend {
-  return {
-    name: "reference",
-    threads: 1,
-    setThreads() { /* the reference backend is single-threaded */ },
-    ...(referenceKernels as Kernels<Float32Array>),
-  };
-}

@@ -9,44 +9,33 @@
  *     that executes nothing; model-parallel shards merged),
  * and returns the ready-to-run model with its tokenizer and chat template. Every command
  * (generate, logits, eval, chat, serve, quantize, convert) goes through here.
+ *
+ * This is the Node layer: it finds the files and reads them; the parts are assembled by the
+ * source-agnostic core (runtime/language-model.ts), which the browser loader shares.
  */
 import fs from "node:fs";
 import path from "node:path";
 import type { Backend } from "../kernels/types.js";
 import type { LlamaConfig } from "../model/config.js";
-import { LlamaModel } from "../model/llama.js";
 import { LAYER_TENSOR_NAMES, paramLayout, tensorViews } from "../model/params.js";
 import { dequantizeRows, isQuantMatrix, type Weight } from "../kernels/quant.js";
 import type { ModelFormat } from "../formats/convert.js";
 import { loadModelFolder } from "../formats/hf-folder.js";
 import { GgufFile } from "../formats/gguf.js";
-import { isGgufPath, loadGgufTensors } from "../formats/gguf-model.js";
+import { isGgufPath } from "../formats/gguf-model.js";
 import { loadLlama2c } from "../formats/llama2c.js";
 import { loadMetaCheckpoint, metaCheckpointDir } from "../formats/meta.js";
 import { SentencePieceTokenizer } from "../tokenizer/tokenizer.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import { HfTokenizer } from "../tokenizer/hf-json.js";
+import { assembleLanguageModel, ggufModelParts, modelIdFromBaseName, type LanguageModel, type ModelParts } from "./language-model.js";
 import { loadTokenizer, readTokenizerConfig } from "../tokenizer/load.js";
 import { UserError } from "../util/errors.js";
 import { kindOf } from "../util/files.js";
 
 export type { ModelFormat };
 
-/** A loaded model: what `loadModel` returns and what generation, chat, eval and serve take. */
-export interface LanguageModel {
-  /** The model's id: the file's or folder's base name (e.g. `stories15M.gguf` → `stories15M`). */
-  readonly name: string;
-  readonly path: string;
-  readonly format: ModelFormat;
-  readonly config: LlamaConfig;
-  readonly model: LlamaModel;
-  /** Undefined when the model came without one (a llama2.c file, a GGUF without vocabulary). */
-  readonly tokenizer: Tokenizer | undefined;
-  /** Where the tokenizer came from (a file, or the GGUF's tokenizer keys). */
-  readonly tokenizerSource: string | undefined;
-  /** A Jinja chat template from the GGUF or tokenizer_config.json, if the model has one. */
-  readonly chatTemplate: string | undefined;
-}
+export type { LanguageModel };
 
 export interface LoadModelOptions {
   /** A tokenizer file that replaces (or supplies) the model's own. */
@@ -72,8 +61,7 @@ export function detectModelFormat(p: string): ModelFormat {
 
 /** The model's id as the server and reports show it: the base name without a model-file extension. */
 export function modelName(p: string): string {
-  const base = path.basename(path.resolve(p));
-  return base.replace(/\.(gguf|bin)$/i, "");
+  return modelIdFromBaseName(path.basename(path.resolve(p)));
 }
 
 /** Opens a model (see the module comment). Resolves once the weights are in memory. */
@@ -84,52 +72,40 @@ export async function loadModel(p: string, opts: LoadModelOptions = {}): Promise
 /** `loadModel` for scripts that prefer not to await. */
 export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageModel {
   const format = detectModelFormat(p);
-  let config: LlamaConfig;
-  let model: LlamaModel;
-  let tokenizer: Tokenizer | undefined;
-  let tokenizerSource: string | undefined;
-  let chatTemplate: string | undefined;
-  if (format === "hf") {
+  const name = modelName(format === "meta" ? metaCheckpointDir(p)! : p);
+  const withTokenizer = opts.tokenizer === undefined;
+  let parts: ModelParts;
+  if (format === "gguf") {
+    const f = GgufFile.open(p);
+    try {
+      parts = ggufModelParts(f, name, withTokenizer);
+    } finally {
+      f.close();
+    }
+  } else if (format === "hf") {
     const folder = loadModelFolder(p);
-    config = folder.config;
-    model = new LlamaModel(config, folder.params, opts.backend);
+    parts = { name, path: p, format, config: folder.config, weights: folder.params, chatTemplate: folderChatTemplate(p) };
     const tokFiles = ["tokenizer.model", "tokenizer.json"].map((f) => path.join(p, f)).filter((f) => fs.existsSync(f));
-    if (tokFiles.length > 0 && opts.tokenizer === undefined) {
-      tokenizer = loadTokenizer(p); // SentencePiece tokenizer.model first, else tokenizer.json
-      tokenizerSource = tokenizer instanceof HfTokenizer ? path.join(p, "tokenizer.json") : tokFiles[0];
+    if (tokFiles.length > 0 && withTokenizer) {
+      parts.tokenizer = loadTokenizer(p); // SentencePiece tokenizer.model first, else tokenizer.json
+      parts.tokenizerSource = parts.tokenizer instanceof HfTokenizer ? path.join(p, "tokenizer.json") : tokFiles[0];
     }
-    chatTemplate = folderChatTemplate(p);
-  } else if (format === "gguf") {
-    const g = loadGgufTensors(p);
-    config = g.config;
-    model = new LlamaModel(config, g.tensors, opts.backend);
-    if (opts.tokenizer === undefined) {
-      if (g.tokenizer) tokenizer = SentencePieceTokenizer.fromModel(g.tokenizer, `${p} (tokenizer.ggml.* keys)`);
-      else if (g.tokenizerJson) tokenizer = HfTokenizer.fromJson(g.tokenizerJson); // byte-level BPE (Llama 3)
-      if (tokenizer) tokenizerSource = p;
-    }
-    chatTemplate = ggufChatTemplate(p);
   } else if (format === "meta") {
     const m = loadMetaCheckpoint(metaCheckpointDir(p)!);
-    config = m.config;
-    model = new LlamaModel(config, m.params, opts.backend);
-    if (m.tokenizerPath && opts.tokenizer === undefined) {
-      tokenizer = SentencePieceTokenizer.fromFile(m.tokenizerPath);
-      tokenizerSource = m.tokenizerPath;
+    parts = { name, path: p, format, config: m.config, weights: m.params };
+    if (m.tokenizerPath && withTokenizer) {
+      parts.tokenizer = SentencePieceTokenizer.fromFile(m.tokenizerPath);
+      parts.tokenizerSource = m.tokenizerPath;
     }
   } else {
     const l = loadLlama2c(p);
-    config = l.config;
-    model = new LlamaModel(config, l.params, opts.backend);
+    parts = { name, path: p, format, config: l.config, weights: l.params };
   }
   if (opts.tokenizer !== undefined) {
-    tokenizer = loadTokenizerFile(opts.tokenizer);
-    tokenizerSource = opts.tokenizer;
+    parts.tokenizer = loadTokenizerFile(opts.tokenizer);
+    parts.tokenizerSource = opts.tokenizer;
   }
-  if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
-    throw new UserError(`${tokenizerSource}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}`);
-  }
-  return { name: modelName(format === "meta" ? metaCheckpointDir(p)! : p), path: p, format, config, model, tokenizer, tokenizerSource, chatTemplate };
+  return assembleLanguageModel(parts, opts.backend);
 }
 
 /** A tokenizer file given by the user: tokenizer.model, tokenizer.json, or a folder holding one. */
@@ -145,15 +121,6 @@ function folderChatTemplate(dir: string): string | undefined {
   const jinja = path.join(dir, "chat_template.jinja");
   if (fs.existsSync(jinja)) return fs.readFileSync(jinja, "utf8");
   return readTokenizerConfig(dir)?.chatTemplate;
-}
-
-function ggufChatTemplate(p: string): string | undefined {
-  const f = GgufFile.open(p);
-  try {
-    return f.getString("tokenizer.chat_template");
-  } finally {
-    f.close();
-  }
 }
 
 /**

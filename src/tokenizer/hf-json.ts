@@ -24,8 +24,8 @@
  * Anything outside this family (WordPiece, Unigram, other normalizers or pre-tokenizers) is a
  * UserError naming what is not supported.
  */
-import { readFileSync } from "node:fs";
 import { UserError } from "../util/errors.js";
+import { MAX_TOKENIZER_BYTES, readRegularText } from "../util/files.js";
 import { HfBpe } from "./hf-bpe.js";
 import { DecoderSpec, HfDecodeStream, parseDecoder } from "./hf-decode.js";
 import { IS_WHITESPACE, Json, JsonObject, Normalize, PreTokenize, isObject, parseNormalizer, parsePreTokenizer } from "./hf-pretokenize.js";
@@ -153,13 +153,7 @@ export class HfTokenizer implements Tokenizer {
 
   /** Loads a tokenizer.json file; a missing, malformed or unsupported file is a UserError naming it. */
   static fromFile(path: string, opts: HfTokenizerOptions = {}): HfTokenizer {
-    let text: string;
-    try {
-      text = readFileSync(path, "utf8");
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new UserError(`cannot read tokenizer ${path}: ${code === "ENOENT" ? "no such file" : (err as Error).message}`);
-    }
+    const text = readRegularText(path, { maxBytes: MAX_TOKENIZER_BYTES, what: "tokenizer" });
     return HfTokenizer.fromJson(text, { name: path, ...opts });
   }
 

@@ -11,13 +11,16 @@
  *   folder, full disk, missing parent) is one UserError naming the file, with the temporary
  *   file removed;
  * - an existing output is never replaced unless the caller says so (`refuseExisting`).
+ *
+ * Node only: the browser bundle replaces this module by src/browser/files.ts, whose functions
+ * say that a page reads bytes, not paths.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "./errors.js";
+import { MAX_TOKENIZER_BYTES, type ByteSource } from "./byte-source.js";
 
-/** A SentencePiece tokenizer.model larger than this is refused (LLaMA's is 500 KB, Gemma's 4 MB). */
-export const MAX_TOKENIZER_BYTES = 64 << 20;
+export { MAX_TOKENIZER_BYTES };
 
 /** Describes a Node file-system error briefly ("no such file", "no space left on the device"...). */
 export function fsProblem(e: unknown): string {
@@ -88,6 +91,39 @@ export function openRegularFile(file: string, what = "file"): { fd: number; size
     throw new UserError(`cannot read ${what} ${file}: it is ${kindOf(st)}, not a regular file`);
   }
   return { fd, size: st.size };
+}
+
+/**
+ * A regular file as a ByteSource (util/byte-source.ts): positioned reads, nothing read up front.
+ * The caller closes it.
+ */
+export function fileSource(file: string, what = "file"): ByteSource {
+  const opened = openRegularFile(file, what);
+  let fd: number | undefined = opened.fd;
+  return {
+    name: file,
+    size: opened.size,
+    read(offset: number, length: number): Uint8Array<ArrayBuffer> {
+      if (fd === undefined) throw new Error(`${file} is closed`);
+      const out = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        let n: number;
+        try {
+          n = fs.readSync(fd, out, got, Math.min(length - got, 1 << 30), offset + got);
+        } catch (e) {
+          throw new UserError(`cannot read ${what} ${file}: ${fsProblem(e)}`);
+        }
+        if (n <= 0) throw new UserError(`${file}: read error at offset ${offset + got} (the file shrank while being read?)`);
+        got += n;
+      }
+      return out;
+    },
+    close(): void {
+      if (fd !== undefined) fs.closeSync(fd);
+      fd = undefined;
+    },
+  };
 }
 
 export interface ReadLimits {

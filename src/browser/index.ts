@@ -1,0 +1,54 @@
+/**
+ * llama-ts in a browser: the library's names for running models, from one ESM file
+ * (dist/browser/llama-ts.js, built by scripts/build-browser.mjs; no Node built-ins).
+ *
+ *   const { loadModel, generate, GenerationSession } = await import("/dist/llama-ts.js");
+ *   const lm = await loadModel("/model.gguf");                       // URL, ArrayBuffer, Blob, File, or HF folder files
+ *   const ids = lm.tokenizer.encode("Once upon a time", { bos: true });
+ *   const { tokens } = await generate(lm, { tokens: ids, maxTokens: 32, temperature: 0 });
+ *   const session = new GenerationSession(lm);
+ *   for await (const chunk of session.stream("Hello", { maxTokens: 32 })) out.textContent += chunk.text;
+ *
+ * The names and shapes are those of the Node library (src/index.ts); only `loadModel` takes
+ * bytes instead of paths (src/browser/load.ts).
+ */
+
+// Loading and running models
+export { loadModel, type ModelSource, type BrowserLoadModelOptions } from "./load.js";
+export type { LanguageModel } from "../runtime/language-model.js";
+export { GenerationSession, QueueFullError, RequestError, GENERATE_DEFAULTS } from "../generate/session.js";
+export { generate, generateTokens, type GenerateRequest, type GenerateTokensOptions, type GenerateStats } from "../generate/generate.js";
+export type {
+  GenerateOptions,
+  GenerationChunk,
+  GenerationResult,
+  GenerationTimings,
+  SamplingParams,
+  SessionOptions,
+  SessionStats,
+  StopReason,
+  TokenLogprob,
+  TopLogprob,
+} from "../generate/types.js";
+export { renderChat, chatGenerateOptions, FALLBACK_CHAT_TEMPLATE, type ChatMessage } from "../generate/chat.js";
+export { sampleToken, type SamplingOptions } from "../generate/sampler.js";
+
+// The model
+export { PRESETS, presetConfig, configFromHf, configToHf, ffnHiddenSize, headDim, type LlamaConfig } from "../model/config.js";
+export { parameterCount } from "../model/params.js";
+export { initParams } from "../model/init.js";
+export { LlamaModel, KVCache, type BatchSegment } from "../model/llama.js";
+export { ropeFreqFactors, type RopeScaling } from "../model/rope.js";
+
+// Tokenizers
+export { SentencePieceTokenizer } from "../tokenizer/tokenizer.js";
+export { HfTokenizer } from "../tokenizer/hf-json.js";
+export type { EncodeOptions, Tokenizer, TokenDecodeStream } from "../tokenizer/types.js";
+
+// Files (bytes in, bytes out)
+export { GgufFile } from "../formats/gguf.js";
+
+// Kernels and utilities
+export { getBackend, setBackend, initBackend, chooseBackend, canUseThreads, type BackendPreference, type BackendOptions } from "./backend.js";
+export type { Backend } from "../kernels/types.js";
+export { UserError } from "../util/errors.js";
