@@ -33,7 +33,7 @@ import {
 } from "../kernels/quant.js";
 import { GGUF_FILE_TYPES, GGUF_FILE_TYPE_ID, ggufTensorType, type GgufFileType } from "./gguf-mixture.js";
 import { bf16ArrayToF32, f16ArrayToF32 } from "./half.js";
-import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
+import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, ggufBytes, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
 import { ModelType, PieceType, parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import type { HfTokenizer } from "../tokenizer/hf-json.js";
 import { bpeTokenizerMetadata, tokenizerJsonFromGguf } from "./gguf-bpe-vocab.js";
@@ -226,10 +226,23 @@ export interface GgufExportOptions {
 }
 
 /**
- * Writes a model as GGUF. `params` is the contiguous float32 buffer in `paramLayout(config)`
- * order (HF naming, rotate_half q/k). Tensors are converted one at a time while writing.
+ * Writes a model as a GGUF file. `params` is the contiguous float32 buffer in
+ * `paramLayout(config)` order (HF naming, rotate_half q/k). Tensors are converted one at a
+ * time while writing.
  */
 export function saveGguf(path: string, config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): void {
+  const { metadata, tensors } = ggufModelContents(config, params, opts);
+  writeGguf(path, metadata, tensors);
+}
+
+/** The same GGUF as `saveGguf`, as bytes in memory (no file system: a page's download). */
+export function ggufModelBytes(config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): Uint8Array {
+  const { metadata, tensors } = ggufModelContents(config, params, opts);
+  return ggufBytes(metadata, tensors);
+}
+
+/** A model's GGUF metadata and tensors (converted when the writer reaches them). */
+function ggufModelContents(config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): { metadata: Map<string, GgufValue>; tensors: GgufTensorToWrite[] } {
   const layout = paramLayout(config);
   if (params.length !== layout.total) throw new Error(`params has ${params.length} floats, the config needs ${layout.total}`);
   const hd = headDim(config);
@@ -279,7 +292,7 @@ export function saveGguf(path: string, config: LlamaConfig, params: Float32Array
       },
     });
   }
-  writeGguf(path, md, tensors);
+  return { metadata: md, tensors };
 }
 
 // ---- RoPE scaling ----
