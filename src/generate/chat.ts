@@ -15,7 +15,7 @@
  * is tokenised with `parseSpecial: true` and without another BOS (`chatGenerateOptions`).
  */
 import { Template } from "@huggingface/jinja";
-import type { LanguageModel } from "../runtime/load.js";
+import type { LanguageModel } from "../runtime/language-model.js";
 import { UserError } from "../util/errors.js";
 import type { GenerateOptions } from "./types.js";
 

@@ -6,7 +6,7 @@
  *   const { text, stopReason } = await generate(lm, { prompt: "The capital of France is", maxTokens: 16, temperature: 0 });
  */
 import type { LlamaModel } from "../model/llama.js";
-import type { LanguageModel } from "../runtime/load.js";
+import type { LanguageModel } from "../runtime/language-model.js";
 import { GenerationSession } from "./session.js";
 import type { GenerateOptions, GenerationResult, StopReason } from "./types.js";
 

@@ -20,7 +20,7 @@
  * string, `maxTokens` or the context ends it.
  */
 import type { BatchSegment, KVCache, LlamaModel } from "../model/llama.js";
-import type { LanguageModel } from "../runtime/load.js";
+import type { LanguageModel } from "../runtime/language-model.js";
 import type { Tokenizer, TokenDecodeStream } from "../tokenizer/types.js";
 import { UserError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
@@ -257,7 +257,22 @@ function step(model: LlamaModel, seqs: readonly Sequence[], prefillChunk: number
   owners.forEach((s, i) => s.consume(segs[i]!, outs[i]!, V));
 }
 
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/**
+ * Resolves on a next turn of the event loop: setImmediate in Node; in a browser a
+ * MessageChannel message (setTimeout(0) is clamped to 4 ms there, which would cap decoding).
+ */
+const yieldToEventLoop: () => Promise<void> =
+  typeof setImmediate === "function"
+    ? () => new Promise((resolve) => setImmediate(resolve))
+    : (() => {
+        const channel = new MessageChannel();
+        const waiting: (() => void)[] = [];
+        channel.port1.onmessage = () => waiting.shift()?.();
+        return () => new Promise<void>((resolve) => {
+          waiting.push(resolve);
+          channel.port2.postMessage(0);
+        });
+      })();
 
 export class GenerationSession {
   readonly parallel: number;

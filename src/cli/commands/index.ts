@@ -15,6 +15,7 @@ import { register as registerChat } from "./chat.js";
 import { register as registerSweep } from "./sweep.js";
 import { register as registerCost } from "./cost.js";
 import { register as registerServe } from "./serve.js";
+import { register as registerWeb } from "./web.js";
 
 /** Examples for commands whose own help has none (shown after the options). */
 const EXAMPLES: Record<string, string[]> = {
@@ -59,5 +60,6 @@ export function registerCommands(program: Command): void {
   registerSweep(program);
   registerCost(program);
   registerServe(program);
+  registerWeb(program);
   polishHelp(program);
 }
