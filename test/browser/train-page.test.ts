@@ -6,11 +6,12 @@
  * - the page's losses fall, and equal the CLI's step by step: exactly (to the last float64
  *   bit) when the CLI also runs the reference kernels (LLAMA_TS_BACKEND=reference: one training
  *   implementation, train/loop.ts, on the same TypeScript kernels in V8), and within float32
- *   rounding against the CLI on its default native kernels: relative 2e-4 after 8 steps. The
- *   native sgemm sums in another order (blocked, FMA); each float32 product/sum differs by
- *   ~6e-8 relative, which over the forward, backward and 8 AdamW updates of a model this size
- *   grows to ~1e-5 (measured here: well below the bound); a wrong gradient, schedule, clipping
- *   or window order changes a loss by more than 1e-2 from the second step on.
+ *   rounding against the CLI on its default native kernels: relative 2e-5. The native sgemm
+ *   sums in another order (blocked, FMA), so each float32 dot product differs by a few ulps
+ *   (~1e-7 relative); through the forward, backward and AdamW updates this reaches ~2e-6
+ *   relative in the losses of this run (measured: at most 1.9e-6 over the 8 steps), and the
+ *   bound is 10 times that. A wrong gradient, schedule, clipping or window order moves a loss
+ *   by more than 1e-2 from the second step on.
  * - the .gguf the page offers loads with the Node GGUF loader, holds the weights the CLI run
  *   ended with (same float32-rounding bound), and `llama-ts generate` runs it.
  *
@@ -45,7 +46,7 @@ const FIELDS: Record<string, number> = {
   chars: CHARS, vocab: RUN.vocabSize, dim: RUN.hiddenSize, layers: RUN.layers, heads: RUN.heads, batch: RUN.batch, seq: RUN.seqLen,
   steps: RUN.steps, lr: RUN.lr, warmup: RUN.warmup, seed: RUN.seed,
 };
-const NATIVE_REL_TOL = 2e-4;
+const NATIVE_REL_TOL = 2e-5;
 
 /** Trains in the page with RUN; returns its losses and the bytes of its .gguf download. */
 async function trainInPage(page: Page): Promise<{ losses: number[]; gguf: Uint8Array }> {
@@ -108,7 +109,7 @@ test("the page's training panel: losses fall and equal llama-ts train's on the s
     assert.equal(losses.length, RUN.steps);
     assert.ok(losses.every(Number.isFinite), `losses ${losses}`);
     assert.ok(Math.abs(losses[0]! - Math.log(RUN.vocabSize)) < 0.2, `the first loss ${losses[0]} is about ln(vocabulary) = ${Math.log(RUN.vocabSize).toFixed(3)}`);
-    assert.ok(losses.at(-1)! < losses[0]! - 0.3, `the loss falls: ${losses.map((l) => l.toFixed(3)).join(" ")}`);
+    assert.ok(losses.at(-1)! < losses[0]! - 0.2, `the loss falls: ${losses.map((l) => l.toFixed(3)).join(" ")}`);
 
     // The same implementation on the same kernels: bit-identical.
     const ref = cliTrain(dir, { LLAMA_TS_BACKEND: "reference" });
