@@ -11,14 +11,18 @@
 //   src/util/files.ts (node:fs) -> src/browser/files.ts, whose path-taking functions say that a
 //     page passes bytes instead.
 //
-// Usage: node scripts/build-browser.mjs [--check]   (--check: build in memory, write nothing)
+// Usage: node scripts/build-browser.mjs [--check] [--entry FILE]
+//   --check       build in memory and write nothing (only the built-in check and the errors)
+//   --entry FILE  bundle FILE instead of src/browser/index.ts (tests show the check failing)
 import { builtinModules } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const entry = path.join(root, "src/browser/index.ts");
+const args = process.argv.slice(2);
+const entryAt = args.indexOf("--entry");
+const entry = entryAt >= 0 ? path.resolve(args[entryAt + 1] ?? "") : path.join(root, "src/browser/index.ts");
 const outfile = path.join(root, "dist/browser/llama-ts.js");
 
 /** Node-only module (by absolute .ts path) -> its browser twin. */
@@ -50,7 +54,7 @@ const browserOnly = {
   },
 };
 
-const check = process.argv.includes("--check");
+const check = args.includes("--check");
 try {
   const result = await esbuild.build({
     entryPoints: [entry],

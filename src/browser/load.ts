@@ -13,13 +13,13 @@ import type { Backend } from "../kernels/types.js";
 import { ggufFromBytes } from "../formats/gguf.js";
 import { assembleLanguageModel, ggufModelParts, modelIdFromBaseName, type LanguageModel, type ModelParts } from "../runtime/language-model.js";
 import { UserError } from "../util/errors.js";
-import { initBackend, type BackendPreference } from "./backend.js";
+import { chooseBackend, initBackend, type BackendPreference } from "./backend.js";
 
 /** What a page can hand to `loadModel`. */
 export type ModelSource = string | URL | ArrayBuffer | Uint8Array | Blob | readonly Blob[] | FileList;
 
 export interface BrowserLoadModelOptions {
-  /** Kernels to run on, or a preference for the page's backend (chosen once by `initBackend`). */
+  /** Kernels to run on, or a backend to choose for this model; default: the page's (chosen once by `initBackend`). */
   backend?: Backend | BackendPreference;
   /** Threads for the page's backend when it is chosen now. */
   threads?: number;
@@ -38,7 +38,11 @@ interface NamedBytes {
 
 /** Opens a model from a URL, bytes, a Blob/File, or the files of an HF folder (see the module comment). */
 export async function loadModel(source: ModelSource, opts: BrowserLoadModelOptions = {}): Promise<LanguageModel> {
-  const backend = typeof opts.backend === "object" ? opts.backend : await initBackend({ backend: opts.backend, threads: opts.threads });
+  const backend = typeof opts.backend === "object"
+    ? opts.backend
+    : opts.backend === undefined
+      ? await initBackend({ threads: opts.threads }) // the page's backend, chosen once
+      : await chooseBackend({ backend: opts.backend, threads: opts.threads });
   const files = await readSource(source, opts);
   const parts = partsFromFiles(files);
   return assembleLanguageModel(parts, backend);
