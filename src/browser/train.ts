@@ -45,7 +45,7 @@ export interface TinyTrainOptions {
 
 /** About 0.2M parameters: learns visibly in a minute or two on the TypeScript kernels. */
 export const TINY_DEFAULTS: TinyTrainOptions = {
-  vocabSize: 512, hiddenSize: 64, layers: 2, heads: 4, steps: 300, batch: 8, seqLen: 64, lr: 3e-3, warmup: 15, seed: 0,
+  vocabSize: 512, hiddenSize: 64, layers: 2, heads: 4, steps: 200, batch: 4, seqLen: 64, lr: 3e-3, warmup: 15, seed: 0,
 };
 
 /** The tiny LLaMA for a vocabulary: SwiGLU width from ffnHiddenSize, untied head, context 2·T (at least 128). */
