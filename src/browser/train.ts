@@ -48,12 +48,12 @@ export const TINY_DEFAULTS: TinyTrainOptions = {
   vocabSize: 512, hiddenSize: 64, layers: 2, heads: 4, steps: 200, batch: 4, seqLen: 64, lr: 3e-3, warmup: 15, seed: 0,
 };
 
-/** The tiny LLaMA for a vocabulary: SwiGLU width from ffnHiddenSize, untied head, context 2·T (at least 128). */
+/** The tiny LLaMA for a vocabulary: SwiGLU width from ffnHiddenSize, untied head, context 2·T, at least 256 (llama.cpp allocates no smaller context). */
 export function tinyConfig(o: Pick<TinyTrainOptions, "hiddenSize" | "layers" | "heads" | "seqLen">, vocabSize: number): LlamaConfig {
   return {
     vocabSize, hiddenSize: o.hiddenSize, intermediateSize: ffnHiddenSize(o.hiddenSize), numHiddenLayers: o.layers,
     numAttentionHeads: o.heads, numKeyValueHeads: o.heads, rmsNormEps: 1e-5, ropeTheta: 10000,
-    maxPositionEmbeddings: Math.max(128, 2 * o.seqLen), tieWordEmbeddings: false, bosTokenId: 1, eosTokenId: 2,
+    maxPositionEmbeddings: Math.max(256, 2 * o.seqLen), tieWordEmbeddings: false, bosTokenId: 1, eosTokenId: 2,
   };
 }
 
