@@ -46,7 +46,9 @@ export { HfTokenizer } from "../tokenizer/hf-json.js";
 export type { EncodeOptions, Tokenizer, TokenDecodeStream } from "../tokenizer/types.js";
 
 // Files (bytes in, bytes out)
-export { GgufFile } from "../formats/gguf.js";
+export { GgufFile, ggufFromBytes, ggufBytes } from "../formats/gguf.js";
+export { ggufModelBytes, type GgufExportOptions, type GgufExportType } from "../formats/gguf-model.js";
+export { bytesSource, type ByteSource } from "../util/byte-source.js";
 
 // Kernels and utilities
 export { getBackend, setBackend, initBackend, chooseBackend, canUseThreads, type BackendPreference, type BackendOptions } from "./backend.js";
@@ -58,4 +60,3 @@ export {
   TextTrainer, TINY_DEFAULTS, tinyConfig, tinyHyperparameters, trainTokenizerOnText, tokenizeParagraphs,
   type TinyTrainOptions, type StepLog, type TrainHyperparameters,
 } from "./train.js";
-export { ggufModelBytes } from "../formats/gguf-model.js";

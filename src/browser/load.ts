@@ -11,6 +11,16 @@
  */
 import type { Backend } from "../kernels/types.js";
 import { ggufFromBytes } from "../formats/gguf.js";
+import { configFromJsonText, paramsFromSafetensors } from "../formats/hf-params.js";
+import {
+  INDEX_FILE_NAME, SINGLE_FILE_NAME, missingShardProblem, parseSafetensorsIndex, safetensorsFromSource, setFromShards, setOfOne,
+  type SafetensorsFile, type SafetensorsSet,
+} from "../formats/safetensors-read.js";
+import { SentencePieceTokenizer } from "../tokenizer/tokenizer.js";
+import { HfTokenizer } from "../tokenizer/hf-json.js";
+import { parseTokenizerConfig } from "../tokenizer/tokenizer-config.js";
+import type { Tokenizer } from "../tokenizer/types.js";
+import { bytesSource, utf8Decoder } from "../util/byte-source.js";
 import { assembleLanguageModel, ggufModelParts, modelIdFromBaseName, type LanguageModel, type ModelParts } from "../runtime/language-model.js";
 import { UserError } from "../util/errors.js";
 import { chooseBackend, initBackend, type BackendPreference } from "./backend.js";
@@ -31,8 +41,11 @@ export interface BrowserLoadModelOptions {
 }
 
 /** A named blob of bytes, before parsing. */
-interface NamedBytes {
+export interface NamedBytes {
+  /** The file's base name. */
   name: string;
+  /** Its path inside a picked folder (File.webkitRelativePath), when it has one. */
+  relativePath?: string;
   bytes: Uint8Array;
 }
 
@@ -59,8 +72,81 @@ export function partsFromFiles(files: readonly NamedBytes[]): ModelParts {
       f.close();
     }
   }
+  if (files.some((f) => f.name === "config.json")) return hfFolderParts(files);
   const names = files.map((f) => f.name).join(", ");
-  throw new UserError(`${names}: not a GGUF file (give a .gguf file, or the files of a Hugging Face model folder)`);
+  throw new UserError(`${names}: neither a GGUF file nor a Hugging Face model folder (config.json + *.safetensors + tokenizer); give a .gguf file or the folder's files`);
+}
+
+/**
+ * A Hugging Face folder from its files, as the Node loader reads one (runtime/load.ts):
+ * config.json; model.safetensors, else the shards of model.safetensors.index.json, else the
+ * only *.safetensors file; tokenizer.model when it is a SentencePiece model, else
+ * tokenizer.json (with tokenizer_config.json's bos/eos); chat_template.jinja, else
+ * tokenizer_config.json's chat_template.
+ */
+function hfFolderParts(files: readonly NamedBytes[]): ModelParts {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const folder = files.find((f) => f.relativePath?.includes("/"))?.relativePath!.split("/")[0] ?? "model";
+  const text = (f: NamedBytes): string => utf8Decoder.decode(f.bytes);
+  const config = configFromJsonText(text(byName.get("config.json")!), `${folder}/config.json`);
+  const open = (name: string): SafetensorsFile => {
+    const f = byName.get(name);
+    if (!f) throw new UserError(`${folder}: ${name} is missing`);
+    return safetensorsFromSource(bytesSource(f.bytes, `${folder}/${name}`));
+  };
+  let set: SafetensorsSet;
+  const index = byName.get(INDEX_FILE_NAME);
+  if (byName.has(SINGLE_FILE_NAME)) set = setOfOne(folder, open(SINGLE_FILE_NAME));
+  else if (index) {
+    const indexName = `${folder}/${INDEX_FILE_NAME}`;
+    const byShard = parseSafetensorsIndex(text(index), indexName);
+    for (const [shard, names] of byShard) if (!byName.has(shard)) throw new UserError(`${indexName}: ${missingShardProblem(shard, names, `the files given`)}`);
+    set = setFromShards(folder, byShard, open, indexName);
+  } else {
+    const candidates = files.filter((f) => f.name.endsWith(".safetensors"));
+    if (candidates.length !== 1) {
+      throw new UserError(`${folder}: ${candidates.length === 0 ? "no model weights" : `${candidates.length} *.safetensors files and no index`}: expected ${SINGLE_FILE_NAME}, ${INDEX_FILE_NAME} with its shards, or a single *.safetensors file`);
+    }
+    set = setOfOne(folder, open(candidates[0]!.name));
+  }
+  let weights: Float32Array;
+  try {
+    weights = paramsFromSafetensors(config, set, folder, `${folder}/config.json`);
+  } finally {
+    set.close();
+  }
+  const tcFile = byName.get("tokenizer_config.json");
+  const tokConfig = tcFile ? parseTokenizerConfig(text(tcFile), `${folder}/tokenizer_config.json`) : undefined;
+  const { tokenizer, source } = folderTokenizer(byName, folder, tokConfig?.bosToken, tokConfig?.eosToken);
+  const jinja = byName.get("chat_template.jinja");
+  return {
+    name: folder,
+    path: folder,
+    format: "hf",
+    config,
+    weights,
+    tokenizer,
+    tokenizerSource: source,
+    chatTemplate: jinja ? text(jinja) : tokConfig?.chatTemplate,
+  };
+}
+
+/** tokenizer.model when it parses as SentencePiece, else tokenizer.json (tokenizer/load.ts's rule). */
+function folderTokenizer(byName: ReadonlyMap<string, NamedBytes>, folder: string, bosToken?: string, eosToken?: string): { tokenizer?: Tokenizer; source?: string } {
+  const model = byName.get("tokenizer.model");
+  const json = byName.get("tokenizer.json");
+  if (model) {
+    try {
+      return { tokenizer: SentencePieceTokenizer.fromBytes(model.bytes, `${folder}/tokenizer.model`), source: `${folder}/tokenizer.model` };
+    } catch (e) {
+      if (!(e instanceof UserError) || !json) throw e; // not SentencePiece (e.g. tiktoken): use tokenizer.json
+    }
+  }
+  if (json) {
+    const name = `${folder}/tokenizer.json`;
+    return { tokenizer: HfTokenizer.fromJson(utf8Decoder.decode(json.bytes), { name, bosToken, eosToken }), source: name };
+  }
+  return {};
 }
 
 function isGguf(f: NamedBytes): boolean {
@@ -77,8 +163,10 @@ async function readSource(source: ModelSource, opts: BrowserLoadModelOptions): P
 }
 
 async function blobBytes(b: Blob, name?: string): Promise<NamedBytes> {
-  const fileName = name ?? ((b as { name?: unknown }).name as string | undefined) ?? "model";
-  return { name: fileName, bytes: new Uint8Array(await b.arrayBuffer()) };
+  const file = b as Partial<File>;
+  const fileName = name ?? file.name ?? "model";
+  const relativePath = file.webkitRelativePath || undefined;
+  return { name: fileName, relativePath, bytes: new Uint8Array(await b.arrayBuffer()) };
 }
 
 /** Fetches a URL whole, reporting progress; an HTTP error is a UserError naming the URL. */

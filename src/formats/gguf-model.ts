@@ -226,22 +226,21 @@ export interface GgufExportOptions {
 }
 
 /**
- * Writes a model as a GGUF file. `params` is the contiguous float32 buffer in
- * `paramLayout(config)` order (HF naming, rotate_half q/k). Tensors are converted one at a
- * time while writing.
+ * Writes a model as GGUF. `params` is the contiguous float32 buffer in `paramLayout(config)`
+ * order (HF naming, rotate_half q/k). Tensors are converted one at a time while writing.
  */
 export function saveGguf(path: string, config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): void {
   const { metadata, tensors } = ggufModelContents(config, params, opts);
   writeGguf(path, metadata, tensors);
 }
 
-/** The same GGUF as `saveGguf`, as bytes in memory (no file system: a page's download). */
+/** `saveGguf` into memory: the whole .gguf file's bytes (what a page offers as a download). */
 export function ggufModelBytes(config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): Uint8Array {
   const { metadata, tensors } = ggufModelContents(config, params, opts);
   return ggufBytes(metadata, tensors);
 }
 
-/** A model's GGUF metadata and tensors (converted when the writer reaches them). */
+/** The metadata and (lazily converted) tensors of a model's GGUF file. */
 function ggufModelContents(config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): { metadata: Map<string, GgufValue>; tensors: GgufTensorToWrite[] } {
   const layout = paramLayout(config);
   if (params.length !== layout.total) throw new Error(`params has ${params.length} floats, the config needs ${layout.total}`);

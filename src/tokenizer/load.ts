@@ -19,57 +19,17 @@ import path from "node:path";
 import { statRegularFile } from "../util/files.js";
 import { UserError } from "../util/errors.js";
 import { HfTokenizer } from "./hf-json.js";
+import { parseTokenizerConfig, type TokenizerConfig } from "./tokenizer-config.js";
+
+export { parseTokenizerConfig, type TokenizerConfig };
 import { SentencePieceTokenizer } from "./tokenizer.js";
 import type { Tokenizer } from "./types.js";
-
-/** What transformers reads from tokenizer_config.json that matters to us; absent keys stay undefined. */
-export interface TokenizerConfig {
-  addBosToken?: boolean;
-  addEosToken?: boolean;
-  bosToken?: string;
-  eosToken?: string;
-  unkToken?: string;
-  padToken?: string;
-  /** The Jinja chat template (the "default" one when the file lists several by name). */
-  chatTemplate?: string;
-}
 
 /** Reads DIR/tokenizer_config.json; undefined when there is none. Malformed files are a UserError. */
 export function readTokenizerConfig(dir: string): TokenizerConfig | undefined {
   const file = path.join(dir, "tokenizer_config.json");
   if (!isFile(file)) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new UserError(`${file} is not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new UserError(`${file} must hold a JSON object`);
-  const o = raw as Record<string, unknown>;
-  const out: TokenizerConfig = {};
-  if (typeof o.add_bos_token === "boolean") out.addBosToken = o.add_bos_token;
-  if (typeof o.add_eos_token === "boolean") out.addEosToken = o.add_eos_token;
-  const tokens = { bosToken: "bos_token", eosToken: "eos_token", unkToken: "unk_token", padToken: "pad_token" } as const;
-  for (const [key, name] of Object.entries(tokens) as [keyof typeof tokens, string][]) {
-    const v = tokenText(o[name]);
-    if (v !== undefined) out[key] = v;
-  }
-  const ct = o.chat_template;
-  if (typeof ct === "string") out.chatTemplate = ct;
-  else if (Array.isArray(ct)) {
-    // [{name, template}, ...]: transformers uses the one named "default".
-    const named = ct.filter((t): t is { name: string; template: string } => typeof t === "object" && t !== null && typeof t.template === "string");
-    const def = named.find((t) => t.name === "default") ?? named[0];
-    if (def) out.chatTemplate = def.template;
-  }
-  return out;
-}
-
-/** A special token in tokenizer_config.json: a string or an AddedToken object {"content": ...}. */
-function tokenText(v: unknown): string | undefined {
-  if (typeof v === "string") return v;
-  if (typeof v === "object" && v !== null && typeof (v as { content?: unknown }).content === "string") return (v as { content: string }).content;
-  return undefined;
+  return parseTokenizerConfig(readFileSync(file, "utf8"), file);
 }
 
 /** Opens a tokenizer.model, a tokenizer.json, or a folder holding either (see the file comment). */

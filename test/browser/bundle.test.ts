@@ -7,7 +7,8 @@
  *   Node file loader: same config and tokenizer ids, and bit-identical logits on the same
  *   (reference) kernels, for an f32 and a q8_0 GGUF whose q/k are scaled so that attention
  *   matters;
- * - the bundle's greedy `generate` equals the Node library's on that model.
+ * - the bundle's greedy `generate` equals the Node library's on that model;
+ * - `ggufModelBytes` in the bundle writes the same bytes as `saveGguf` does to a file.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -64,13 +65,15 @@ test("the browser build fails, naming the importer, when its entry reaches a Nod
 });
 
 for (const type of ["f32", "q8_0"] as const) {
-  test(`loadModel from bytes equals the Node file loader (${type} GGUF): config, tokenizer, logits, greedy tokens`, { skip }, async () => {
+  test(`loadModel from bytes equals the Node file loader (${type} GGUF): config, tokenizer, logits, greedy tokens; ggufModelBytes`, { skip }, async () => {
     const lib = await bundle();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-bundle-"));
     try {
       const file = path.join(dir, `tiny-${type}.gguf`);
-      writeTestGguf(file, type);
+      const inputs = writeTestGguf(file, type);
       const bytes = fs.readFileSync(file);
+      const inMemory = lib.ggufModelBytes(inputs.config, inputs.params, { type, tokenizer: inputs.tokenizer });
+      assert.ok(Buffer.from(inMemory).equals(bytes), "ggufModelBytes differs from the file saveGguf wrote");
       const fromFile = await loadModelNode(file, { backend: referenceBackend() });
       const arrayBuffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
       const sources: [string, BrowserApi.ModelSource][] = [

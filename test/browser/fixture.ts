@@ -10,11 +10,19 @@ import { fixturesDir } from "../helpers.js";
 import { loadModelFolder } from "../../src/formats/hf-folder.js";
 import { saveGguf, type GgufExportType } from "../../src/formats/gguf-model.js";
 import { paramLayout, tensorViews } from "../../src/model/params.js";
-import { parseModelProto } from "../../src/tokenizer/model-proto.js";
+import { parseModelProto, type ModelProto } from "../../src/tokenizer/model-proto.js";
+import type { LlamaConfig } from "../../src/model/config.js";
 
 export const evalModelDir = path.join(fixturesDir, "eval", "model");
 
-export function writeTestGguf(file: string, type: GgufExportType): void {
+export interface TestGgufInputs {
+  config: LlamaConfig;
+  params: Float32Array;
+  tokenizer: ModelProto;
+}
+
+/** Writes the model to `file`; returns what `saveGguf` was given. */
+export function writeTestGguf(file: string, type: GgufExportType): TestGgufInputs {
   const folder = loadModelFolder(evalModelDir);
   const params = folder.params.slice();
   const views = tensorViews(folder.config, paramLayout(folder.config), params);
@@ -23,4 +31,5 @@ export function writeTestGguf(file: string, type: GgufExportType): void {
   }
   const tokenizer = parseModelProto(fs.readFileSync(path.join(evalModelDir, "tokenizer.model")));
   saveGguf(file, folder.config, params, { type, tokenizer });
+  return { config: folder.config, params, tokenizer };
 }
