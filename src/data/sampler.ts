@@ -31,12 +31,12 @@ import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import path from "node:path";
 import { UserError } from "../util/errors.js";
-import { FeistelPermutation, uniformFrom } from "./hash.js";
+import { EpochPermutations, TokenWindowOrder, uniformFrom, type WindowOrder } from "./order.js";
 import { epochReport, normalizeWeights, type EpochRow } from "./mixture.js";
 import { loadTokens, openTokenStore, readCircular, readManifest, shardPath, MANIFEST_FILE, type Manifest, type TokenStore } from "./shards.js";
 import { bytesPerToken, type TokenDType } from "./types.js";
 
-export type WindowOrder = "sequential" | "shuffled";
+export type { WindowOrder };
 
 /** Resumable position in a raw token file. */
 export interface TokenFileCursor {
@@ -92,23 +92,6 @@ function batchInto(s: WindowSampler, rows: number, out?: Int32Array): Int32Array
   return buf;
 }
 
-/** The permutation of an epoch, cached (building one is cheap, but it is asked for every window). */
-class EpochPermutations {
-  private epoch = -1;
-  private perm: FeistelPermutation | null = null;
-  constructor(
-    private readonly n: number,
-    private readonly key: number[],
-  ) {}
-  at(epoch: number, j: number): number {
-    if (epoch !== this.epoch || this.perm === null) {
-      this.perm = new FeistelPermutation(this.n, [...this.key, epoch]);
-      this.epoch = epoch;
-    }
-    return this.perm.at(j);
-  }
-}
-
 export interface TokenFileOptions {
   seqLen: number;
   dtype?: TokenDType;
@@ -128,10 +111,8 @@ export class TokenFileSampler implements WindowSampler {
   readonly dtype: TokenDType;
   /** Tokens in the file. */
   readonly length: number;
-  /** Windows in one shuffled epoch: floor(length / seqLen), at least 1. */
-  readonly windowsPerEpoch: number;
   private readonly store: TokenStore;
-  private readonly perms: EpochPermutations;
+  private readonly windowOrder: TokenWindowOrder;
   private drawn = 0;
 
   constructor(
@@ -153,9 +134,8 @@ export class TokenFileSampler implements WindowSampler {
     if (size % bpt !== 0) throw new UserError(`${file}: ${size} bytes is not a whole number of ${this.dtype} tokens (wrong --data-dtype?)`);
     this.length = size / bpt;
     if (this.length < 2) throw new UserError(`${file}: needs at least 2 tokens, has ${this.length}`);
-    this.windowsPerEpoch = Math.max(1, Math.floor(this.length / this.seqLen));
+    this.windowOrder = new TokenWindowOrder(this.length, this.seqLen, this.order, this.seed);
     this.store = openTokenStore([{ path: file, tokens: this.length }], this.dtype, opts.preloadLimitBytes);
-    this.perms = new EpochPermutations(this.windowsPerEpoch, [this.seed, 0x70f1]);
     if (opts.state) this.restore(opts.state);
   }
 
@@ -163,11 +143,14 @@ export class TokenFileSampler implements WindowSampler {
     return this.drawn;
   }
 
-  /** Where window w starts in the (circular) token stream. */
+  /** Windows in one shuffled epoch: floor(length / seqLen), at least 1. */
+  get windowsPerEpoch(): number {
+    return this.windowOrder.windowsPerEpoch;
+  }
+
+  /** Where window w starts in the (circular) token stream (data/order.ts). */
   windowStart(w: number): number {
-    if (this.order === "sequential") return w * this.seqLen;
-    const n = this.windowsPerEpoch;
-    return this.perms.at(Math.floor(w / n), w % n) * this.seqLen;
+    return this.windowOrder.start(w);
   }
 
   /** Window w (seqLen + 1 tokens) at out[offset], without moving the cursor. */

@@ -6,6 +6,7 @@
  *   /dist/llama-ts.js[.map]  the browser bundle (dist/browser/, built by `npm run build`)
  *   /wasm/FILE               the WebAssembly kernels folder (<package root>/wasm), when present
  *   /model/NAME              the --model file, streamed (NAME is its base name)
+ *   /corpus/BOOK.txt         the bundled public-domain books (data/bundled.ts), the training panel's text
  *   /app-config.json         {"model": "/model/NAME" | null}: what the page loads on its own
  *
  * Every response carries Cross-Origin-Opener-Policy: same-origin and
@@ -22,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { UserError } from "../util/errors.js";
 import { fileSource, statRegularFile } from "../util/files.js";
 import { CONTENT_TYPES } from "./server.js";
+import { bundledBooksDir } from "../data/bundled.js";
 
 /** The package root (dist/src/serve/web.js -> ../../..). */
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -44,6 +46,8 @@ export interface WebServerOptions {
   appDir?: string;
   bundleDir?: string;
   wasmDir?: string;
+  /** The training panel's texts (default: the bundled books). */
+  corpusDir?: string;
 }
 
 export interface WebServer {
@@ -59,6 +63,7 @@ export async function startWebServer(port: number, host: string, opts: WebServer
   const appDir = path.resolve(opts.appDir ?? WEB_APP_DIR);
   const bundleDir = path.resolve(opts.bundleDir ?? BROWSER_BUNDLE_DIR);
   const wasmDir = path.resolve(opts.wasmDir ?? WASM_DIR);
+  const corpusDir = opts.corpusDir ?? bundledBooksDir();
   if (!fs.existsSync(path.join(bundleDir, "llama-ts.js"))) {
     throw new UserError(`the browser bundle ${path.join(bundleDir, "llama-ts.js")} is missing: run "npm run build" first`);
   }
@@ -94,6 +99,7 @@ export async function startWebServer(port: number, host: string, opts: WebServer
     if (model && pathname === decodeURIComponent(model.urlPath)) return sendFile(req, res, model.file);
     if (pathname.startsWith("/dist/")) return sendInside(req, res, bundleDir, pathname.slice("/dist".length));
     if (pathname.startsWith("/wasm/")) return sendInside(req, res, wasmDir, pathname.slice("/wasm".length));
+    if (pathname.startsWith("/corpus/") && corpusDir !== undefined) return sendInside(req, res, corpusDir, pathname.slice("/corpus".length));
     return sendInside(req, res, appDir, pathname === "/" ? "/index.html" : pathname);
   }
 

@@ -31,7 +31,8 @@ export {
   type TrainerSpec,
 } from "./model-proto.js";
 export { byteToPiece, pieceToByte } from "./model.js";
-export { BpeTrainer, TrainError, isValidPiece, trainBpeFromFiles, type BpeTrainerOptions, type TrainStats } from "./trainer.js";
+export { BpeTrainer, TrainError, isValidPiece, type BpeTrainerOptions, type TrainStats } from "./trainer.js";
+export { trainBpeFromFiles } from "./trainer-files.js";
 export { HfTokenizer, type AddedToken, type HfTokenizerOptions } from "./hf-json.js";
 export { modelProtoToTokenizerJson, specialTokensMapFor, tokenizerConfigFor, tokenizerJsonToModelProto, type TokenizerConfigOptions } from "./hf-write.js";
 export { loadTokenizer, readTokenizerConfig, type TokenizerConfig } from "./load.js";

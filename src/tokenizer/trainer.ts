@@ -18,14 +18,13 @@
  * best pair is exact at every step: pair counts are updated incrementally (only the words
  * that hold the merged pair are touched) and a lazy max-heap keeps the order.
  */
-import { closeSync, openSync, readSync, statSync } from "node:fs";
-import { createProgress, type Progress } from "../util/progress.js";
+import type { Progress } from "../util/progress.js";
 import { ModelPiece, ModelProto, ModelType, PieceType, TRAINER_DEFAULTS } from "./model-proto.js";
 import { byteToPiece } from "./model.js";
 import { Normalizer, SPACE_SYMBOL } from "./normalizer.js";
 import { PairTable } from "./pair-table.js";
 import { SCRIPT_HAN, SCRIPT_HIRAGANA, SCRIPT_INHERITED, SCRIPT_KATAKANA, scriptOf } from "./unicode-script.js";
-import { compareCodepoints } from "./utf8.js";
+import { compareCodepoints, utf8ByteLength } from "./utf8.js";
 
 const WS = 0x2581;
 const ANY_SCRIPT = -1;
@@ -93,6 +92,11 @@ export interface TrainStats {
   merges: number;
   seconds: number;
 }
+
+/** How a long phase reports progress (util/progress.ts createProgress has this shape). */
+export type MakeProgress = (label: string, total: number, opts: { silent?: boolean; unit?: string }) => Progress;
+
+const noProgress: MakeProgress = () => ({ update() {}, stop() {} });
 
 export class TrainError extends Error {
   override readonly name = "TrainError";
@@ -182,7 +186,7 @@ export class BpeTrainer {
   addSentence(line: string): void {
     const o = this.options;
     if (line.length === 0) return;
-    if (line.length * 3 > o.maxSentenceLength && Buffer.byteLength(line) > o.maxSentenceLength) {
+    if (line.length * 3 > o.maxSentenceLength && utf8ByteLength(line) > o.maxSentenceLength) {
       this.stats.skippedTooLong++;
       return;
     }
@@ -256,31 +260,20 @@ export class BpeTrainer {
     add(text.slice(start));
   }
 
-  /** Reads a UTF-8 text file line by line (any size; read in chunks). */
-  addFile(path: string, onBytes?: (bytes: number) => void): void {
-    const fd = openSync(path, "r");
-    try {
-      const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-      const chunk = Buffer.allocUnsafe(8 << 20);
-      let carry = "";
-      for (;;) {
-        const n = readSync(fd, chunk, 0, chunk.length, null);
-        const text = carry + (n > 0 ? decoder.decode(chunk.subarray(0, n), { stream: true }) : decoder.decode());
-        let start = 0;
-        let nl = text.indexOf("\n");
-        while (nl >= 0) {
-          this.addLine(text, start, nl);
-          start = nl + 1;
-          nl = text.indexOf("\n", start);
-        }
-        carry = text.slice(start);
-        if (onBytes && n > 0) onBytes(n);
-        if (n === 0) break;
-      }
-      if (carry.length > 0) this.addLine(carry, 0, carry.length);
-    } finally {
-      closeSync(fd);
+  /**
+   * Adds text of one or more lines (split at "\n", a trailing "\r" dropped): the sentences
+   * of a text file. A file read in pieces is added as its complete lines, the rest kept for the
+   * next piece (see trainer-files.ts).
+   */
+  addText(text: string): void {
+    let start = 0;
+    let nl = text.indexOf("\n");
+    while (nl >= 0) {
+      this.addLine(text, start, nl);
+      start = nl + 1;
+      nl = text.indexOf("\n", start);
     }
+    if (start < text.length) this.addLine(text, start, text.length);
   }
 
   private addLine(text: string, start: number, end: number): void {
@@ -288,8 +281,11 @@ export class BpeTrainer {
     this.addSentence(text.slice(start, end));
   }
 
-  /** Trains and returns the model (pieces, trainer spec, normaliser spec). */
-  train(): { model: ModelProto; stats: TrainStats } {
+  /**
+   * Trains and returns the model (pieces, trainer spec, normaliser spec). `makeProgress` shows
+   * the merges when the `progress` option is on (the CLI passes util/progress.ts createProgress).
+   */
+  train(makeProgress: MakeProgress = noProgress): { model: ModelProto; stats: TrainStats } {
     const t0 = Date.now();
     const o = this.options;
     if (this.sample) {
@@ -385,7 +381,7 @@ export class BpeTrainer {
     }
     bpe.flushDirty();
 
-    const progress: Progress = createProgress("training BPE", budget, { silent: !o.progress, unit: "pieces" });
+    const progress: Progress = makeProgress("training BPE", budget, { silent: !o.progress, unit: "pieces" });
     const merged: string[] = [];
     let lastUpdate = 0;
     while (merged.length < budget) {
@@ -736,21 +732,4 @@ export function isValidPiece(cps: readonly number[], o: Pick<Resolved, "maxSente
     prev = s;
   }
   return true;
-}
-
-/** Trains from text files (one sentence per line), with a progress display when asked. */
-export function trainBpeFromFiles(files: readonly string[], options: BpeTrainerOptions): { model: ModelProto; stats: TrainStats } {
-  const trainer = new BpeTrainer({ ...options, input: options.input ?? [...files] });
-  const totalBytes = files.reduce((s, f) => s + statSync(f).size, 0);
-  const reading = createProgress("reading corpus", Math.max(1, Math.round(totalBytes / 1e6)), { silent: !trainer.options.progress, unit: "MB" });
-  let done = 0;
-  for (const f of files) {
-    trainer.addFile(f, (n) => {
-      done += n;
-      reading.update(Math.round(done / 1e6));
-    });
-  }
-  reading.update(Math.max(1, Math.round(totalBytes / 1e6)));
-  reading.stop();
-  return trainer.train();
 }

@@ -17,6 +17,13 @@ export function utf8Length(c: number): number {
   return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
 }
 
+/** Bytes of the UTF-8 encoding of s (a lone surrogate counts as U+FFFD: 3 bytes, as TextEncoder writes it). */
+export function utf8ByteLength(s: string): number {
+  let n = 0;
+  for (const ch of s) n += utf8Length(ch.codePointAt(0)!);
+  return n;
+}
+
 function isTrail(b: number): boolean {
   return (b & 0xc0) === 0x80;
 }

@@ -2,80 +2,28 @@
  * The paper's training recipe: AdamW (β1 0.9, β2 0.95, eps 1e-8, weight decay 0.1 on every
  * matrix, none on RMSNorm weights), linear warm-up then cosine decay to a fraction of the peak
  * learning rate, global-norm gradient clipping, gradient accumulation, over one contiguous
- * parameter buffer. Runs are folders: a Hugging Face model folder plus checkpoint/optimizer.safetensors
+ * parameter buffer; the step itself is train/loop.ts (Node-free, shared with the browser build),
+ * this module adds the files around it. Runs are folders: a Hugging Face model folder plus checkpoint/optimizer.safetensors
  * and trainer_state.json, saved atomically, so `--resume` continues exactly where it stopped.
  */
 import fs from "node:fs";
 import path from "node:path";
 import type { LlamaConfig } from "../model/config.js";
-import { paramLayout, type ParamLayout } from "../model/params.js";
-import { TrainGraph } from "../model/train-graph.js";
+import type { ParamLayout } from "../model/params.js";
 import { getBackend } from "../kernels/backend.js";
-import { adamwStep, clipScale, learningRate, type AdamWSegment, type DecayMask } from "../kernels/optim.js";
 import { writeFileAtomic, loadModelFolder, hfSideFiles } from "../formats/hf-folder.js";
 import { parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import { configToHf } from "../model/config.js";
 import { openSafetensors, readTensorF32, writeSafetensors } from "../formats/safetensors.js";
 import { UserError } from "../util/errors.js";
+import { TrainLoop, type StepLog, type TrainHyperparameters, type TrainProgress, type WindowSource } from "./loop.js";
 
-export interface TrainHyperparameters {
-  batch: number;
-  seqLen: number;
-  gradAccum: number;
-  lr: number;
-  warmup: number;
-  minLrRatio: number;
-  totalSteps: number;
-  weightDecay: number;
-  clip: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  seed: number;
-}
+export { NonFiniteLossError, PAPER_DEFAULTS, type StepLog, type TrainHyperparameters, type WindowSource } from "./loop.js";
 
-export const PAPER_DEFAULTS: Pick<TrainHyperparameters, "minLrRatio" | "weightDecay" | "clip" | "beta1" | "beta2" | "eps"> = {
-  minLrRatio: 0.1,
-  weightDecay: 0.1,
-  clip: 1.0,
-  beta1: 0.9,
-  beta2: 0.95,
-  eps: 1e-8,
-};
-
-/**
- * Where training windows come from. Window `row` (a global row counter: step s, micro-batch
- * a, row b is row s·B·A + a·B + b) is T+1 consecutive tokens; sources are deterministic
- * functions of the row index, so resuming only needs the step number.
- */
-export interface WindowSource {
-  readonly description: string;
-  /** Writes `rows` windows of T+1 tokens, starting at global row `firstRow`, into `out`. */
-  fill(out: Int32Array, firstRow: number, rows: number, T: number): void;
-  /** The data position after the windows drawn so far (saved in trainer_state.json). */
-  cursor?: () => unknown;
-  /** Held-out windows for validation loss: `rows` windows starting at held-out row `index`; false when none. */
-  validation?: (out: Int32Array, index: number, rows: number, T: number) => boolean;
-}
-
-export interface StepLog {
-  step: number;
-  loss: number;
-  lr: number;
-  grad_norm: number;
-  tokens_per_s: number;
-}
-
-export interface TrainerState {
+export interface TrainerState extends TrainProgress {
   version: 1;
-  /** Steps completed. */
-  step: number;
   hyperparameters: TrainHyperparameters;
   data: string;
-  /** The data source's cursor after `step` steps (see WindowSource.cursor). */
-  dataCursor?: unknown;
-  losses: number[];
-  valLosses: Array<{ step: number; loss: number }>;
   /** The run's own options (not hyperparameters) that `--resume` reuses; see train/run.ts. */
   run?: SavedRunOptions;
 }
@@ -104,22 +52,14 @@ export const OPTIMIZER_FILE = "checkpoint/optimizer.safetensors";
 /** Where runs written before the checkpoint subfolder kept them (still read on resume). */
 const LEGACY_OPTIMIZER_FILE = "optimizer.safetensors";
 
-function decayRanges(layout: ParamLayout): DecayMask {
-  return layout.specs.filter((s) => s.decay).map((s) => [s.offset, s.offset + s.size] as const);
-}
-
+/** A run on the process's backend (train/loop.ts does the steps), saved to and resumed from a run folder. */
 export class Trainer {
   readonly layout: ParamLayout;
   readonly grads: Float32Array;
   readonly m: Float32Array;
   readonly v: Float32Array;
-  private readonly graph: TrainGraph<Float32Array>;
-  private readonly decay: DecayMask;
-  private readonly windows: Int32Array;
-  /** AdamW pass and gradient norm, on the backend's kernels. */
-  private readonly adamwSeg: AdamWSegment<Float32Array>;
-  private readonly gradNorm: (g: Float32Array, n: number) => number;
-  state: TrainerState;
+  private readonly loop: TrainLoop;
+  readonly state: TrainerState;
 
   constructor(
     readonly config: LlamaConfig,
@@ -129,65 +69,19 @@ export class Trainer {
     state?: TrainerState,
     moments?: { m: Float32Array; v: Float32Array },
   ) {
-    this.layout = paramLayout(config);
-    if (hp.seqLen > config.maxPositionEmbeddings) {
-      throw new UserError(`--seq-len ${hp.seqLen} exceeds the model's max_position_embeddings ${config.maxPositionEmbeddings}`);
-    }
-    this.grads = new Float32Array(this.layout.total);
-    this.m = moments?.m ?? new Float32Array(this.layout.total);
-    this.v = moments?.v ?? new Float32Array(this.layout.total);
-    const backend = getBackend();
-    this.graph = new TrainGraph<Float32Array>(config, hp.batch, hp.seqLen, backend, (n) => new Float32Array(n));
-    this.adamwSeg = backend.adamwSegment;
-    this.gradNorm = (g, n) => Math.sqrt(backend.sumSquares(g, n));
-    this.decay = decayRanges(this.layout);
-    this.windows = new Int32Array(hp.batch * (hp.seqLen + 1));
     this.state = state ?? { version: 1, step: 0, hyperparameters: hp, data: data.description, losses: [], valLosses: [] };
+    this.loop = new TrainLoop(config, params, hp, data, getBackend(), this.state, moments);
+    ({ layout: this.layout, grads: this.grads, m: this.m, v: this.v } = this.loop);
   }
 
   /** One optimiser step (B·A windows); returns its log line. Throws on a non-finite loss. */
   step(): StepLog {
-    const { hp } = this;
-    const s = this.state.step;
-    const t0 = performance.now();
-    this.grads.fill(0);
-    const totalTargets = hp.batch * hp.gradAccum * hp.seqLen;
-    let loss = 0;
-    for (let a = 0; a < hp.gradAccum; a++) {
-      this.data.fill(this.windows, (s * hp.gradAccum + a) * hp.batch, hp.batch, hp.seqLen);
-      loss += this.graph.step(this.params, this.grads, this.windows, totalTargets);
-    }
-    const norm = this.gradNorm(this.grads, this.grads.length);
-    if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
-      throw new NonFiniteLossError(`step ${s}: the loss is ${loss} (gradient norm ${norm}); stopping. Try a lower --lr or more --warmup.`);
-    }
-    const lr = learningRate(s, { lr: hp.lr, warmup: hp.warmup, totalSteps: hp.totalSteps, minLrRatio: hp.minLrRatio });
-    adamwStep(this.params, this.grads, this.m, this.v, this.decay, this.params.length, {
-      lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, step: s + 1,
-      gradScale: clipScale(norm, hp.clip),
-    }, this.adamwSeg);
-    this.state.step = s + 1;
-    this.state.losses.push(loss);
-    if (this.data.cursor) this.state.dataCursor = this.data.cursor();
-    const seconds = (performance.now() - t0) / 1000;
-    return { step: s, loss, lr, grad_norm: norm, tokens_per_s: totalTargets / seconds };
+    return this.loop.step();
   }
 
   /** Mean loss over `batches` held-out batches (needs a validation source). */
   validationLoss(batches: number): number | undefined {
-    const val = this.data.validation;
-    if (!val) return undefined;
-    let total = 0;
-    let n = 0;
-    for (let i = 0; i < batches; i++) {
-      if (!val(this.windows, i * this.hp.batch, this.hp.batch, this.hp.seqLen)) break;
-      total += this.graph.evalLoss(this.params, this.windows);
-      n++;
-    }
-    if (n === 0) return undefined;
-    const loss = total / n;
-    this.state.valLosses.push({ step: this.state.step, loss });
-    return loss;
+    return this.loop.validationLoss(batches);
   }
 
   /**
@@ -271,8 +165,6 @@ export class Trainer {
     return new Trainer(folder.config, folder.params, hp, data, { ...state, hyperparameters: hp }, { m, v });
   }
 }
-
-export class NonFiniteLossError extends UserError {}
 
 /** A tokenizer file that is not a SentencePiece model (a run may use any tokenizer) gets no HF tokenizer files. */
 function parseProtoOrUndefined(bytes: Uint8Array): ModelProto | undefined {
