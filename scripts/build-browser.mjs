@@ -70,6 +70,15 @@ try {
     plugins: [browserOnly],
     legalComments: "none",
   });
+  // The wasm backend's Web Worker (src/kernels/wasm-worker.ts), beside the bundle: the bundle
+  // starts it as new URL("./llama-ts-worker.js", import.meta.url).
+  if (entryAt < 0) {
+    await esbuild.build({
+      entryPoints: [path.join(root, "src/kernels/wasm-worker.ts")], outfile: path.join(root, "dist/browser/llama-ts-worker.js"),
+      bundle: true, format: "esm", platform: "browser", target: ["es2022"], write: !check, logLevel: "silent", plugins: [browserOnly],
+      legalComments: "none",
+    });
+  }
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   if (!check) console.log(`dist/browser/llama-ts.js: ${(bytes / 1024).toFixed(0)} KiB, ${Object.keys(result.metafile.inputs).length} modules`);
 } catch (e) {

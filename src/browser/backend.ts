@@ -3,23 +3,58 @@
  * scripts/build-browser.mjs substitutes for it in the bundle (that one loads the native addon
  * and reads process.env; neither exists in a page).
  *
- * The choice is made in ONE place, `chooseBackend`: today the TypeScript reference kernels;
- * the WebAssembly backend (src/kernels/wasm.ts: `createWasmBackend({ wasm, threads,
- * workerFactory })`) plugs in there, with threads when the page is cross-origin isolated
- * (`crossOriginIsolated`: SharedArrayBuffer available) and one thread otherwise.
+ * The choice is made in ONE place, `chooseBackend`: "auto" (the default) is the WebAssembly
+ * backend (src/kernels/wasm.ts: the native C kernels compiled to wasm32 + SIMD128), with Web
+ * Worker threads when the page is cross-origin isolated (`crossOriginIsolated`: shared memory)
+ * and the single-thread build otherwise; if the .wasm cannot be fetched or instantiated, the
+ * TypeScript reference kernels (with a console warning). "wasm" insists on it; "reference" takes
+ * the references. The .wasm files are fetched from `wasmBase` (default: the package's `wasm/`
+ * folder beside `dist/browser/`, which is also where `llama-ts web` serves them: /wasm/), and the
+ * workers run `llama-ts-worker.js`, built beside the bundle.
  */
 import type { Backend } from "../kernels/types.js";
 import { referenceBackend } from "../kernels/reference-backend.js";
+import { checked } from "../kernels/checked.js";
+import { createWasmBackend } from "../kernels/wasm.js";
 
 export { referenceBackend };
 
 /** What a page may ask for; "auto" takes the fastest backend this page can run. */
-export type BackendPreference = "auto" | "reference";
+export type BackendPreference = "auto" | "wasm" | "reference";
 
 export interface BackendOptions {
   backend?: BackendPreference;
   /** Worker threads for a threaded backend (default: navigator.hardwareConcurrency). */
   threads?: number;
+  /** Where wasm/llama_ts.wasm and llama_ts_st.wasm are (default: ../../wasm/ from the bundle). */
+  wasmBase?: string | URL;
+}
+
+async function fetchBytes(url: URL): Promise<ArrayBuffer> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url.href}: HTTP ${r.status}`);
+  return r.arrayBuffer();
+}
+
+/** The WebAssembly backend with `threads` Web Workers (threads only when the page is isolated). */
+async function wasmBackend(opts: BackendOptions): Promise<Backend> {
+  const base = new URL(opts.wasmBase ?? "../../wasm/", import.meta.url);
+  const isolated = canUseThreads();
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  const threads = isolated ? Math.max(1, opts.threads ?? nav?.hardwareConcurrency ?? 1) : 1;
+  const workerUrl = new URL("./llama-ts-worker.js", import.meta.url);
+  const be = await createWasmBackend({
+    // Shared memory (threads) only in an isolated page; elsewhere the single-thread build.
+    wasm: await fetchBytes(new URL(isolated ? "llama_ts.wasm" : "llama_ts_st.wasm", base)),
+    threads,
+    workerFactory: (onMessage) => {
+      const w = new Worker(workerUrl, { type: "module" });
+      w.onmessage = (e: MessageEvent) => onMessage(e.data);
+      return w;
+    },
+  });
+  await be.ready();
+  return checked<Backend>(be);
 }
 
 let current: Backend | undefined;
@@ -46,7 +81,13 @@ export function canUseThreads(): boolean {
 export async function chooseBackend(opts: BackendOptions = {}): Promise<Backend> {
   const want = opts.backend ?? "auto";
   if (want === "reference") return referenceBackend();
-  return referenceBackend();
+  try {
+    return await wasmBackend(opts);
+  } catch (e) {
+    if (want === "wasm") throw e;
+    console.warn(`llama-ts: WebAssembly backend unavailable (${(e as Error).message}); using the slower reference kernels`);
+    return referenceBackend();
+  }
 }
 
 /** Chooses the backend once (later calls return the same one) and makes it current. */

@@ -63,7 +63,9 @@ test("llama-ts web --model: the page's greedy ids equal llama-ts generate --temp
         assert.deepEqual(await pageGreedy(page), want, `${type}: page vs CLI`);
         const stats = await page.$eval("#stats", (e) => e.textContent ?? "");
         assert.match(stats, /\d+(\.\d+)? tokens\/s/);
-        assert.match(stats, /backend \w+/);
+        // The default backend of an isolated page: the C kernels compiled to WebAssembly, on Web Workers.
+        assert.match(stats, /backend wasm/);
+        assert.match(await page.$eval("#backend", (e) => e.textContent ?? ""), /^wasm \(\d+ threads\)$/);
         assert.deepEqual(problems, []);
         await page.close();
       } finally {

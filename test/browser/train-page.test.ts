@@ -99,7 +99,7 @@ test("the page's training panel: losses fall and equal llama-ts train's on the s
     const server = await spawnServer(["web", "--port", "0"]);
     let page: { losses: number[]; gguf: Uint8Array };
     try {
-      const opened = await openPage(browser, `${server.url}/`);
+      const opened = await openPage(browser, `${server.url}/?backend=reference`); // exact equality with the CLI on the reference kernels
       page = await trainInPage(opened.page);
       assert.deepEqual(opened.problems, []);
     } finally {

@@ -130,7 +130,8 @@ ui.drop.addEventListener("drop", (e) => {
   if (files.length > 0) void load(files.length === 1 ? files[0] : files, filesLabel(files));
 });
 
-const backend = await lib.initBackend();
+// ?backend=reference|wasm|auto picks the kernels (default auto: WebAssembly, else the references).
+const backend = await lib.initBackend({ backend: new URLSearchParams(location.search).get("backend") ?? "auto" });
 ui.backend.textContent = `${backend.name}${backend.threads > 1 ? ` (${backend.threads} threads)` : ""}`;
 ui.isolation.textContent = lib.canUseThreads() ? "yes (cross-origin isolated)" : "no (not cross-origin isolated)";
 setState("no-model");
