@@ -637,37 +637,19 @@ static act_fn pick_act(void) {
 /* ---- K-quants: super-blocks widened to float32 (quant_k.c), then float products ---- */
 
 /*
- * Choice for the K-quants (q2_K, q3_K, q4_K, q5_K, q6_K). Decoding (few rows): q4_K, q5_K
- * and q6_K take integer dot products with the activation row quantised to 8 bits per
- * super-block of 256 (llama.cpp's Q8_K idea; quant_k8.h, kernels per ISA in quant_k8*.c, act_q8
- * = 2 in the table below); q3_K and q2_K take the activations in float32 and decode each
- * super-block to float32 on the stack (portable C in quant_k.h, compiled and auto-vectorised
- * once per ISA), then dot it. Prefill: the same decoders widen the weight panels into the packed
- * sgemm (dequantise-on-pack), with the activations of q4_K/q5_K/q6_K rounded through the same
- * 8-bit quantiser (lt_q8k_roundtrip) so prefill and decoding agree to float rounding.
+ * Choice for the K-quants (q2_K, q3_K, q4_K, q5_K, q6_K). Decoding (few rows): integer dot
+ * products with the activation row quantised to 8 bits per super-block of 256 (llama.cpp's Q8_K
+ * idea; quant_k8.h, kernels per ISA in quant_k8*.c, act_q8 = 2 in the table below). Prefill: the
+ * block decoders of quant_k.h (portable C, compiled and auto-vectorised once per ISA) widen the
+ * weight panels into the packed sgemm (dequantise-on-pack), with the activations rounded through
+ * the same 8-bit quantiser (lt_q8k_roundtrip) so prefill and decoding agree to float rounding.
  * src/kernels/quant/q4_K.ts etc. hold the reference.
  */
 typedef void (*deq_fn)(const uint8_t *blk, float *y);
-typedef float (*fdot_fn)(const float *a, const float *b);
-
-static float fdot256_scalar(const float *a, const float *b) {
-  float s[8] = {0};
-  for (int i = 0; i < QK_K; i += 8)
-    for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
-  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
 
 #ifdef LT_X86_64
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
-static float fdot256_avx2(const float *a, const float *b) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  for (int i = 0; i < QK_K; i += 16) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-  }
-  return hsum256(_mm256_add_ps(s0, s1));
-}
 #define KQ(name) name##_avx2
 #include "quant_k.h"
 #undef KQ
@@ -675,29 +657,11 @@ static float fdot256_avx2(const float *a, const float *b) {
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512vnni,avx2,fma,f16c")
-static float fdot256_avx512(const float *a, const float *b) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  for (int i = 0; i < QK_K; i += 32) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
 #define KQ(name) name##_avx512
 #include "quant_k.h"
 #undef KQ
 #pragma GCC pop_options
 #endif
-
-static inline float kdot(const uint8_t *w, const float *x, size_t k, size_t bytes, deq_fn deq, fdot_fn fdot) {
-  float buf[QK_K] __attribute__((aligned(64)));
-  float acc = 0.0f;
-  for (size_t b = 0; b < k / QK_K; b++) {
-    deq(w + b * bytes, buf);
-    acc += fdot(buf, x + b * QK_K);
-  }
-  return acc;
-}
 
 /* Weight rows' values [p0, p0 + kcb) as float32; p0 and kcb are whole super-blocks (qgemm's kc). */
 static inline void kwiden(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb, size_t bytes, deq_fn deq) {
@@ -708,9 +672,6 @@ static inline void kwiden(float *dst, const uint8_t *w, size_t row_bytes, size_t
 }
 
 #define KQ_ISA(T, BYTES, ISA)                                                                                \
-  static float dot_##T##_##ISA(const uint8_t *w, const qact_t *A, size_t k) {                                \
-    return kdot(w, A->x, k, BYTES, deq_##T##_##ISA, fdot256_##ISA);                                           \
-  }                                                                                                           \
   static void widen_##T##_##ISA(float *dst, const uint8_t *w, size_t rb, size_t rows, size_t p0, size_t kcb) { \
     kwiden(dst, w, rb, rows, p0, kcb, BYTES, deq_##T##_##ISA);                                                \
   }
@@ -739,12 +700,18 @@ typedef struct {
   static float dot8_##T##_##ISA(const uint8_t *w, const qact_t *A, size_t k) { return lt_q8k_dot_##T##_##ISA(w, &A->k8, k); }
 #ifdef LT_X86_64
 #define K8_DOTS(T) K8_DOT(T, scalar) K8_DOT(T, avx2) K8_DOT(T, avx512)
+#define K8_DOTS2(T) K8_DOT(T, scalar) K8_DOT(T, avx2) /* the AVX2 kernel on AVX-512 too */
+#define dot8_q3_K_avx512 dot8_q3_K_avx2
+#define dot8_q2_K_avx512 dot8_q2_K_avx2
 #else
 #define K8_DOTS(T) K8_DOT(T, scalar)
+#define K8_DOTS2(T) K8_DOT(T, scalar)
 #endif
 K8_DOTS(q4_K)
 K8_DOTS(q5_K)
 K8_DOTS(q6_K)
+K8_DOTS2(q3_K)
+K8_DOTS2(q2_K)
 
 #ifdef LT_X86_64
 #define ISA3(s, a2, a5) {s, a2, a5}
@@ -759,8 +726,8 @@ static const qtype_t qtypes[] = {
   {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 2, ISA3(dot8_q4_K_scalar, dot8_q4_K_avx2, dot8_q4_K_avx512), ISA3(widen_q4_K_scalar, widen_q4_K_avx2, widen_q4_K_avx512)},
   {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 2, ISA3(dot8_q5_K_scalar, dot8_q5_K_avx2, dot8_q5_K_avx512), ISA3(widen_q5_K_scalar, widen_q5_K_avx2, widen_q5_K_avx512)},
   {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 2, ISA3(dot8_q6_K_scalar, dot8_q6_K_avx2, dot8_q6_K_avx512), ISA3(widen_q6_K_scalar, widen_q6_K_avx2, widen_q6_K_avx512)},
-  {{LT_QT_Q3_K, "q3_K", QK_K, 110}, 0, ISA3(dot_q3_K_scalar, dot_q3_K_avx2, dot_q3_K_avx512), ISA3(widen_q3_K_scalar, widen_q3_K_avx2, widen_q3_K_avx512)},
-  {{LT_QT_Q2_K, "q2_K", QK_K, 84}, 0, ISA3(dot_q2_K_scalar, dot_q2_K_avx2, dot_q2_K_avx512), ISA3(widen_q2_K_scalar, widen_q2_K_avx2, widen_q2_K_avx512)},
+  {{LT_QT_Q3_K, "q3_K", QK_K, 110}, 2, ISA3(dot8_q3_K_scalar, dot8_q3_K_avx2, dot8_q3_K_avx512), ISA3(widen_q3_K_scalar, widen_q3_K_avx2, widen_q3_K_avx512)},
+  {{LT_QT_Q2_K, "q2_K", QK_K, 84}, 2, ISA3(dot8_q2_K_scalar, dot8_q2_K_avx2, dot8_q2_K_avx512), ISA3(widen_q2_K_scalar, widen_q2_K_avx2, widen_q2_K_avx512)},
 };
 
 static const qtype_t *qtype(int id) {

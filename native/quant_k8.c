@@ -122,3 +122,50 @@ float lt_q8k_dot_q6_K_scalar(const uint8_t *w, const lt_q8k_row *a, size_t k) {
   }
   return acc;
 }
+
+/* q3_K: codes c = low 2 bits | third bit << 2 (0..7), value c - 4; scales - 32 */
+float lt_q8k_dot_q3_K_scalar(const uint8_t *w, const lt_q8k_row *a, size_t k) {
+  float acc = 0.0f;
+  for (size_t b = 0; b < k / LT_QK8; b++) {
+    const uint8_t *blk = w + b * 110, *hm = blk, *qs = blk + 32;
+    const int8_t *q = a->q + b * LT_QK8;
+    const int16_t *bs = a->bsums + b * 16;
+    uint32_t r[4];
+    lt_q8k_scales_q3(blk + 96, r);
+    int32_t sumi = 0;
+    for (int j16 = 0; j16 < 16; j16++) {
+      const int sc = (int8_t)(uint8_t)(r[j16 / 4] >> (8 * (j16 % 4)));
+      int32_t s = 0;
+      for (int i = 16 * j16; i < 16 * j16 + 16; i++) {
+        const int h = i >> 7, j = (i & 127) >> 5, l = i & 31;
+        const int c = ((qs[32 * h + l] >> (2 * j)) & 3) | (((hm[l] >> (i >> 5)) & 1) << 2);
+        s += c * q[i];
+      }
+      sumi += sc * (s - 4 * bs[j16]);
+    }
+    acc += a->d[b] * (lt_q8k_half(blk + 108) * (float)sumi);
+  }
+  return acc;
+}
+
+/* q2_K: 2-bit codes, per 16 values a 4-bit scale and a 4-bit min */
+float lt_q8k_dot_q2_K_scalar(const uint8_t *w, const lt_q8k_row *a, size_t k) {
+  float acc = 0.0f;
+  for (size_t b = 0; b < k / LT_QK8; b++) {
+    const uint8_t *blk = w + b * 84, *qs = blk + 16;
+    const int8_t *q = a->q + b * LT_QK8;
+    const int16_t *bs = a->bsums + b * 16;
+    int32_t sumi = 0, summ = 0;
+    for (int j16 = 0; j16 < 16; j16++) {
+      int32_t s = 0;
+      for (int i = 16 * j16; i < 16 * j16 + 16; i++) {
+        const int h = i >> 7, j = (i & 127) >> 5, l = i & 31;
+        s += ((qs[32 * h + l] >> (2 * j)) & 3) * q[i];
+      }
+      sumi += (blk[j16] & 15) * s;
+      summ += (blk[j16] >> 4) * bs[j16];
+    }
+    acc += a->d[b] * (lt_q8k_half(blk + 80) * (float)sumi - lt_q8k_half(blk + 82) * (float)summ);
+  }
+  return acc;
+}

@@ -11,15 +11,18 @@
  *
  *   q4_K, q5_K:  d_a * (d * sum_j sc_j * sum_{32 values of j} q_w q_a  -  dmin * sum_j m_j * (bsums of j))
  *   q6_K:        d_a *  d * sum_j sc_j * (sum_{16 values of j} q_w q_a  -  32 * bsums[j])   (q_w in 0..63)
+ *   q3_K:        d_a *  d * sum_j (sc_j - 32) * (sum_{16 values of j} c_w q_a  -  4 * bsums[j])   (c_w in 0..7)
+ *   q2_K:        d_a * (d * sum_j sc_j * sum_{16 values of j} q_w q_a  -  dmin * sum_j m_j * bsums[j])
  *
  * The integer parts are exact (|q_a| <= 127), so the kernels of every ISA and the TypeScript
- * reference (rowDot of src/kernels/quant/q4_K.ts, q5_K.ts, q6_K.ts; the quantiser in
+ * reference (rowDot of src/kernels/quant/q4_K.ts, q5_K.ts, q6_K.ts, q3_K.ts, q2_K.ts; the quantiser in
  * src/kernels/quant/q8-k.ts) agree to float rounding of the per-block combination and the sum.
  * One portable quantiser serves every ISA: it costs O(k) per row against O(n*k) products.
  *
  * Files: quant_k8.c (quantiser, portable products, the float round trip the gemm path uses),
  * quant_k8_avx2.c (AVX2: vpmaddubsw + vpmaddwd), quant_k8_avx512.c (AVX-512 BW + VNNI:
- * vpmaddubsw + vpdpwssd on 512 bits); native/quant.c registers them in its per-type table.
+ * vpmaddubsw + vpdpwssd on 512 bits; q3_K and q2_K take the AVX2 kernels there);
+ * native/quant.c registers them in its per-type table.
  */
 #ifndef LLAMA_TS_QUANT_K8_H
 #define LLAMA_TS_QUANT_K8_H
@@ -51,7 +54,11 @@ typedef float (*lt_q8k_dot_fn)(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q4_K_scalar(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q5_K_scalar(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q6_K_scalar(const uint8_t *w, const lt_q8k_row *a, size_t k);
+float lt_q8k_dot_q3_K_scalar(const uint8_t *w, const lt_q8k_row *a, size_t k);
+float lt_q8k_dot_q2_K_scalar(const uint8_t *w, const lt_q8k_row *a, size_t k);
 #ifdef LT_X86_64
+float lt_q8k_dot_q3_K_avx2(const uint8_t *w, const lt_q8k_row *a, size_t k);
+float lt_q8k_dot_q2_K_avx2(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q4_K_avx2(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q5_K_avx2(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q6_K_avx2(const uint8_t *w, const lt_q8k_row *a, size_t k);
@@ -102,6 +109,23 @@ static inline void lt_q8k_scale_min(const uint8_t *s, uint32_t r[4]) {
   r[1] = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
   r[2] = w1 & 0x3f3f3f3fu;
   r[3] = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+}
+
+/*
+ * The 16 six-bit scales of q3_K from their 12 bytes s, minus 32 (signed bytes in r, little-endian):
+ * low 4 bits s[j] & 15 (j < 8) or s[j-8] >> 4, high 2 bits s[8 + j%4] >> 2(j/4) & 3.
+ */
+static inline void lt_q8k_scales_q3(const uint8_t *s, uint32_t r[4]) {
+  uint32_t a0, a1, a2;
+  a0 = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
+  a1 = (uint32_t)s[4] | (uint32_t)s[5] << 8 | (uint32_t)s[6] << 16 | (uint32_t)s[7] << 24;
+  a2 = (uint32_t)s[8] | (uint32_t)s[9] << 8 | (uint32_t)s[10] << 16 | (uint32_t)s[11] << 24;
+  const uint32_t lo[4] = {a0 & 0x0f0f0f0fu, a1 & 0x0f0f0f0fu, (a0 >> 4) & 0x0f0f0f0fu, (a1 >> 4) & 0x0f0f0f0fu};
+  for (int i = 0; i < 4; i++) {
+    const uint32_t v = lo[i] | (((a2 >> (2 * i)) & 0x03030303u) << 4); /* bytes 0..63 */
+    r[i] = (v | 0x80808080u) - 0x20202020u; /* per byte: (v + 128 - 32) ^ 128 = v - 32 as a signed byte */
+    r[i] ^= 0x80808080u;
+  }
 }
 
 #endif

@@ -106,3 +106,60 @@ float lt_q8k_dot_q6_K_avx2(const uint8_t *w, const lt_q8k_row *a, size_t k) {
   return hsum8(acc);
 }
 #endif
+
+#ifdef LT_X86_64
+/*
+ * q3_K / q2_K: per 128-value half, 32 bytes of 2-bit codes give four 32-value parts (shift 2j),
+ * each two sub-blocks of 16 (one per 128-bit lane of the products, as for q6_K). q3_K adds its
+ * third bit from hmask (bit 4h + j) and subtracts 4 * sum_j sc_j bsums_j; q2_K subtracts
+ * dmin * sum_j m_j bsums_j in float.
+ */
+static inline float dot_2bit(const uint8_t *w, const lt_q8k_row *a, size_t k, int three) {
+  const size_t bytes = three ? 110 : 84;
+  const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), m15 = _mm256_set1_epi8(15);
+  __m256i sh[4];
+  for (int p = 0; p < 4; p++) {
+    const short lo = (short)((4 * p) | ((4 * p + 1) << 8)), hi = (short)((4 * p + 2) | ((4 * p + 3) << 8));
+    sh[p] = _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+  }
+  __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+  for (size_t b = 0; b < k / LT_QK8; b++) {
+    const uint8_t *blk = w + b * bytes, *qs = blk + (three ? 32 : 16);
+    const int8_t *q = a->q + b * LT_QK8;
+    const __m256i bsums = _mm256_loadu_si256((const __m256i *)(a->bsums + b * 16));
+    __m128i sc8;
+    if (three) {
+      uint32_t r[4];
+      lt_q8k_scales_q3(blk + 96, r);
+      sc8 = _mm_set_epi32((int)r[3], (int)r[2], (int)r[1], (int)r[0]);
+    } else {
+      sc8 = _mm_loadu_si128((const __m128i *)blk);
+    }
+    const __m256i sc16 = three ? _mm256_cvtepi8_epi16(sc8) : _mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm256_castsi256_si128(m15)));
+    const __m256i hm = three ? _mm256_loadu_si256((const __m256i *)blk) : _mm256_setzero_si256();
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+      const __m256i s16 = _mm256_permute2x128_si256(sc16, sc16, h ? 0x11 : 0x00);
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+      for (int j = 0; j < 4; j++) {
+        __m256i c = _mm256_and_si256(_mm256_srli_epi16(v, 2 * j), m3);
+        if (three) c = _mm256_or_si256(c, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), one), 2));
+        const __m256i pr = _mm256_maddubs_epi16(c, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * j)));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pr, _mm256_shuffle_epi8(s16, sh[j])));
+      }
+    }
+    if (three) {
+      sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 2));
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(a->d[b] * half(blk + 108)), _mm256_cvtepi32_ps(sumi), acc);
+    } else {
+      const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_andnot_si128(_mm256_castsi256_si128(m15), sc8), 4));
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(a->d[b] * half(blk + 80)), _mm256_cvtepi32_ps(sumi), acc);
+      accm = _mm256_fmadd_ps(_mm256_set1_ps(a->d[b] * half(blk + 82)), _mm256_cvtepi32_ps(_mm256_madd_epi16(bsums, mins)), accm);
+    }
+  }
+  return hsum8(_mm256_sub_ps(acc, accm));
+}
+
+float lt_q8k_dot_q3_K_avx2(const uint8_t *w, const lt_q8k_row *a, size_t k) { return dot_2bit(w, a, k, 1); }
+float lt_q8k_dot_q2_K_avx2(const uint8_t *w, const lt_q8k_row *a, size_t k) { return dot_2bit(w, a, k, 0); }
+#endif

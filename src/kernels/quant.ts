@@ -7,12 +7,12 @@
  * 8 bits per block of 32 (scale amax/127 kept in float32, not f16), and each block's product is
  * an exact integer sum scaled by d_w·d_x, accumulated in float32: the same scheme as llama.cpp's
  * q8_0 activations (whose scale is f16), and what the native kernels compute with integer SIMD.
- * q4_K/q5_K/q6_K take the activation row quantised per super-block of 256 (./quant/q8-k.ts,
- * llama.cpp's Q8_K idea) and exact integer sums per super-block; f16, q3_K and q2_K are widened
- * to float and multiplied with the float activations. The
+ * The K-quants take the activation row quantised per super-block of 256 (./quant/q8-k.ts,
+ * llama.cpp's Q8_K idea) and exact integer sums per super-block; f16 is widened to float and
+ * multiplied with the float activations. The
  * native backend has two paths with these numbers: dot products row by row (few rows:
  * decoding), and, from `qGemmMinRows()` rows on (prefill, evaluation), weights widened to
- * float32 panel by panel into its packed sgemm (for q8_0/q4_0/q4_K/q5_K/q6_K with the same 8-bit activations
+ * float32 panel by panel into its packed sgemm (for q8_0/q4_0 and the K-quants with the same 8-bit activations
  * widened back to float, d_x·q_x): equal to this reference to float rounding.
  */
 import { f32ArrayToF16 } from "../formats/half.js";
