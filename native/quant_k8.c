@@ -14,24 +14,28 @@ size_t lt_q8k_row_bytes(size_t k) {
   return al64(k) + al64(k / LT_QK8 * sizeof(float)) + al64(k / 16 * sizeof(int16_t));
 }
 
-/* One super-block: q[256], returns d; the quantiser of quant_k8.h. */
+/*
+ * One super-block: q[256], returns d; the quantiser of quant_k8.h. Written to vectorise at the
+ * baseline ISA: amax as an integer max over the sign-cleared bits (the order of non-negative
+ * floats), then the first value with that magnitude; lrintf rounds half to even (the default
+ * mode) and is inlined (cvtss2si / cvtps2dq) under -fno-math-errno.
+ */
 static float quantize_block(const float *x, int8_t *q) {
-  float amax = 0.0f, max = 0.0f;
+  uint32_t bits[LT_QK8], amax = 0;
+  memcpy(bits, x, sizeof bits);
   for (int j = 0; j < LT_QK8; j++) {
-    const float ax = fabsf(x[j]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[j];
-    }
+    const uint32_t a = bits[j] & 0x7fffffffu;
+    amax = a > amax ? a : amax;
   }
-  if (amax == 0.0f) {
+  if (amax == 0) {
     memset(q, 0, LT_QK8);
     return 0.0f;
   }
-  const float iscale = -127.0f / max;
+  int first = 0;
+  while ((bits[first] & 0x7fffffffu) != amax) first++;
+  const float iscale = -127.0f / x[first];
   for (int j = 0; j < LT_QK8; j++) {
-    const float p = iscale * x[j];
-    const int v = (int)nearbyintf(p); /* round half to even (the default mode), of the rounded product */
+    const long v = lrintf(iscale * x[j]); /* the rounded product, then round half to even */
     q[j] = (int8_t)(v > 127 ? 127 : v);
   }
   return 1.0f / iscale;
