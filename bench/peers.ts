@@ -1,7 +1,10 @@
 /**
  * llama-ts against llama.cpp (node-llama-cpp, installed on demand: see bench/peers/llama-cpp.ts
  * and docs/peers.md) on the same GGUF files: decode and prefill (512-token prompt) tokens/s,
- * f32 / q8_0 / q4_0, 1 and 2 threads, at the stories15M shape and a ~110M shape, random weights.
+ * f32 / q8_0 / q4_0, 1 and 2 threads, at the stories15M shape and a ~110M shape, random weights;
+ * and the K-quant files q4_K_M and q6_K at the ~110M shape (its dims are multiples of 256: at
+ * dim 288 the K-quant rows would fall back to q8_0/f16). LLAMA_TS_PEERS_TYPES=q4_K_M,q6_K (a
+ * comma list) runs only those types, e.g. for a quick look at the K-quant ratios.
  *
  * llama.cpp's numbers are its own performance counters (llama_perf_context: "prompt eval" for the
  * prefill, "eval" for one-token decode steps), so node-llama-cpp's JavaScript overhead is not
@@ -32,10 +35,10 @@ function shape(dim: number, heads: number, layers: number): LlamaConfig {
 }
 
 const SHAPES = [
-  { name: "stories15M (dim 288, 6 layers, 6 heads)", config: shape(288, 6, 6), decodeTokens: 64 },
-  { name: "110M (dim 768, 12 layers, 12 heads)", config: shape(768, 12, 12), decodeTokens: 24 },
-];
-const TYPES: GgufExportType[] = ["f32", "q8_0", "q4_0"];
+  { name: "stories15M (dim 288, 6 layers, 6 heads)", config: shape(288, 6, 6), decodeTokens: 64, types: ["f32", "q8_0", "q4_0"] },
+  { name: "110M (dim 768, 12 layers, 12 heads)", config: shape(768, 12, 12), decodeTokens: 24, types: ["f32", "q8_0", "q4_0", "q4_K_M", "q6_K"] },
+] satisfies Array<{ name: string; config: LlamaConfig; decodeTokens: number; types: GgufExportType[] }>;
+const ONLY_TYPES = process.env.LLAMA_TS_PEERS_TYPES?.split(",").map((t) => t.trim()).filter((t) => t !== "");
 const THREADS = [1, 2];
 
 function tokens(n: number, vocab: number, seed: number): number[] {
@@ -102,10 +105,12 @@ export async function bench(): Promise<string> {
   const started = performance.now();
   try {
     for (const sh of SHAPES) {
+      if (ONLY_TYPES && !sh.types.some((t) => ONLY_TYPES.includes(t))) continue;
       const params = initParams(sh.config, 1);
       const prompt = tokens(PREFILL, sh.config.vocabSize, 1);
       const dprompt = tokens(DECODE_PROMPT, sh.config.vocabSize, 2);
-      for (const type of TYPES) {
+      for (const type of sh.types) {
+        if (ONLY_TYPES && !ONLY_TYPES.includes(type)) continue;
         const file = path.join(tmp, `${type}.gguf`);
         // With tokenizer keys: node-llama-cpp aborts on a no_vocab file (llama.cpp asserts in tokenize).
         saveGguf(file, sh.config, params, { type, name: sh.name, tokenizer: fs.readFileSync(tokenizerPath()) });

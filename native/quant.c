@@ -44,6 +44,7 @@
 #include "lt.h"
 #include "par.h"
 #include "quant.h"
+#include "quant_k8.h"
 
 #define QK_K 256
 
@@ -127,6 +128,7 @@ typedef struct {
   const float *x;
   const float *dx;
   const int32_t *bias;
+  lt_q8k_row k8; /* K-quants (act_q8 == 2): the activation row quantised per 256 values, see quant_k8.h */
 } qact_t;
 #define QACT_UNPACK                                                          \
   const int8_t *q = A->q;                                                    \
@@ -638,108 +640,31 @@ static act_fn pick_act(void) {
 /* ---- K-quants: super-blocks widened to float32 (quant_k.c), then float products ---- */
 
 /*
- * Choice for the K-quants (q2_K, q3_K, q4_K, q5_K, q6_K): both paths take the activations in float32, as
- * for f16 weights. Decoding (few rows): q4_K/q5_K on AVX2/AVX-512 take a fused dot
- * (dot_scale_min_avx2: d*sc*sum(x*q) - dmin*m*sum(x) per sub-block); q6_K and the portable path
- * decode each 256-value super-block to float32 on the stack and dot it with the activation row;
- * prefill: the same decoder widens the weight panels into the packed sgemm (dequantise-on-pack).
- * llama.cpp instead quantises the activations to q8_K and takes integer dot products; the float
- * path here is more precise and, on the decode path, bound by the block decoding (portable C in
- * quant_k.h, compiled and auto-vectorised once per ISA), not by the products. src/kernels/quant/q4_K.ts etc. hold the reference.
+ * Choice for the K-quants (q2_K, q3_K, q4_K, q5_K, q6_K). Decoding (few rows): integer dot
+ * products with the activation row quantised to 8 bits per super-block of 256 (llama.cpp's Q8_K
+ * idea; quant_k8.h, kernels per ISA in quant_k8*.c, act_q8 = 2 in the table below). Prefill: the
+ * block decoders of quant_k.h (portable C, compiled and auto-vectorised once per ISA) widen the
+ * weight panels into the packed sgemm (dequantise-on-pack), with the activations rounded through
+ * the same 8-bit quantiser (lt_q8k_roundtrip) so prefill and decoding agree to float rounding.
+ * src/kernels/quant/q4_K.ts etc. hold the reference.
  */
 typedef void (*deq_fn)(const uint8_t *blk, float *y);
-typedef float (*fdot_fn)(const float *a, const float *b);
-
-static float fdot256_scalar(const float *a, const float *b) {
-  float s[8] = {0};
-  for (int i = 0; i < QK_K; i += 8)
-    for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
-  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
 
 #ifdef LT_X86_64
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
-static float fdot256_avx2(const float *a, const float *b) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  for (int i = 0; i < QK_K; i += 16) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-  }
-  return hsum256(_mm256_add_ps(s0, s1));
-}
 #define KQ(name) name##_avx2
 #include "quant_k.h"
 #undef KQ
 
-/*
- * q4_K / q5_K decode without a decoded copy: sub-block j contributes
- * d*sc_j * sum(x*q) - dmin*m_j * sum(x), both sums in float32 FMA over 8 lanes (q widened from
- * bytes); q5_K adds its fifth bit from qh. The same value as decode-then-dot to float rounding.
- */
-static inline float dot_scale_min_avx2(const uint8_t *w, const float *x, size_t k, int five) {
-  const size_t bytes = five ? 176 : 144;
-  const __m256i m15 = _mm256_set1_epi32(15), one = _mm256_set1_epi32(1);
-  __m256 acc = _mm256_setzero_ps();
-  for (size_t b = 0; b < k / QK_K; b++) {
-    const uint8_t *blk = w + b * bytes, *qh = blk + 16, *q = blk + (five ? 48 : 16);
-    const float d = rd_half(blk), dmin = rd_half(blk + 2);
-    const float *xb = x + b * QK_K;
-    for (int g = 0; g < 4; g++, q += 32, xb += 64) {
-      int s1, m1, s2, m2;
-      scale_min_k4_avx2(2 * g, blk + 4, &s1, &m1);
-      scale_min_k4_avx2(2 * g + 1, blk + 4, &s2, &m2);
-      __m256 sq1 = _mm256_setzero_ps(), sq2 = _mm256_setzero_ps(), sx1 = _mm256_setzero_ps(), sx2 = _mm256_setzero_ps();
-      for (int c = 0; c < 32; c += 8) {
-        const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(q + c)));
-        __m256i lo = _mm256_and_si256(v, m15), hi = _mm256_srli_epi32(v, 4);
-        if (five) {
-          const __m256i h = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qh + c)));
-          lo = _mm256_or_si256(lo, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 2 * g), one), 4));
-          hi = _mm256_or_si256(hi, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 2 * g + 1), one), 4));
-        }
-        const __m256 x1 = _mm256_loadu_ps(xb + c), x2 = _mm256_loadu_ps(xb + 32 + c);
-        sq1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), x1, sq1);
-        sq2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), x2, sq2);
-        sx1 = _mm256_add_ps(sx1, x1);
-        sx2 = _mm256_add_ps(sx2, x2);
-      }
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s1), sq1, acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s2), sq2, acc);
-      acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * (float)m1), sx1, acc);
-      acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * (float)m2), sx2, acc);
-    }
-  }
-  return hsum256(acc);
-}
-static float dot_q4_K_fused(const uint8_t *w, const qact_t *A, size_t k) { return dot_scale_min_avx2(w, A->x, k, 0); }
-static float dot_q5_K_fused(const uint8_t *w, const qact_t *A, size_t k) { return dot_scale_min_avx2(w, A->x, k, 1); }
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512vnni,avx2,fma,f16c")
-static float fdot256_avx512(const float *a, const float *b) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  for (int i = 0; i < QK_K; i += 32) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
 #define KQ(name) name##_avx512
 #include "quant_k.h"
 #undef KQ
 #pragma GCC pop_options
 #endif
-
-static inline float kdot(const uint8_t *w, const float *x, size_t k, size_t bytes, deq_fn deq, fdot_fn fdot) {
-  float buf[QK_K] __attribute__((aligned(64)));
-  float acc = 0.0f;
-  for (size_t b = 0; b < k / QK_K; b++) {
-    deq(w + b * bytes, buf);
-    acc += fdot(buf, x + b * QK_K);
-  }
-  return acc;
-}
 
 /* Weight rows' values [p0, p0 + kcb) as float32; p0 and kcb are whole super-blocks (qgemm's kc). */
 static inline void kwiden(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb, size_t bytes, deq_fn deq) {
@@ -750,9 +675,6 @@ static inline void kwiden(float *dst, const uint8_t *w, size_t row_bytes, size_t
 }
 
 #define KQ_ISA(T, BYTES, ISA)                                                                                \
-  static float dot_##T##_##ISA(const uint8_t *w, const qact_t *A, size_t k) {                                \
-    return kdot(w, A->x, k, BYTES, deq_##T##_##ISA, fdot256_##ISA);                                           \
-  }                                                                                                           \
   static void widen_##T##_##ISA(float *dst, const uint8_t *w, size_t rb, size_t rows, size_t p0, size_t kcb) { \
     kwiden(dst, w, rb, rows, p0, kcb, BYTES, deq_##T##_##ISA);                                                \
   }
@@ -771,10 +693,28 @@ KQ_KERNELS(q2_K, 84)
 
 typedef struct {
   lt_qtype_desc desc;
-  int act_q8;         /* activations as 8-bit blocks of 32 (else float32 as they are) */
+  int act_q8;         /* activations: 1: 8-bit blocks of 32, 2: 8-bit super-blocks of 256 (quant_k8.h), 0: float32 as they are */
   qdot_fn dot[3];     /* per variant(): scalar, avx2, avx512-vnni */
   widen_fn widen[3];
 } qtype_t;
+
+/* K-quant products with 8-bit activations (quant_k8*.c) */
+#define K8_DOT(T, ISA) \
+  static float dot8_##T##_##ISA(const uint8_t *w, const qact_t *A, size_t k) { return lt_q8k_dot_##T##_##ISA(w, &A->k8, k); }
+#ifdef LT_X86_64
+#define K8_DOTS(T) K8_DOT(T, scalar) K8_DOT(T, avx2) K8_DOT(T, avx512)
+#define K8_DOTS2(T) K8_DOT(T, scalar) K8_DOT(T, avx2) /* the AVX2 kernel on AVX-512 too */
+#define dot8_q3_K_avx512 dot8_q3_K_avx2
+#define dot8_q2_K_avx512 dot8_q2_K_avx2
+#else
+#define K8_DOTS(T) K8_DOT(T, scalar)
+#define K8_DOTS2(T) K8_DOT(T, scalar)
+#endif
+K8_DOTS(q4_K)
+K8_DOTS(q5_K)
+K8_DOTS(q6_K)
+K8_DOTS2(q3_K)
+K8_DOTS2(q2_K)
 
 #ifdef LT_X86_64
 #define ISA3(s, a2, a5) {s, a2, a5}
@@ -786,11 +726,11 @@ static const qtype_t qtypes[] = {
   {{LT_QT_F16, "f16", 1, 2}, 0, ISA3(dot_f16_scalar, dot_f16_avx2, dot_f16_avx512), ISA3(widen_f16_scalar, widen_f16_avx2, widen_f16_avx512)},
   {{LT_QT_Q8_0, "q8_0", QK, 34}, 1, ISA3(dot_q8_scalar, dot_q8_avx2, dot_q8_vnni), ISA3(widen_q8_scalar, widen_q8_avx2, widen_q8_avx512)},
   {{LT_QT_Q4_0, "q4_0", QK, 18}, 1, ISA3(dot_q4_scalar, dot_q4_avx2, dot_q4_vnni), ISA3(widen_q4_scalar, widen_q4_avx2, widen_q4_avx512)},
-  {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 0, ISA3(dot_q4_K_scalar, dot_q4_K_fused, dot_q4_K_fused), ISA3(widen_q4_K_scalar, widen_q4_K_avx2, widen_q4_K_avx512)},
-  {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 0, ISA3(dot_q5_K_scalar, dot_q5_K_fused, dot_q5_K_fused), ISA3(widen_q5_K_scalar, widen_q5_K_avx2, widen_q5_K_avx512)},
-  {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 0, ISA3(dot_q6_K_scalar, dot_q6_K_avx2, dot_q6_K_avx512), ISA3(widen_q6_K_scalar, widen_q6_K_avx2, widen_q6_K_avx512)},
-  {{LT_QT_Q3_K, "q3_K", QK_K, 110}, 0, ISA3(dot_q3_K_scalar, dot_q3_K_avx2, dot_q3_K_avx512), ISA3(widen_q3_K_scalar, widen_q3_K_avx2, widen_q3_K_avx512)},
-  {{LT_QT_Q2_K, "q2_K", QK_K, 84}, 0, ISA3(dot_q2_K_scalar, dot_q2_K_avx2, dot_q2_K_avx512), ISA3(widen_q2_K_scalar, widen_q2_K_avx2, widen_q2_K_avx512)},
+  {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 2, ISA3(dot8_q4_K_scalar, dot8_q4_K_avx2, dot8_q4_K_avx512), ISA3(widen_q4_K_scalar, widen_q4_K_avx2, widen_q4_K_avx512)},
+  {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 2, ISA3(dot8_q5_K_scalar, dot8_q5_K_avx2, dot8_q5_K_avx512), ISA3(widen_q5_K_scalar, widen_q5_K_avx2, widen_q5_K_avx512)},
+  {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 2, ISA3(dot8_q6_K_scalar, dot8_q6_K_avx2, dot8_q6_K_avx512), ISA3(widen_q6_K_scalar, widen_q6_K_avx2, widen_q6_K_avx512)},
+  {{LT_QT_Q3_K, "q3_K", QK_K, 110}, 2, ISA3(dot8_q3_K_scalar, dot8_q3_K_avx2, dot8_q3_K_avx512), ISA3(widen_q3_K_scalar, widen_q3_K_avx2, widen_q3_K_avx512)},
+  {{LT_QT_Q2_K, "q2_K", QK_K, 84}, 2, ISA3(dot8_q2_K_scalar, dot8_q2_K_avx2, dot8_q2_K_avx512), ISA3(widen_q2_K_scalar, widen_q2_K_avx2, widen_q2_K_avx512)},
 };
 
 static const qtype_t *qtype(int id) {
@@ -918,7 +858,7 @@ static int qgemm_prepare(qgemm_t *G, const float *a, size_t m, size_t k, int act
   G->mp = cdiv(m, o->mr) * o->mr;
   G->kc = kc;
   G->mc = (o->mc / o->mr) * o->mr;
-  G->act = act_q8 ? pick_act() : NULL;
+  G->act = act_q8 == 2 ? lt_q8k_roundtrip : act_q8 ? pick_act() : NULL;
   G->apack = lt_scratch(1, G->mp * k);
   if (!G->apack) return -1;
   atomic_init(&G->oom, 0);
@@ -1029,8 +969,10 @@ static void prep_act(int v, int type, const float *x, size_t k, uint8_t *base, q
  * How a weight type reads its activation rows on the row path: as float32 (f16, K-quants), or
  * quantised to 8 bits with the q8_0 or the q4_0 extras (dx, bias, reordering: see qact_t).
  */
-enum { ACT_FLOAT, ACT_Q8, ACT_Q4, ACT_KINDS };
-static int act_kind(const qtype_t *T) { return !T->act_q8 ? ACT_FLOAT : T->desc.id == LT_QT_Q4_0 ? ACT_Q4 : ACT_Q8; }
+enum { ACT_FLOAT, ACT_Q8, ACT_Q4, ACT_K8, ACT_KINDS };
+static int act_kind(const qtype_t *T) {
+  return !T->act_q8 ? ACT_FLOAT : T->act_q8 == 2 ? ACT_K8 : T->desc.id == LT_QT_Q4_0 ? ACT_Q4 : ACT_Q8;
+}
 
 /* Up to this many weight matrices in one lt_qmatmul_multi job (more are run in several jobs). */
 #define Q_MULTI_MAX 8
@@ -1112,16 +1054,26 @@ static int q_rows_multi(const lt_qmat *mats, size_t count, const float *a, size_
     if (!have[kind]) {
       have[kind] = 1;
       if (kind == ACT_FLOAT) {
-        for (size_t r = 0; r < m; r++) act[kind][r] = (qact_t){NULL, NULL, a + r * k, NULL, NULL};
+        for (size_t r = 0; r < m; r++) act[kind][r] = (qact_t){NULL, NULL, a + r * k, NULL, NULL, {NULL, NULL, NULL}};
       } else {
         /* prepared activation rows in the caller's scratch: one region per 8-bit kind */
+        /* prepared activation rows in the caller's scratch: one region per 8-bit kind (q8_0, q4_0, q8_K) */
+        const size_t rbk = lt_q8k_row_bytes(k);
         if (!buf) {
-          buf = (uint8_t *)lt_scratch(1, (2 * m * rb + 64) / sizeof(float) + 1);
+          buf = (uint8_t *)lt_scratch(1, (2 * m * rb + m * rbk + 64) / sizeof(float) + 1);
           if (!buf) return -1;
           buf = (uint8_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
         }
-        uint8_t *base = buf + (kind == ACT_Q4 ? m * rb : 0);
-        for (size_t r = 0; r < m; r++) prep_act(v, mats[i].type, a + r * k, k, base + r * rb, &act[kind][r]);
+        if (kind == ACT_K8) {
+          uint8_t *base = buf + 2 * m * rb;
+          for (size_t r = 0; r < m; r++) {
+            act[kind][r] = (qact_t){NULL, NULL, a + r * k, NULL, NULL, {NULL, NULL, NULL}};
+            lt_q8k_quantize(a + r * k, k, base + r * rbk, &act[kind][r].k8);
+          }
+        } else {
+          uint8_t *base = buf + (kind == ACT_Q4 ? m * rb : 0);
+          for (size_t r = 0; r < m; r++) prep_act(v, mats[i].type, a + r * k, k, base + r * rb, &act[kind][r]);
+        }
       }
     }
     qmat_job *M = &J.mats[i];
@@ -1165,10 +1117,11 @@ int lt_qmatmul_multi(const lt_qmat *mats, size_t count, const float *a, size_t m
   qgemm_t G;
   int prepared = 0, prep_q8 = 0;
   size_t prep_kc = 0;
-  for (int pass = 0; pass < 2; pass++) {
+  static const int act_order[3] = {1, 2, 0}; /* q8_0/q4_0 rounding, q8_K rounding, float: one preparation each */
+  for (int pass = 0; pass < 3; pass++) {
     for (size_t i = 0; i < count; i++) {
       const qtype_t *T = qtype(mats[i].type);
-      if (T->act_q8 != (pass == 0)) continue;
+      if (T->act_q8 != act_order[pass]) continue;
       if (mats[i].n == 0) continue;
       const size_t kc = qgemm_kc(T);
       const int threads = q_threads(m * mats[i].n * k);

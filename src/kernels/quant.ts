@@ -7,15 +7,19 @@
  * 8 bits per block of 32 (scale amax/127 kept in float32, not f16), and each block's product is
  * an exact integer sum scaled by d_w·d_x, accumulated in float32: the same scheme as llama.cpp's
  * q8_0 activations (whose scale is f16), and what the native kernels compute with integer SIMD.
- * f16 and the K-quants are widened to float and multiplied with the float activations. The
+ * The K-quants take the activation row quantised per super-block of 256 (./quant/q8-k.ts,
+ * llama.cpp's Q8_K idea) and exact integer sums per super-block; f16 is widened to float and
+ * multiplied with the float activations. The
  * native backend has two paths with these numbers: dot products row by row (few rows:
  * decoding), and, from `qGemmMinRows()` rows on (prefill, evaluation), weights widened to
- * float32 panel by panel into its packed sgemm (for q8_0/q4_0 with the same 8-bit activations
+ * float32 panel by panel into its packed sgemm (for q8_0/q4_0 and the K-quants with the same 8-bit activations
  * widened back to float, d_x·q_x): equal to this reference to float rounding.
  */
 import { f32ArrayToF16 } from "../formats/half.js";
 import { fr, roundAway, type ActivationRow } from "./quant/format.js";
 import { QUANT_FORMATS, quantFormat, type QuantType } from "./quant/index.js";
+import { QK_K } from "./quant/k-common.js";
+import { quantizeActivationsK } from "./quant/q8-k.js";
 
 export { QUANT_FORMATS, QUANT_TYPES, isQuantType, quantFormat, quantFormatById, type QuantFormat, type QuantType } from "./quant/index.js";
 
@@ -122,12 +126,13 @@ export function quantMatmulReference(out: Float32Array, a: Float32Array, w: Quan
   const data = w.data;
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const rb = rowBytes(w.type, k);
-  const q8 = f.activations === "q8";
-  const q = new Int8Array(q8 ? k : 0);
-  const d = new Float32Array(q8 ? k / QK : 0);
+  const q8 = f.activations === "q8", q8K = f.activations === "q8_K";
+  const q = new Int8Array(q8 || q8K ? k : 0);
+  const d = new Float32Array(q8 ? k / QK : q8K ? k / QK_K : 0);
   for (let i = 0; i < m; i++) {
     const x = a.subarray(i * k, (i + 1) * k);
     if (q8) quantizeActivations(x, k, q, d);
+    else if (q8K) quantizeActivationsK(x, k, q, d);
     const act: ActivationRow = { x, q, d };
     for (let j = 0; j < n; j++) out[i * n + j] = f.rowDot(data, dv, j * rb, act, k);
   }

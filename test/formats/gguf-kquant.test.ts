@@ -80,19 +80,31 @@ test("K-quant GGUF inference stays close to f32 on both backends; decode = prefi
     const outs = backends.map((b) => {
       const m = new LlamaModel(g.config, g.tensors, b);
       const all = m.forward(tokens, m.newCache(), true);
-      // float activations on both native paths: decoding equals the prefill to float rounding
+      // Decoding (integer products with 8-bit activations per 256 values) equals the prefill
+      // (dequantise-on-pack float gemm on the same 8-bit activations) up to float summation
+      // order, and a 1e-7 difference upstream can flip one activation rounding (as for q8_0,
+      // test/formats/gguf.test.ts): moving a logit by about one quantisation step.
       const cache = m.newCache();
       const rows: number[] = [...m.forward(tokens.slice(0, 5), cache, true)];
       for (let t = 5; t < tokens.length; t++) rows.push(...m.forward([tokens[t]!], cache));
-      assertClose(rows, all, 1e-5, `${type} [${b.name}] decode vs prefill`);
+      // (measured: reference 0, native ≤ 6e-7 but 8.9e-4 for q4_K_M)
+      assertClose(rows, all, 2e-3, `${type} [${b.name}] decode vs prefill`);
       return all;
     });
     errs[type] = relErr(outs[0]!, want);
     outs.forEach((o, i) => assert.ok(relErr(o, want) < bounds[type], `${type} [${backends[i]!.name}]: relative logit error ${relErr(o, want).toExponential(2)}`));
-    if (outs.length > 1) assertClose(outs[1]!, outs[0]!, 1e-4, `${type} native vs reference`);
+    // The kernels agree to 1e-6 (test/kernels/kquant.test.ts); through the model, rounding flips
+    // of the 8-bit activations (from float-order differences upstream) move logits by up to a
+    // quantisation step. Here the first layer's inputs lie on the q6_K embedding's lattice (norm
+    // weights 1), where many activations sit exactly on rounding ties: a 1e-7 perturbation of the
+    // norms alone moves the reference's logits by 3e-2 (measured native vs reference: q6_K 2.6e-2,
+    // q5_K_M 7.2e-4, the others < 1e-6).
+    if (outs.length > 1) assertClose(outs[1]!, outs[0]!, 6e-2, `${type} native vs reference`);
     const deq = loadGgufParams(file);
     const dm = new LlamaModel(deq.config, deq.params, referenceBackend());
-    assertClose(dm.forward(tokens, dm.newCache(), true), outs[0]!, 1e-5, `${type}: dequantised f32 vs quantised products`);
+    const actErr = relErr(outs[0]!, dm.forward(tokens, dm.newCache(), true));
+    // the 8-bit activations against float ones (measured 1.8e-2 .. 2.6e-2)
+    assert.ok(actErr < 6e-2, `${type}: block products vs dequantised f32 products ${actErr.toExponential(2)}`);
     const s = layout.byName.get("model.layers.0.self_attn.q_proj.weight")!;
     assert.deepEqual(deq.params.subarray(s.offset, s.offset + s.size), dequantize(wq));
   }

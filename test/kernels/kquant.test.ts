@@ -2,8 +2,9 @@
  * K-quants (q2_K, q3_K, q4_K, q5_K, q6_K) and the quantisation registry: hand-built super-blocks decode
  * like an independent numpy decoder written from the GGML layouts (tools/gen_kquant_fixtures.py),
  * our quantisers are at least as accurate as a numpy implementation of ggml's reference
- * quantisers (and beat plain min/max quantisation), the native products equal the reference on
- * odd sizes on every ISA, and llama.cpp's mixture rules pick the right type per tensor.
+ * quantisers (and beat plain min/max quantisation), the 8-bit activation quantiser (Q8_K idea)
+ * behaves as stated, the native products equal the reference on odd sizes on every ISA (prefill
+ * and one-row decoding agree), and llama.cpp's mixture rules pick the right type per tensor.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -16,10 +17,12 @@ import {
   nonFiniteHalfAt,
   quantFormatById,
   quantize,
+  quantFormat,
   quantMatmulReference,
   rowBytes,
   type QuantMatrix,
 } from "../../src/kernels/quant.js";
+import { quantizeActivationsK } from "../../src/kernels/quant/q8-k.js";
 import { GGML_TYPES } from "../../src/formats/gguf.js";
 import { GGUF_FILE_TYPE_ID, ggufTensorType, useMoreBits } from "../../src/formats/gguf-mixture.js";
 import { loadNativeBackend } from "../../src/kernels/native.js";
@@ -90,7 +93,28 @@ test("K-quant quantisers: all-zero and constant super-blocks, and codes within r
   }
 });
 
-test("K-quant reference product: float activations times the dequantised weights", () => {
+test("Q8_K activation quantiser: scale from the first value of largest |x|, round half to even, zero blocks", () => {
+  const x = new Float32Array(512);
+  // max = −3.96875 (the first of |±3.96875|): iscale = −127/max = 32 exactly, d = 1/32
+  x[0] = 2; x[1] = -3.96875; x[2] = 3.96875; x[3] = 0.5 / 32; x[4] = -1.5 / 32; x[5] = 2.5 / 32; x[6] = 0.5;
+  // block 1 stays all zero
+  const q = new Int8Array(512), d = new Float32Array(2);
+  quantizeActivationsK(x, 512, q, d);
+  assert.equal(d[0], 1 / 32);
+  // 0.5 → 0, −1.5 → −2, 2.5 → 2 (ties to even)
+  assert.deepEqual(Array.from(q.subarray(0, 8)), [64, -127, 127, 0, -2, 2, 16, 0]);
+  assert.equal(d[1], 0);
+  assert.ok(q.subarray(256).every((v) => v === 0));
+  // a positive maximum: its value quantises to −127 (iscale = −127/max)
+  const y = randomArray(256, 5);
+  y[100] = 3;
+  quantizeActivationsK(y, 256, q, d);
+  assert.equal(q[100], -127);
+  assert.equal(d[0], Math.fround(1 / Math.fround(-127 / 3)));
+  for (let j = 0; j < 256; j++) assert.ok(Math.abs(q[j]! * d[0]! - y[j]!) <= Math.abs(d[0]!) * 0.5 + 1e-7, `value ${j}`);
+});
+
+test("K-quant reference product: exact integer sums with the 8-bit activations per 256 values", () => {
   const m = 2, n = 5, k = 512;
   const a = randomArray(m * k, 3);
   for (const t of KTYPES) {
@@ -98,9 +122,24 @@ test("K-quant reference product: float activations times the dequantised weights
     const wd = dequantize(w);
     const out = new Float32Array(m * n);
     quantMatmulReference(out, a, w, m);
-    const exact = new Float32Array(m * n);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) { let s = 0; for (let p = 0; p < k; p++) s += a[i * k + p]! * wd[j * k + p]!; exact[i * n + j] = s; }
+    // the activations as the products see them: d·q per 256 values
+    const act = new Float32Array(m * k);
+    assert.equal(quantFormat(t).activations, "q8_K", t);
+    for (let i = 0; i < m; i++) {
+      const q = new Int8Array(k), d = new Float32Array(k / 256);
+      quantizeActivationsK(a.subarray(i * k, (i + 1) * k), k, q, d);
+      for (let p = 0; p < k; p++) act[i * k + p] = d[p >> 8]! * q[p]!;
+    }
+    const exact = new Float32Array(m * n), float = new Float32Array(m * n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      let s = 0, f = 0;
+      for (let p = 0; p < k; p++) { s += act[i * k + p]! * wd[j * k + p]!; f += a[i * k + p]! * wd[j * k + p]!; }
+      exact[i * n + j] = s;
+      float[i * n + j] = f;
+    }
     assertClose(out, exact, 1e-6, t);
+    // and the 8-bit activations cost little against float ones
+    assertClose(out, float, 2e-2, `${t} vs float activations`);
   }
 });
 
@@ -126,6 +165,19 @@ test("native qmatmul with K-quants equals the reference on odd sizes, every ISA,
             quantMatmulReference(want, a, w, m);
             nb.qmatmul(got, a, w, m);
             assertClose(got, want, 3e-6, `${isa} ${t} t${threads} ${m}x${n}x${k}`);
+            if (k < 512) continue;
+            // activations far from zero mean (the −32 of q6_K and the mins cancel large sums) and an all-zero super-block
+            for (let p = 0; p < a.length; p++) a[p] = p % k < 256 ? 0 : a[p]! + 3;
+            quantMatmulReference(want, a, w, m);
+            nb.qmatmul(got, a, w, m);
+            // float32 rounding of the terms, which no longer cancel in float: |error| <= 3e-6 · Σ|a|·|w|
+            const wd = dequantize(w);
+            for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+              let mag = 0;
+              for (let p = 0; p < k; p++) mag += Math.abs(a[i * k + p]! * wd[j * k + p]!);
+              const err = Math.abs(got[i * n + j]! - want[i * n + j]!);
+              assert.ok(err <= 3e-6 * mag, `${isa} ${t} t${threads} ${m}x${n}x${k} offset (${i}, ${j}): error ${err} > 3e-6 · ${mag}`);
+            }
           }
         }
       }
@@ -172,4 +224,31 @@ test("llama.cpp's mixture rules: use_more_bits, _M types, output head, fallbacks
   assert.equal(type("q4_K_M", "blk.0.attn_q.weight", [288, 288]), "q8_0");
   assert.equal(type("q6_K", "blk.0.attn_q.weight", [30, 30]), "f16");
   assert.deepEqual([GGUF_FILE_TYPE_ID.q4_K_M, GGUF_FILE_TYPE_ID.q5_K_M, GGUF_FILE_TYPE_ID.q6_K], [15, 17, 18]);
+});
+
+test("native qmatmul with K-quants: m rows at once equal m one-row calls (prefill = decoding), every ISA", { skip: !native }, () => {
+  const nb = native!;
+  const isa0 = nb.isa, threads0 = nb.threads;
+  try {
+    for (const isa of nb.supportedIsas) {
+      nb.setIsa(isa);
+      for (const threads of [1, 2]) {
+        nb.setThreads(threads);
+        for (const t of KTYPES) {
+          for (const [m, n, k] of [[nb.qGemmMinRows(), 67, 256], [19, 41, 768]] as const) {
+            const w = quantize(randomArray(n * k, n * 3 + k, 0.5), n, k, t);
+            const a = randomArray(m * k, m + 11);
+            const all = new Float32Array(m * n).fill(NaN);
+            nb.qmatmul(all, a, w, m);
+            const rows = new Float32Array(m * n).fill(NaN);
+            for (let i = 0; i < m; i++) nb.qmatmul(rows.subarray(i * n, (i + 1) * n), a.subarray(i * k, (i + 1) * k), w, 1);
+            assertClose(all, rows, 3e-6, `${isa} ${t} t${threads} ${m}x${n}x${k}: m rows vs one at a time`);
+          }
+        }
+      }
+    }
+  } finally {
+    nb.setIsa(isa0);
+    nb.setThreads(threads0);
+  }
 });

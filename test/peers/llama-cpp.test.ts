@@ -23,7 +23,8 @@
  * layout or block-layout bug gives ratios above 1). f16 keeps an unexplained systematic residual
  * (ratio 0.2-0.34) after position 1, so its log-probability check is a TODO (see below).
  * K-quants (q6_K, q5_K, q4_K, q4_K_M, q3_K, q2_K) run on a model with rows of whole 256-value super-blocks;
- * llama.cpp rounds their activations to q8_K (blocks of 256, float32 scale), emulated likewise.
+ * llama.cpp rounds their activations to q8_K (blocks of 256, float32 scale), as llama-ts's own
+ * K-quant products do (src/kernels/quant/q8-k.ts), so nothing is emulated for them.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -80,10 +81,10 @@ function llamaCppRounding(inner: Backend): Backend {
     const r = new Float32Array(m * k);
     if (w.type === "f16") {
       for (let i = 0; i < m * k; i++) r[i] = f16ToF32(f32ToF16(a[i]!));
-    } else if (quantFormat(w.type).activations === "f32") {
-      // K-quants: llama.cpp's vec_dot type q8_K, blocks of 256 with a float32 scale:
-      // d = max/−127 (max: the value of largest magnitude, signed), q = min(127, round(x/d))
-      for (let i = 0; i < m; i++) roundQ8K(a.subarray(i * k, (i + 1) * k), r.subarray(i * k, (i + 1) * k));
+    } else if (quantFormat(w.type).activations === "q8_K") {
+      // K-quants: llama-ts's products round the activations to 8 bits per 256 values themselves,
+      // by llama.cpp's rule for its vec_dot type q8_K (src/kernels/quant/q8-k.ts)
+      r.set(a.subarray(0, m * k));
     } else {
       // q8_0 blocks: q = round(x / d) with d = amax/127, then the scale stored as f16. Feeding
       // q·f16(d) to llama-ts's own quantiser reproduces the same q and (to an ulp) the same scale.
@@ -98,21 +99,6 @@ function llamaCppRounding(inner: Backend): Backend {
     else quantMatmulReference(out, r, w, m);
   };
   return b;
-}
-
-/** x → d·q as llama.cpp's quantize_row_q8_K_ref rounds it (nearest, ties to even, through float32). */
-function roundQ8K(x: Float32Array, out: Float32Array): void {
-  for (let b = 0; b < x.length; b += 256) {
-    let amax = 0, max = 0;
-    for (let j = 0; j < 256; j++) if (Math.abs(x[b + j]!) > amax) { amax = Math.abs(x[b + j]!); max = x[b + j]!; }
-    if (amax === 0) { out.fill(0, b, b + 256); continue; }
-    const iscale = Math.fround(-127 / max);
-    const d = Math.fround(1 / iscale);
-    for (let j = 0; j < 256; j++) {
-      const q = Math.min(127, Math.fround(Math.fround(iscale * x[b + j]!) + 12582912) - 12582912);
-      out[b + j] = Math.fround(d * q);
-    }
-  }
 }
 
 function logSoftmax(row: Float32Array): Float64Array {

@@ -13,4 +13,6 @@ double exp(double x);
 float expf(float x);
 double log(double x);
 float logf(float x);
+/* Round to nearest, ties to even (the default mode; wasm f32.nearest). */
+static inline long lrintf(float x) { return (long)__builtin_rintf(x); }
 #endif

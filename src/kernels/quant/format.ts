@@ -8,7 +8,8 @@
  *   rowDot:          Σ_j w_j · a_j over one row of k values, w stored at data[o ..), where the
  *                    activation a is `act.x` as is (activations "f32") or its 8-bit round trip
  *                    d_b·q_j in blocks of 32 (activations "q8": the integer sums of llama.cpp's
- *                    q8_0 activations; see ../quant.ts)
+ *                    q8_0 activations; see ../quant.ts), or 8-bit in super-blocks of 256
+ *                    (activations "q8_K": llama.cpp's Q8_K idea, see ./q8-k.ts)
  *
  * The native kernels (native/quant.c, the per-type table there) compute the same products.
  */
@@ -18,9 +19,9 @@ import { f16BitsToF32Bits } from "../../formats/half.js";
 export interface ActivationRow {
   /** The float row (k values). */
   readonly x: Float32Array;
-  /** 8-bit activations in blocks of 32 (only for formats with activations "q8"). */
+  /** 8-bit activations in blocks of 32 (activations "q8") or 256 (activations "q8_K"; else unused). */
   readonly q: Int8Array;
-  /** Their float32 block scales. */
+  /** Their float32 block scales (one per 32 or 256 values). */
   readonly d: Float32Array;
 }
 
@@ -33,7 +34,7 @@ export interface QuantFormat<Name extends string = string> {
   readonly blockSize: number;
   readonly blockBytes: number;
   /** How rowDot (and the native products) take the activations. */
-  readonly activations: "f32" | "q8";
+  readonly activations: "f32" | "q8" | "q8_K";
   /**
    * Byte offsets in a block of its f16 fields (scales, mins; f16: the value itself): the only
    * places a block can hold Inf/NaN (the other fields are small integers).

@@ -7,7 +7,8 @@
  * Returns the codes (0..nmax) of the 256 values; the caller packs them.
  */
 import { f32ToF16 } from "../../formats/half.js";
-import { fr, halfToFloat, nearestInt } from "./format.js";
+import { fr, halfToFloat, nearestInt, type ActivationRow } from "./format.js";
+import { sumQ } from "./q8-k.js";
 import { QK_K, packScaleMinK4, scaleMinK4, searchScaleMin } from "./k-common.js";
 
 export function quantizeScaleMinSuperBlock(
@@ -69,4 +70,33 @@ export function dequantizeScaleMinSuperBlock(
       for (let l = 0; l < 32; l++) out[p + 64 * g + 32 * h + l] = ds * code(g, l, h) - dm;
     }
   }
+}
+
+/**
+ * The product shared by q4_K and q5_K with 8-bit activations per 256 values (./q8-k.ts): per
+ * super-block, d_a·(d·Σ_j sc_j·Σ_l q_l·a_l − dmin·Σ_j m_j·Σ_l a_l) with the sums over the 32
+ * values of sub-block j in exact integers; super-blocks of `blockBytes` bytes from o, summed in
+ * double. `code(o, g, l, h)` reads the quant of value 64g + 32h + l of the block at o.
+ */
+export function scaleMinRowDotK(
+  data: Uint8Array, dv: DataView, o: number, act: ActivationRow, k: number, blockBytes: number,
+  code: (o: number, g: number, l: number, h: 0 | 1) => number,
+): number {
+  let s = 0;
+  for (let b = 0; b < k / QK_K; b++) {
+    const ob = o + b * blockBytes, x0 = b * QK_K;
+    let sumi = 0, summ = 0;
+    for (let g = 0; g < 4; g++) {
+      for (const h of [0, 1] as const) {
+        const j = 2 * g + h;
+        const [sc, m] = scaleMinK4(j, data, ob + 4);
+        let isum = 0;
+        for (let l = 0; l < 32; l++) isum += code(ob, g, l, h) * act.q[x0 + 32 * j + l]!;
+        sumi += sc * isum;
+        summ += m * sumQ(act.q, x0 + 32 * j, 32);
+      }
+    }
+    s += act.d[b]! * (halfToFloat(dv.getUint16(ob, true)) * sumi - halfToFloat(dv.getUint16(ob + 2, true)) * summ);
+  }
+  return s;
 }

@@ -5,11 +5,13 @@
  * Quantiser (ggml's quantize_row_q2_K_ref, re-derived): `searchScaleMin` per 16 values (nmax 3,
  * weights |x|, absolute error, rmin −0.5, 15 steps), 4-bit codes of scales and mins against
  * d = max scale / 15, dmin = max min / 15, then the codes against the stored scales.
- * Products: float activations (dequantise, then dot).
+ * Products: 8-bit activations per 256 values (./q8-k.ts): per super-block
+ * d_a·(d·Σ_j sc_j·Σ_i q_i·a_i − dmin·Σ_j m_j·Σ_i a_i) over the 16 values i of sub-block j, in exact integers.
  */
 import { f32ToF16 } from "../../formats/half.js";
-import { dequantizingRowDot, fr, halfToFloat, nearestInt, type QuantFormat } from "./format.js";
+import { fr, halfToFloat, nearestInt, type QuantFormat } from "./format.js";
 import { QK_K, searchScaleMin } from "./k-common.js";
+import { sumQ } from "./q8-k.js";
 
 export const q2_K: QuantFormat<"q2_K"> = {
   name: "q2_K",
@@ -17,7 +19,7 @@ export const q2_K: QuantFormat<"q2_K"> = {
   ggmlName: "Q2_K",
   blockSize: QK_K,
   blockBytes: 84,
-  activations: "f32",
+  activations: "q8_K",
   halfOffsets: [80, 82],
   quantizeBlock(src, s, dst, dv, o) {
     const L = new Uint8Array(QK_K);
@@ -67,6 +69,18 @@ export const q2_K: QuantFormat<"q2_K"> = {
     }
   },
   rowDot(data, dv, o, act, k) {
-    return dequantizingRowDot(q2_K, data, dv, o, act, k);
+    let s = 0;
+    for (let b = 0; b < k / QK_K; b++) {
+      const ob = o + b * 84, x0 = b * QK_K;
+      let sumi = 0, summ = 0;
+      for (let j = 0; j < 16; j++) {
+        let isum = 0;
+        for (let i = 16 * j; i < 16 * j + 16; i++) isum += ((data[ob + 16 + 32 * (i >> 7) + (i & 31)]! >> (2 * ((i & 127) >> 5))) & 3) * act.q[x0 + i]!;
+        sumi += (data[ob + j]! & 15) * isum;
+        summ += (data[ob + j]! >> 4) * sumQ(act.q, x0 + 16 * j, 16);
+      }
+      s += act.d[b]! * (halfToFloat(dv.getUint16(ob + 80, true)) * sumi - halfToFloat(dv.getUint16(ob + 82, true)) * summ);
+    }
+    return s;
   },
 };

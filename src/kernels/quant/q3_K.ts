@@ -7,10 +7,11 @@
  * Quantiser (ggml's quantize_row_q3_K_ref, re-derived): per 16 values the signed scale of
  * make_q3_quants (codes −4..3, weights x², coordinate-descent refinement), 6-bit scale codes
  * against d = −max_scale/32, then the codes against the stored scales.
- * Products: float activations (dequantise, then dot).
+ * Products: 8-bit activations per 256 values (./q8-k.ts): per super-block
+ * d_a·d·Σ_j (sc_j − 32)·Σ_i (q_i − 4)·a_i over the 16 values i of sub-block j, in exact integers.
  */
 import { f32ToF16 } from "../../formats/half.js";
-import { dequantizingRowDot, fr, halfToFloat, nearestInt, type QuantFormat } from "./format.js";
+import { fr, halfToFloat, nearestInt, type QuantFormat } from "./format.js";
 import { GROUP_MAX_EPS, QK_K } from "./k-common.js";
 
 /** make_q3_quants(n, nmax, x, L, do_rmse = true): the scale; codes (l + nmax) into L[lo ..). */
@@ -66,7 +67,7 @@ export const q3_K: QuantFormat<"q3_K"> = {
   ggmlName: "Q3_K",
   blockSize: QK_K,
   blockBytes: 110,
-  activations: "f32",
+  activations: "q8_K",
   halfOffsets: [108],
   quantizeBlock(src, s, dst, dv, o) {
     const L = new Int8Array(QK_K);
@@ -113,6 +114,21 @@ export const q3_K: QuantFormat<"q3_K"> = {
     }
   },
   rowDot(data, dv, o, act, k) {
-    return dequantizingRowDot(q3_K, data, dv, o, act, k);
+    let s = 0;
+    for (let b = 0; b < k / QK_K; b++) {
+      const ob = o + b * 110, x0 = b * QK_K;
+      let sumi = 0;
+      for (let j = 0; j < 16; j++) {
+        let isum = 0;
+        for (let i = 16 * j; i < 16 * j + 16; i++) {
+          const l = i & 31;
+          const q = ((data[ob + 32 + 32 * (i >> 7) + l]! >> (2 * ((i & 127) >> 5))) & 3) - ((data[ob + l]! >> (i >> 5)) & 1 ? 0 : 4);
+          isum += q * act.q[x0 + i]!;
+        }
+        sumi += scaleQ3(data, ob + 96, j) * isum;
+      }
+      s += act.d[b]! * halfToFloat(dv.getUint16(ob + 108, true)) * sumi;
+    }
+    return s;
   },
 };

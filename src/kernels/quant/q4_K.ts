@@ -4,11 +4,12 @@
  * decodes as x = d·sc_j·q − dmin·m_j; the nibbles are stored per 64 values: byte i of each
  * 32-byte group holds value i of the first sub-block (low nibble) and value i of the second
  * (high nibble). Quantiser: k-scale-min.ts with nmax 15 (make_qkx2_quants, rmin −1, 20 steps).
- * Products: float activations (dequantise, then dot).
+ * Products: 8-bit activations per 256 values (./q8-k.ts), integer sums per sub-block
+ * (scaleMinRowDotK).
  */
-import { dequantizingRowDot, type QuantFormat } from "./format.js";
+import { type QuantFormat } from "./format.js";
 import { QK_K } from "./k-common.js";
-import { dequantizeScaleMinSuperBlock, quantizeScaleMinSuperBlock } from "./k-scale-min.js";
+import { dequantizeScaleMinSuperBlock, quantizeScaleMinSuperBlock, scaleMinRowDotK } from "./k-scale-min.js";
 
 export const q4_K: QuantFormat<"q4_K"> = {
   name: "q4_K",
@@ -16,7 +17,7 @@ export const q4_K: QuantFormat<"q4_K"> = {
   ggmlName: "Q4_K",
   blockSize: QK_K,
   blockBytes: 144,
-  activations: "f32",
+  activations: "q8_K",
   halfOffsets: [0, 2],
   quantizeBlock(src, s, dst, dv, o) {
     const L = quantizeScaleMinSuperBlock(src, s, dst, dv, o, 15, -1, 20);
@@ -25,9 +26,15 @@ export const q4_K: QuantFormat<"q4_K"> = {
     }
   },
   dequantizeBlock(data, dv, o, out, p) {
-    dequantizeScaleMinSuperBlock(data, dv, o, out, p, (g, l, h) => (h === 0 ? data[o + 16 + 32 * g + l]! & 15 : data[o + 16 + 32 * g + l]! >> 4));
+    dequantizeScaleMinSuperBlock(data, dv, o, out, p, (g, l, h) => code(data, o, g, l, h));
   },
   rowDot(data, dv, o, act, k) {
-    return dequantizingRowDot(q4_K, data, dv, o, act, k);
+    return scaleMinRowDotK(data, dv, o, act, k, 144, (ob, g, l, h) => code(data, ob, g, l, h));
   },
 };
+
+/** The nibble of value 64g + 32h + l of the block at o. */
+function code(data: Uint8Array, o: number, g: number, l: number, h: 0 | 1): number {
+  const q = data[o + 16 + 32 * g + l]!;
+  return h === 0 ? q & 15 : q >> 4;
+}

@@ -9,10 +9,11 @@
  * Quantiser (ggml's quantize_row_q6_K_ref, re-derived): `searchScale` per 16 values
  * (make_qx_quants, nmax 32, weights x²), d = −max_scale/128 (f16, signed), 8-bit scale codes
  * min(127, round(s_j/d)), then l = clamp(round(x/(d·sc_j)), −32, 31) + 32.
- * Products: float activations (dequantise, then dot).
+ * Products: 8-bit activations per 256 values (./q8-k.ts): per super-block
+ * d_a·d·Σ_j sc_j·Σ_i (q_i − 32)·a_i over the 16 values of sub-block j, in exact integers.
  */
 import { f32ToF16 } from "../../formats/half.js";
-import { dequantizingRowDot, fr, halfToFloat, nearestInt, type QuantFormat } from "./format.js";
+import { fr, halfToFloat, nearestInt, type QuantFormat } from "./format.js";
 import { GROUP_MAX_EPS, QK_K, searchScale } from "./k-common.js";
 
 export const q6_K: QuantFormat<"q6_K"> = {
@@ -21,7 +22,7 @@ export const q6_K: QuantFormat<"q6_K"> = {
   ggmlName: "Q6_K",
   blockSize: QK_K,
   blockBytes: 210,
-  activations: "f32",
+  activations: "q8_K",
   halfOffsets: [208],
   quantizeBlock(src, s, dst, dv, o) {
     dst.fill(0, o, o + 210);
@@ -74,6 +75,27 @@ export const q6_K: QuantFormat<"q6_K"> = {
     }
   },
   rowDot(data, dv, o, act, k) {
-    return dequantizingRowDot(q6_K, data, dv, o, act, k);
+    let s = 0;
+    for (let b = 0; b < k / QK_K; b++) {
+      const ob = o + b * 210;
+      let sumi = 0;
+      for (let h = 0; h < 2; h++) {
+        const ql = ob + 64 * h, qh = ob + 128 + 32 * h, x = b * QK_K + 128 * h;
+        for (let part = 0; part < 4; part++) {
+          // values 32·part + l of this half: sub-blocks 8h + 2·part (l < 16) and 8h + 2·part + 1
+          for (let t = 0; t < 2; t++) {
+            let isum = 0;
+            for (let l = 16 * t; l < 16 * t + 16; l++) {
+              const lo = data[ql + l + 32 * (part & 1)]!;
+              const q = ((part < 2 ? lo & 15 : lo >> 4) | (((data[qh + l]! >> (2 * part)) & 3) << 4)) - 32;
+              isum += q * act.q[x + 32 * part + l]!;
+            }
+            sumi += dv.getInt8(ob + 192 + 8 * h + 2 * part + t) * isum;
+          }
+        }
+      }
+      s += act.d[b]! * halfToFloat(dv.getUint16(ob + 208, true)) * sumi;
+    }
+    return s;
   },
 };
