@@ -34,7 +34,7 @@ import {
 } from "../kernels/quant.js";
 import { GGUF_FILE_TYPES, GGUF_FILE_TYPE_ID, ggufTensorType, type GgufFileType } from "./gguf-mixture.js";
 import { bf16ArrayToF32, f16ArrayToF32 } from "./half.js";
-import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
+import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, writeGguf, type GgufOpenOptions, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
 import { ModelType, PieceType, parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import type { HfTokenizer } from "../tokenizer/hf-json.js";
 import { bpeTokenizerMetadata, tokenizerJsonFromGguf } from "./gguf-bpe-vocab.js";
@@ -444,37 +444,45 @@ function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shap
   if (info.dims.length !== want.length || info.dims.some((d, i) => d !== want[i])) {
     throw new UserError(`${f.path}: tensor ${g} has dims [${info.dims.join(", ")}], the metadata implies [${want.join(", ")}]`);
   }
-  const bytes = f.readTensorBytes(g);
+  const bytes = f.readTensorBytes(g); // a view into a mapping, or a fresh read
   checkTensorFinite(f.path, g, info.type, bytes);
   const rows = shape.length === 2 ? shape[0]! : 1;
   const cols = shape.length === 2 ? shape[1]! : shape[0]!;
   let perm: number[] | undefined;
   if (h.endsWith("q_proj.weight")) perm = interleavedToRopePerm(rows, c.numAttentionHeads);
   else if (h.endsWith("k_proj.weight")) perm = interleavedToRopePerm(rows, c.numKeyValueHeads);
-  // readTensorBytes returns a fresh, zero-offset buffer: typed views need no copy.
-  const buf = bytes.buffer as ArrayBuffer;
   let out: Weight;
-  switch (info.type) {
-    case GGML_TYPE_ID.f32:
-      out = new Float32Array(buf, 0, bytes.length / 4);
-      break;
-    case 30: // BF16
-      out = bf16ArrayToF32(new Uint16Array(buf, 0, bytes.length / 2));
-      break;
-    default: {
-      const fmt = quantFormatById(info.type);
-      if (!fmt) {
-        const known = ["F32", "BF16", ...QUANT_FORMATS.map((q) => q.ggmlName)].join(", ");
-        throw new UserError(`${f.path}: tensor ${g} is ${ggmlTypeName(info.type)}; llama-ts reads ${known} tensors (re-quantise to one of those)`);
-      }
-      if (!canQuantize(fmt.name, cols)) throw new UserError(`${f.path}: tensor ${g} is ${fmt.ggmlName} with rows of ${cols} values, not a multiple of its block (${fmt.blockSize})`);
-      const q: QuantMatrix = { kind: "quant", type: fmt.name, rows, cols, data: bytes };
-      if (keepQuant && shape.length === 2) return perm ? permuteQuantRows(q, perm) : q;
-      out = fmt.name === "f16" ? f16ArrayToF32(new Uint16Array(buf, 0, bytes.length / 2)) : dequantize(q);
-      break;
+  if (info.type === GGML_TYPE_ID.f32) {
+    out = typedView(bytes, Float32Array);
+  } else {
+    const fmt = quantFormatById(info.type);
+    if (!fmt) {
+      const known = ["F32", ...QUANT_FORMATS.map((q) => q.ggmlName)].join(", ");
+      throw new UserError(`${f.path}: tensor ${g} is ${ggmlTypeName(info.type)}; llama-ts reads ${known} tensors (re-quantise to one of those)`);
     }
+    if (!canQuantize(fmt.name, cols)) throw new UserError(`${f.path}: tensor ${g} is ${fmt.ggmlName} with rows of ${cols} values, not a multiple of its block (${fmt.blockSize})`);
+    // Matrices stay in their stored type (a view: no copy); q/k rows are reordered into a copy.
+    const q: QuantMatrix = { kind: "quant", type: fmt.name, rows, cols, data: bytes };
+    if (keepQuant && shape.length === 2) return perm ? permuteQuantRows(q, perm) : q;
+    if (fmt.name === "f16") out = f16ArrayToF32(typedView(bytes, Uint16Array));
+    else if (fmt.name === "bf16") out = bf16ArrayToF32(typedView(bytes, Uint16Array));
+    else out = dequantize(q);
   }
   return perm ? permuteRows(out, cols, perm) : out;
+}
+
+/**
+ * `bytes` as a typed array without a copy when its offset is aligned for the element size (a
+ * fresh read always is; a mapped tensor is when the file's alignment is a multiple of the
+ * element size, as GGUF's default 32 and safetensors' usual 8-byte-aligned offsets are).
+ * Otherwise a copy: a typed array cannot start at an unaligned byte offset.
+ */
+export function typedView<T extends Float32Array | Uint16Array>(bytes: Uint8Array, Ctor: { new (b: ArrayBuffer, off: number, len: number): T; new (len: number): T; BYTES_PER_ELEMENT: number }): T {
+  const n = bytes.length / Ctor.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
+  const out = new Ctor(n);
+  new Uint8Array(out.buffer, 0, bytes.length).set(bytes);
+  return out;
 }
 
 function checkTensorSet(f: GgufFile, c: LlamaConfig): Map<string, string> {
@@ -521,11 +529,13 @@ export function loadGgufParams(path: string): GgufModel & { params: Float32Array
 }
 
 /**
- * A GGUF model's tensors for inference: linear matrices stay in their stored registry type (F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) (q/k rows
- * un-permuted), everything else float32.
+ * A GGUF model's tensors for inference: linear matrices and the embedding stay in their stored
+ * registry type (F16, BF16, Q8_0, Q4_0, K-quants; q/k rows un-permuted into a copy), norms are
+ * float32. With `opts.bytes` (the file mapped, runtime/mapped-file.ts) every other tensor is a
+ * view into the mapping: nothing is read or converted here but the finiteness scan.
  */
-export function loadGgufTensors(path: string): GgufModel & { tensors: ModelTensors<Weight> } {
-  const f = GgufFile.open(path);
+export function loadGgufTensors(path: string, opts: GgufOpenOptions = {}): GgufModel & { tensors: ModelTensors<Weight> } {
+  const f = GgufFile.open(path, opts);
   try {
     const config = configFromGguf(f);
     const names = checkTensorSet(f, config);

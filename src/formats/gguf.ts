@@ -156,6 +156,11 @@ class HeaderReader {
   }
 }
 
+export interface GgufOpenOptions {
+  /** The file's whole contents (e.g. a read-only mapping): tensor bytes are then views into it. */
+  bytes?: Uint8Array;
+}
+
 export class GgufFile {
   readonly version: number;
   readonly metadata = new Map<string, GgufValue>();
@@ -165,12 +170,18 @@ export class GgufFile {
   readonly dataOffset: number;
   readonly fileSize: number;
   private fd: number | undefined;
+  /** The whole file when the caller mapped it (runtime/mapped-file.ts): tensors are views into it. */
+  private readonly bytes: Uint8Array | undefined;
 
-  private constructor(readonly path: string) {
+  private constructor(readonly path: string, opts: GgufOpenOptions) {
     const { fd, size } = openRegularFile(path, "GGUF file");
     this.fd = fd;
     try {
       this.fileSize = size;
+      if (opts.bytes !== undefined && opts.bytes.length !== size) {
+        throw new UserError(`${path}: the file changed while it was being opened (${opts.bytes.length} bytes mapped, ${size} now)`);
+      }
+      this.bytes = opts.bytes;
       const r = new HeaderReader(fd, this.fileSize, path);
       if (this.fileSize < 24) r.fail(`not a GGUF file (only ${this.fileSize} bytes)`);
       const magic = r.u32("magic");
@@ -249,8 +260,8 @@ export class GgufFile {
     }
   }
 
-  static open(path: string): GgufFile {
-    return new GgufFile(path);
+  static open(path: string, opts: GgufOpenOptions = {}): GgufFile {
+    return new GgufFile(path, opts);
   }
 
   close(): void {
@@ -299,10 +310,15 @@ export class GgufFile {
     return v.value as string;
   }
 
-  /** The raw bytes of a tensor (one positioned read). */
+  /**
+   * The raw bytes of a tensor: a view into the file's bytes when it was opened with them (no
+   * copy; read-only when they are a mapping), else a fresh buffer filled by one positioned read.
+   * The header checks (in the file, no overlaps) hold for both.
+   */
   readTensorBytes(name: string): Uint8Array {
     const t = this.tensorsByName.get(name);
     if (!t) throw new UserError(`${this.path}: no tensor named ${q(name)}`);
+    if (this.bytes) return this.bytes.subarray(t.fileOffset, t.fileOffset + t.nbytes);
     if (this.fd === undefined) throw new Error(`${this.path} is closed`);
     const out = new Uint8Array(t.nbytes);
     let got = 0;

@@ -18,7 +18,7 @@ import { LlamaModel } from "../model/llama.js";
 import { LAYER_TENSOR_NAMES, paramLayout, tensorViews } from "../model/params.js";
 import { dequantizeRows, isQuantMatrix, type Weight } from "../kernels/quant.js";
 import type { ModelFormat } from "../formats/convert.js";
-import { loadModelFolder } from "../formats/hf-folder.js";
+import { loadModelFolder, loadModelFolderTensors } from "../formats/hf-folder.js";
 import { GgufFile } from "../formats/gguf.js";
 import { isGgufPath, loadGgufTensors } from "../formats/gguf-model.js";
 import { loadLlama2c } from "../formats/llama2c.js";
@@ -29,6 +29,8 @@ import { HfTokenizer } from "../tokenizer/hf-json.js";
 import { loadTokenizer, readTokenizerConfig } from "../tokenizer/load.js";
 import { UserError } from "../util/errors.js";
 import { kindOf } from "../util/files.js";
+import { getBackend } from "../kernels/backend.js";
+import { canMapFiles, mapFile } from "./mapped-file.js";
 
 export type { ModelFormat };
 
@@ -53,6 +55,18 @@ export interface LoadModelOptions {
   tokenizer?: string;
   /** Kernels to run on (default: the process-wide backend). */
   backend?: Backend;
+  /**
+   * Map GGUF and safetensors weight files into memory instead of reading them (no copy; pages
+   * shared with other processes). Default: when the model runs on the native backend and the
+   * addon can map (`LLAMA_TS_MMAP=0` turns it off); the reference backend reads.
+   */
+  mmap?: boolean;
+}
+
+/** Whether this load maps its weight files (see LoadModelOptions.mmap). */
+function useMmap(opts: LoadModelOptions): boolean {
+  if (!canMapFiles()) return false;
+  return opts.mmap ?? (opts.backend ?? getBackend()).name === "native";
 }
 
 /** The format of an existing model path. */
@@ -90,9 +104,13 @@ export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageM
   let tokenizerSource: string | undefined;
   let chatTemplate: string | undefined;
   if (format === "hf") {
-    const folder = loadModelFolder(p);
+    // Native kernels multiply f16/bf16 weights as stored (mapped when possible); the reference
+    // backend takes the float32 parameters.
+    const folder = (opts.backend ?? getBackend()).name === "native"
+      ? loadModelFolderTensors(p, { mapFile: useMmap(opts) ? mapFile : undefined })
+      : loadModelFolder(p);
     config = folder.config;
-    model = new LlamaModel(config, folder.params, opts.backend);
+    model = new LlamaModel(config, "params" in folder ? folder.params : folder.tensors, opts.backend);
     const tokFiles = ["tokenizer.model", "tokenizer.json"].map((f) => path.join(p, f)).filter((f) => fs.existsSync(f));
     if (tokFiles.length > 0 && opts.tokenizer === undefined) {
       tokenizer = loadTokenizer(p); // SentencePiece tokenizer.model first, else tokenizer.json
@@ -100,7 +118,7 @@ export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageM
     }
     chatTemplate = folderChatTemplate(p);
   } else if (format === "gguf") {
-    const g = loadGgufTensors(p);
+    const g = loadGgufTensors(p, { bytes: useMmap(opts) ? mapFile(p) : undefined });
     config = g.config;
     model = new LlamaModel(config, g.tensors, opts.backend);
     if (opts.tokenizer === undefined) {
