@@ -2,6 +2,8 @@
  * Read-only file mappings for the weight loaders (src/runtime/mapped-file.ts).
  *
  *   mapFile(path) -> ArrayBuffer over mmap(PROT_READ, MAP_SHARED) of the whole file
+ *   exponentScan(words, mask) -> index of the first Uint16Array/Uint32Array element whose bits
+ *                                `mask` are all set (f16/bf16/f32 Inf or NaN), or -1
  *
  * The ArrayBuffer is external: its bytes are the page cache's, nothing is copied, pages are read
  * when first touched, and a second process mapping the same file shares the same physical pages.
@@ -14,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <node_api.h>
@@ -81,7 +84,13 @@ static napi_value js_map_file(napi_env env, napi_callback_info info) {
     if (napi_create_arraybuffer(env, 0, &unused, &ab) != napi_ok) return NULL;
     return ab;
   }
-  void *addr = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  int flags = MAP_SHARED;
+#ifdef MAP_POPULATE
+  /* Fill the page tables now, in one call (as llama.cpp does): the loader scans every weight
+     for Inf/NaN next, and one fault per 4 KiB page costs more than the scan itself. */
+  flags |= MAP_POPULATE;
+#endif
+  void *addr = mmap(NULL, len, PROT_READ, flags, fd, 0);
   const int e = errno;
   close(fd); /* the mapping keeps the file */
   if (addr == MAP_FAILED) return map_fail(env, "cannot map", e);
@@ -103,15 +112,65 @@ static napi_value js_map_file(napi_env env, napi_callback_info info) {
 }
 #endif
 
+/* The load-time finiteness scan of f16/bf16/f32 weights (formats/gguf-model.ts checkTensorFinite). */
+static napi_value js_exponent_scan(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  size_t argc = 2;
+  napi_typedarray_type type;
+  size_t n = 0, off = 0;
+  void *data = NULL;
+  napi_value ab;
+  uint32_t mask = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_typedarray_info(env, argv[0], &type, &n, &data, &ab, &off) != napi_ok ||
+      (type != napi_uint16_array && type != napi_uint32_array) || napi_get_value_uint32(env, argv[1], &mask) != napi_ok) {
+    napi_throw_type_error(env, NULL, "exponentScan(words: Uint16Array | Uint32Array, mask: number)");
+    return NULL;
+  }
+  int64_t at = -1;
+  if (type == napi_uint16_array) {
+    const uint16_t *w = data, m = (uint16_t)mask;
+    size_t i = 0;
+    /* blocks of 64 values without an early exit vectorise; the exact index is found after */
+    for (; i + 64 <= n && at < 0; i += 64) {
+      int any = 0;
+      for (size_t j = 0; j < 64; j++) any |= (w[i + j] & m) == m;
+      if (any) break;
+    }
+    for (; i < n; i++)
+      if ((w[i] & m) == m) {
+        at = (int64_t)i;
+        break;
+      }
+  } else {
+    const uint32_t *w = data;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+      int any = 0;
+      for (size_t j = 0; j < 64; j++) any |= (w[i + j] & mask) == mask;
+      if (any) break;
+    }
+    for (; i < n; i++)
+      if ((w[i] & mask) == mask) {
+        at = (int64_t)i;
+        break;
+      }
+  }
+  napi_value r;
+  napi_create_int64(env, at, &r);
+  return r;
+}
+
 napi_status lt_mmap_register(napi_env env, napi_value exports) {
 #ifdef LT_HAVE_MMAP
   napi_property_descriptor props[] = {
     {"mapFile", NULL, js_map_file, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"exponentScan", NULL, js_exponent_scan, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 #else
-  (void)env;
-  (void)exports;
-  return napi_ok;
+  napi_property_descriptor props[] = {
+    {"exponentScan", NULL, js_exponent_scan, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
 #endif
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -18,7 +18,7 @@ import { quoteForTerminal as q, UserError } from "../util/errors.js";
 import type { LlamaConfig } from "../model/config.js";
 import { CONFIG_LIMITS, headDim, validateConfig } from "../model/config.js";
 import { llama3FromFreqFactors, ropeFreqFactors, ropeScalingProblem, type RopeScaling } from "../model/rope.js";
-import type { LayerTensors, ModelTensors } from "../model/params.js";
+import type { LayerTensors, ModelTensors, ParamSpec } from "../model/params.js";
 import { LAYER_TENSOR_NAMES, checkConfigFitsBytes, modelTensorsFrom, paramLayout } from "../model/params.js";
 import {
   GGML_TYPE_ID,
@@ -232,6 +232,16 @@ export interface GgufExportOptions {
 export function saveGguf(path: string, config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): void {
   const layout = paramLayout(config);
   if (params.length !== layout.total) throw new Error(`params has ${params.length} floats, the config needs ${layout.total}`);
+  saveGgufFrom(path, config, (spec) => params.subarray(spec.offset, spec.offset + spec.size), opts);
+}
+
+/**
+ * `saveGguf` with the float32 values of each tensor (HF naming and layout) produced on demand by
+ * `tensor` while the file is written, so that a model larger than memory can be written one
+ * tensor at a time (the real-size benchmark's random 1B and 7B files).
+ */
+export function saveGgufFrom(path: string, config: LlamaConfig, tensor: (spec: ParamSpec) => Float32Array, opts: GgufExportOptions): void {
+  const layout = paramLayout(config);
   const hd = headDim(config);
   const md = new Map<string, GgufValue>();
   md.set("general.architecture", gguf.str("llama"));
@@ -271,7 +281,7 @@ export function saveGguf(path: string, config: LlamaConfig, params: Float32Array
       dims: [...spec.shape].reverse(),
       type: GGML_TYPE_ID[t],
       data: () => {
-        let v = params.subarray(spec.offset, spec.offset + spec.size);
+        let v = tensor(spec);
         if (h.endsWith("q_proj.weight")) v = permuteRows(v, spec.shape[1]!, ropeToInterleavedPerm(spec.shape[0]!, config.numAttentionHeads));
         else if (h.endsWith("k_proj.weight")) v = permuteRows(v, spec.shape[1]!, ropeToInterleavedPerm(spec.shape[0]!, config.numKeyValueHeads));
         if (t === "f32") return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
@@ -353,6 +363,7 @@ const MIN_BYTES_PER_WEIGHT = Math.min(...Object.values(GGML_TYPES).map((t) => t.
 /** f16 / bf16 bit patterns with an all-ones exponent are Inf or NaN. */
 const F16_EXP = 0x7c00;
 const BF16_EXP = 0x7f80;
+const F32_EXP = 0x7f800000;
 
 /**
  * Throws a UserError naming the tensor when its stored values hold NaN or ±Inf. One check at
@@ -361,23 +372,31 @@ const BF16_EXP = 0x7f80;
  * small integers is finite, so the scales are all that can be non-finite there).
  */
 export function checkTensorFinite(file: string, name: string, type: number, bytes: Uint8Array): void {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = (i: number, what: string): never => {
     throw new UserError(`${file}: tensor ${q(name)} holds a non-finite value (${what} at byte ${i}); the file is corrupt`);
   };
+  // Plain loops over integer views (the bit patterns: Inf/NaN have an all-ones exponent): these
+  // scan every weight of a mapped file at load, so they run at memory speed, not DataView speed.
+  const exponentScan = (words: Uint16Array | Uint32Array, exp: number, width: number, what: string): void => {
+    if (fastExponentScan) {
+      const at = fastExponentScan(words, exp);
+      if (at >= 0) bad(at * width, what);
+      return;
+    }
+    for (let i = 0; i < words.length; i++) if ((words[i]! & exp) === exp) bad(i * width, what);
+  };
   switch (type) {
-    case GGML_TYPE_ID.f32:
-      for (let i = 0; i + 4 <= bytes.length; i += 4) {
-        const v = view.getFloat32(i, true);
-        if (v - v !== 0) bad(i, String(v));
+    case GGML_TYPE_ID.f32: {
+      const w = typedView(bytes.subarray(0, bytes.length & ~3), Uint32Array);
+      for (let i = 0; i < w.length; i++) {
+        if ((w[i]! & F32_EXP) === F32_EXP) bad(i * 4, String(new Float32Array(w.buffer, w.byteOffset + 4 * i, 1)[0]));
       }
       return;
+    }
     case GGML_TYPE_ID.f16:
-      for (let i = 0; i + 2 <= bytes.length; i += 2) if ((view.getUint16(i, true) & F16_EXP) === F16_EXP) bad(i, "f16 Inf/NaN");
-      return;
-    case 30: // BF16
-      for (let i = 0; i + 2 <= bytes.length; i += 2) if ((view.getUint16(i, true) & BF16_EXP) === BF16_EXP) bad(i, "bf16 Inf/NaN");
-      return;
+      return exponentScan(typedView(bytes.subarray(0, bytes.length & ~1), Uint16Array), F16_EXP, 2, "f16 Inf/NaN");
+    case GGML_TYPE_ID.bf16:
+      return exponentScan(typedView(bytes.subarray(0, bytes.length & ~1), Uint16Array), BF16_EXP, 2, "bf16 Inf/NaN");
     default: {
       // Block types (q8_0, q4_0, K-quants): their f16 scales, at the offsets the registry names.
       const fmt = quantFormatById(type);
@@ -386,6 +405,18 @@ export function checkTensorFinite(file: string, name: string, type: number, byte
       if (at >= 0) bad(at, "block scale Inf/NaN");
     }
   }
+}
+
+/** Index of the first element whose `mask` bits are all set, or −1 (checkTensorFinite's scan). */
+export type ExponentScan = (words: Uint16Array | Uint32Array, mask: number) => number;
+let fastExponentScan: ExponentScan | undefined;
+
+/**
+ * Installs a faster scan for checkTensorFinite (the native addon's, installed by the Node file
+ * layer, runtime/mapped-file.ts); this module itself stays plain TypeScript for the browser.
+ */
+export function setExponentScan(scan: ExponentScan | undefined): void {
+  fastExponentScan = scan;
 }
 
 /** The LlamaConfig a GGUF file describes (architecture `llama`). */
@@ -477,7 +508,7 @@ function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shap
  * element size, as GGUF's default 32 and safetensors' usual 8-byte-aligned offsets are).
  * Otherwise a copy: a typed array cannot start at an unaligned byte offset.
  */
-export function typedView<T extends Float32Array | Uint16Array>(bytes: Uint8Array, Ctor: { new (b: ArrayBuffer, off: number, len: number): T; new (len: number): T; BYTES_PER_ELEMENT: number }): T {
+export function typedView<T extends Float32Array | Uint16Array | Uint32Array>(bytes: Uint8Array, Ctor: { new (b: ArrayBuffer, off: number, len: number): T; new (len: number): T; BYTES_PER_ELEMENT: number }): T {
   const n = bytes.length / Ctor.BYTES_PER_ELEMENT;
   if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
   const out = new Ctor(n);
@@ -534,7 +565,7 @@ export function loadGgufParams(path: string): GgufModel & { params: Float32Array
  * float32. With `opts.bytes` (the file mapped, runtime/mapped-file.ts) every other tensor is a
  * view into the mapping: nothing is read or converted here but the finiteness scan.
  */
-export function loadGgufTensors(path: string, opts: GgufOpenOptions = {}): GgufModel & { tensors: ModelTensors<Weight> } {
+export function loadGgufTensors(path: string, opts: GgufOpenOptions = {}): GgufModel & { tensors: ModelTensors<Weight>; chatTemplate: string | undefined } {
   const f = GgufFile.open(path, opts);
   try {
     const config = configFromGguf(f);
@@ -548,7 +579,10 @@ export function loadGgufTensors(path: string, opts: GgufOpenOptions = {}): GgufM
     }
     // checkTensorSet made sure every name is there
     const tensors: ModelTensors<Weight> = modelTensorsFrom(config, (h) => byHf.get(h)!);
-    return { path, config, tensors, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getInteger("general.file_type"), tensorTypes: tensorTypeNames(f) };
+    return {
+      path, config, tensors, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getInteger("general.file_type"), tensorTypes: tensorTypeNames(f),
+      chatTemplate: f.getString("tokenizer.chat_template"),
+    };
   } finally {
     f.close();
   }

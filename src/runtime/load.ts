@@ -19,7 +19,6 @@ import { LAYER_TENSOR_NAMES, paramLayout, tensorViews } from "../model/params.js
 import { dequantizeRows, isQuantMatrix, type Weight } from "../kernels/quant.js";
 import type { ModelFormat } from "../formats/convert.js";
 import { loadModelFolder, loadModelFolderTensors } from "../formats/hf-folder.js";
-import { GgufFile } from "../formats/gguf.js";
 import { isGgufPath, loadGgufTensors } from "../formats/gguf-model.js";
 import { loadLlama2c } from "../formats/llama2c.js";
 import { loadMetaCheckpoint, metaCheckpointDir } from "../formats/meta.js";
@@ -126,7 +125,7 @@ export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageM
       else if (g.tokenizerJson) tokenizer = HfTokenizer.fromJson(g.tokenizerJson); // byte-level BPE (Llama 3)
       if (tokenizer) tokenizerSource = p;
     }
-    chatTemplate = ggufChatTemplate(p);
+    chatTemplate = g.chatTemplate; // read with the rest of the header (not a second parse)
   } else if (format === "meta") {
     const m = loadMetaCheckpoint(metaCheckpointDir(p)!);
     config = m.config;
@@ -163,15 +162,6 @@ function folderChatTemplate(dir: string): string | undefined {
   const jinja = path.join(dir, "chat_template.jinja");
   if (fs.existsSync(jinja)) return fs.readFileSync(jinja, "utf8");
   return readTokenizerConfig(dir)?.chatTemplate;
-}
-
-function ggufChatTemplate(p: string): string | undefined {
-  const f = GgufFile.open(p);
-  try {
-    return f.getString("tokenizer.chat_template");
-  } finally {
-    f.close();
-  }
 }
 
 /**

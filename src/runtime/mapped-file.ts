@@ -14,9 +14,11 @@
 import { createRequire } from "node:module";
 import { loadNativeBackend, nativeAddonFile } from "../kernels/native.js";
 import { UserError } from "../util/errors.js";
+import { setExponentScan } from "../formats/gguf-model.js";
 
 interface MmapAddon {
   mapFile?(file: string): ArrayBuffer;
+  exponentScan?(words: Uint16Array | Uint32Array, mask: number): number;
 }
 
 let addon: MmapAddon | null | undefined;
@@ -27,6 +29,8 @@ function mmapAddon(): MmapAddon | undefined {
     // The same module object the kernels use (require caches it by path).
     const a = file === undefined ? undefined : (createRequire(import.meta.url)(file) as MmapAddon);
     addon = a && typeof a.mapFile === "function" ? a : null;
+    // The load-time Inf/NaN scan of every weight at memory speed (gguf-model.ts checkTensorFinite).
+    if (a?.exponentScan) setExponentScan(a.exponentScan.bind(a));
   }
   return addon ?? undefined;
 }

@@ -13,7 +13,7 @@ import path from "node:path";
 import { loadModel } from "../../src/runtime/load.js";
 import { canMapFiles, mapFile } from "../../src/runtime/mapped-file.js";
 import { loadModelFolderTensors } from "../../src/formats/hf-folder.js";
-import { saveGguf, typedView } from "../../src/formats/gguf-model.js";
+import { checkTensorFinite, saveGguf, setExponentScan, typedView } from "../../src/formats/gguf-model.js";
 import { LlamaModel } from "../../src/model/llama.js";
 import { paramLayout } from "../../src/model/params.js";
 import type { LlamaConfig } from "../../src/model/config.js";
@@ -133,4 +133,26 @@ test("typedView: no copy at an aligned offset, a copy with the same values at an
   const copy = typedView(odd.subarray(1, 17), Float32Array);
   assert.notEqual(copy.buffer, odd.buffer);
   assert.deepEqual(Array.from(copy), [1.5, -2, 3.25, 4]);
+});
+
+test("the load-time Inf/NaN scan (the addon's when it is built) names the byte of the first bad f16/bf16/f32 value", () => {
+  canMapFiles(); // installs the native scan when the addon is there
+  const f16 = new Uint16Array(1000).fill(0x3c00);
+  f16[777] = 0x7e00; // NaN
+  f16[900] = 0x7c00; // Inf, later
+  const bf16 = new Uint16Array(130).fill(0x3f80);
+  bf16[129] = 0xff80; // -Inf, in the tail after the blocks of 64
+  const f32 = new Float32Array(300).fill(1);
+  f32[64] = NaN;
+  const cases = [[1, f16, 1554], [30, bf16, 258], [0, f32, 256]] as const;
+  const check = (): void => {
+    for (const [type, arr, byte] of cases) {
+      const bytes = new Uint8Array(arr.buffer);
+      assert.throws(() => checkTensorFinite("m.gguf", "t", type, bytes), (e: unknown) => e instanceof UserError && new RegExp(`at byte ${byte}\\)`).test(e.message), `type ${type}`);
+    }
+    checkTensorFinite("m.gguf", "t", 1, new Uint8Array(new Uint16Array(999).fill(0x3c00).buffer)); // all finite: no error
+  };
+  check();
+  setExponentScan(undefined); // the plain TypeScript loops (the browser's): the same answers (last test of the file)
+  check();
 });
