@@ -467,7 +467,7 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
  * Reads one tensor for the model: checked against the expected PyTorch shape; q/k rows
  * un-permuted to the rotate_half layout. `keepQuant` keeps matrices of the registry types (src/kernels/quant/) quantised.
  */
-function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shape: readonly number[], keepQuant: boolean): Weight {
+function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shape: readonly number[], keepQuant: boolean, keepQkOrder = false): Weight {
   const info = f.tensorsByName.get(g);
   if (!info) throw new UserError(`${f.path}: tensor ${g} is missing`);
   const want = [...shape].reverse();
@@ -480,7 +480,8 @@ function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shap
   const rows = shape.length === 2 ? shape[0]! : 1;
   const cols = shape.length === 2 ? shape[1]! : shape[0]!;
   let perm: number[] | undefined;
-  if (h.endsWith("q_proj.weight")) perm = interleavedToRopePerm(rows, c.numAttentionHeads);
+  if (keepQkOrder) perm = undefined; // used as stored: the model reorders the activations (ModelTensors.qkInterleaved)
+  else if (h.endsWith("q_proj.weight")) perm = interleavedToRopePerm(rows, c.numAttentionHeads);
   else if (h.endsWith("k_proj.weight")) perm = interleavedToRopePerm(rows, c.numKeyValueHeads);
   let out: Weight;
   if (info.type === GGML_TYPE_ID.f32) {
@@ -561,12 +562,15 @@ export function loadGgufParams(path: string): GgufModel & { params: Float32Array
 
 /**
  * A GGUF model's tensors for inference: linear matrices and the embedding stay in their stored
- * registry type (F16, BF16, Q8_0, Q4_0, K-quants; q/k rows un-permuted into a copy), norms are
- * float32. With `opts.bytes` (the file mapped, runtime/mapped-file.ts) every other tensor is a
- * view into the mapping: nothing is read or converted here but the finiteness scan.
+ * registry type (F16, BF16, Q8_0, Q4_0, K-quants; q/k rows un-permuted into a copy when read), norms are
+ * float32. With `opts.bytes` (the file mapped, runtime/mapped-file.ts) every matrix is a view
+ * into the mapping, q/k included (left in the interleaved order, `qkInterleaved`): nothing is
+ * read, copied or converted here but the finiteness scan.
  */
 export function loadGgufTensors(path: string, opts: GgufOpenOptions = {}): GgufModel & { tensors: ModelTensors<Weight>; chatTemplate: string | undefined } {
   const f = GgufFile.open(path, opts);
+  // Mapped: q/k rows stay in the file's interleaved order (no copy of read-only memory).
+  const mapped = opts.bytes !== undefined;
   try {
     const config = configFromGguf(f);
     const names = checkTensorSet(f, config);
@@ -575,10 +579,11 @@ export function loadGgufTensors(path: string, opts: GgufOpenOptions = {}): GgufM
     for (const [g, h] of names) {
       const spec = layout.byName.get(h)!;
       const keepQuant = spec.shape.length === 2;
-      byHf.set(h, readModelTensor(f, config, g, h, spec.shape, keepQuant));
+      byHf.set(h, readModelTensor(f, config, g, h, spec.shape, keepQuant, mapped));
     }
     // checkTensorSet made sure every name is there
     const tensors: ModelTensors<Weight> = modelTensorsFrom(config, (h) => byHf.get(h)!);
+    if (mapped) tensors.qkInterleaved = true;
     return {
       path, config, tensors, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getInteger("general.file_type"), tensorTypes: tensorTypeNames(f),
       chatTemplate: f.getString("tokenizer.chat_template"),

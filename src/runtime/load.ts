@@ -19,7 +19,7 @@ import { LAYER_TENSOR_NAMES, paramLayout, tensorViews } from "../model/params.js
 import { dequantizeRows, isQuantMatrix, type Weight } from "../kernels/quant.js";
 import type { ModelFormat } from "../formats/convert.js";
 import { loadModelFolder, loadModelFolderTensors } from "../formats/hf-folder.js";
-import { isGgufPath, loadGgufTensors } from "../formats/gguf-model.js";
+import { interleavedToRopePerm, isGgufPath, loadGgufTensors, permuteRows } from "../formats/gguf-model.js";
 import { loadLlama2c } from "../formats/llama2c.js";
 import { loadMetaCheckpoint, metaCheckpointDir } from "../formats/meta.js";
 import { SentencePieceTokenizer } from "../tokenizer/tokenizer.js";
@@ -185,5 +185,13 @@ export function float32Params(lm: Pick<LanguageModel, "config" | "model">): Floa
   });
   copy(dst.finalNorm, w.finalNorm);
   if (!lm.config.tieWordEmbeddings) copy(dst.lmHead, w.lmHead);
+  if (w.qkInterleaved) {
+    // a mapped GGUF's q/k rows are in the file's order: back to HF's rotate_half order
+    const c = lm.config;
+    for (const L of dst.layers) {
+      L.wq.set(permuteRows(L.wq, c.hiddenSize, interleavedToRopePerm(L.wq.length / c.hiddenSize, c.numAttentionHeads)));
+      L.wk.set(permuteRows(L.wk, c.hiddenSize, interleavedToRopePerm(L.wk.length / c.hiddenSize, c.numKeyValueHeads)));
+    }
+  }
   return out;
 }

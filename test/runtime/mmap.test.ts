@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { loadModel } from "../../src/runtime/load.js";
+import { float32Params, loadModel } from "../../src/runtime/load.js";
 import { canMapFiles, mapFile } from "../../src/runtime/mapped-file.js";
 import { loadModelFolderTensors } from "../../src/formats/hf-folder.js";
 import { checkTensorFinite, saveGguf, setExponentScan, typedView } from "../../src/formats/gguf-model.js";
@@ -60,11 +60,19 @@ for (const type of ["q8_0", "f32"] as const) {
     const read = await loadModel(file, { mmap: false });
     const wm = mapped.model.weights;
     const wr = read.model.weights;
-    // v and the head are used as stored (views); q/k rows are reordered into copies
-    assert.ok(isViewOfFile(wm.layers[1]!.wv, size) && isViewOfFile(wm.lmHead, size) && isViewOfFile(wm.embedTokens, size));
+    // every matrix is used as stored, q/k too (the model reorders their activations instead)
+    for (const w of [wm.layers[1]!.wv, wm.layers[0]!.wq, wm.layers[1]!.wk, wm.lmHead, wm.embedTokens]) assert.ok(isViewOfFile(w, size));
+    assert.ok(wm.qkInterleaved === true && wr.qkInterleaved === undefined);
     assert.ok(!isViewOfFile(wr.layers[1]!.wv, size));
     if (type === "q8_0") assert.ok(isQuantMatrix(wm.layers[0]!.wDown) && wm.layers[0]!.wDown.type === "q8_0");
     assert.deepEqual(logitsOf(mapped.model), logitsOf(read.model));
+    // one token at a time through the cache (decode) too
+    const step = (m: LlamaModel): Float32Array[] => {
+      const cache = m.newCache();
+      return TOKENS.map((t) => m.forward([t], cache).slice());
+    };
+    assert.deepEqual(step(mapped.model), step(read.model));
+    assert.deepEqual(float32Params(mapped), float32Params(read), "float32 parameters (converters) in HF order either way");
   });
 }
 
