@@ -9,6 +9,11 @@
  *     that executes nothing; model-parallel shards merged),
  * and returns the ready-to-run model with its tokenizer and chat template. Every command
  * (generate, logits, eval, chat, serve, quantize, convert) goes through here.
+ *
+ * Memory: on the native backend, GGUF and safetensors weights are mapped read-only from their
+ * files (./mapped-file.ts; `mmap: false` or LLAMA_TS_MMAP=0 reads them) and kept in their stored
+ * type (f16, bf16, quantised blocks; norms float32), so a model costs about its file size; the
+ * reference backend reads (HF folders as float32 parameters).
  */
 import fs from "node:fs";
 import path from "node:path";
