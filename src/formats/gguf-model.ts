@@ -573,11 +573,8 @@ export function loadGgufTensors(path: string, opts: GgufOpenOptions = {}): GgufM
     const config = configFromGguf(f);
     const names = checkTensorSet(f, config);
     const layout = paramLayout(config);
-    // Mapped: q/k rows stay in the file's interleaved order (no copy of read-only memory) when
-    // they are all in block/half types. F32 q/k are still reordered into copies: the float32
-    // matmul's edge tiles round differently by row position, and an f32 GGUF must give exactly
-    // the logits of the folder it came from.
-    const mapped = opts.bytes !== undefined && [...names].every(([g, h]) => !/\.(q|k)_proj\.weight$/.test(h) || f.tensorsByName.get(g)?.type !== GGML_TYPE_ID.f32);
+    // Mapped: q/k rows stay in the file's interleaved order (no copy of read-only memory).
+    const mapped = opts.bytes !== undefined;
     const byHf = new Map<string, Weight>();
     for (const [g, h] of names) {
       const spec = layout.byName.get(h)!;
