@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "llama_ts_native",
-      "sources": ["native/addon.c", "native/pool.c", "native/kernels.c", "native/isa_scalar.c", "native/train.c", "native/train_napi.c", "native/quant.c", "native/quant_addon.c", "native/quant_k8.c"],
+      "sources": ["native/addon.c", "native/pool.c", "native/kernels.c", "native/isa_scalar.c", "native/train.c", "native/train_napi.c", "native/quant.c", "native/quant_addon.c", "native/quant_k8.c", "native/mmap.c", "native/quant_bf16.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags_c": ["<@(lt_cflags)"],
       "ldflags": ["-pthread"],

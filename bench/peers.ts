@@ -41,11 +41,11 @@ const SHAPES = [
 const ONLY_TYPES = process.env.LLAMA_TS_PEERS_TYPES?.split(",").map((t) => t.trim()).filter((t) => t !== "");
 const THREADS = [1, 2];
 
-function tokens(n: number, vocab: number, seed: number): number[] {
+export function tokens(n: number, vocab: number, seed: number): number[] {
   return Array.from({ length: n }, (_, i) => (i === 0 ? 1 : (i * 7919 + seed * 104729) % vocab));
 }
 
-function argmax(a: Float32Array): number {
+export function argmax(a: Float32Array): number {
   let b = 0;
   for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i;
   return b;
@@ -66,7 +66,7 @@ function oursDecode(model: LlamaModel, prompt: number[], n: number): number {
   return n / ((performance.now() - t0) / 1000);
 }
 
-async function peerPrefill(s: LlamaCppSession, prompt: number[]): Promise<number> {
+export async function peerPrefill(s: LlamaCppSession, prompt: number[]): Promise<number> {
   await s.perf(); // resets the counters
   await s.prefill(prompt);
   const p = await s.perf();
@@ -74,7 +74,7 @@ async function peerPrefill(s: LlamaCppSession, prompt: number[]): Promise<number
   return p.promptTokens / (p.promptMs / 1000);
 }
 
-async function peerDecode(s: LlamaCppSession, prompt: number[], n: number): Promise<number> {
+export async function peerDecode(s: LlamaCppSession, prompt: number[], n: number): Promise<number> {
   await s.perf();
   await s.greedy(prompt, n);
   const p = await s.perf();
@@ -83,7 +83,7 @@ async function peerDecode(s: LlamaCppSession, prompt: number[], n: number): Prom
 }
 
 /** The LLaMA tokenizer when ../shared has it, else the committed small test tokenizer (padded to 32000 by the writer). */
-function tokenizerPath(): string {
+export function tokenizerPath(): string {
   const root = repoRoot();
   const llama = path.resolve(root, "..", "shared", "fixtures", "llama-tokenizer.model");
   return fs.existsSync(llama) ? llama : path.join(root, "test", "fixtures", "tokenizer", "small-bpe.model");

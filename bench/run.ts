@@ -6,6 +6,8 @@
 interface Section {
   name: string;
   load: () => Promise<{ bench: () => Promise<string> }>;
+  /** Runs only when named (real-size writes ~3.5 GB of model files and takes minutes). */
+  onlyWhenNamed?: boolean;
 }
 
 const sections: Section[] = [
@@ -18,11 +20,12 @@ const sections: Section[] = [
   { name: "peers", load: () => import("./peers.js") },
   { name: "serve", load: () => import("./serve.js") },
   { name: "wasm", load: () => import("./wasm.js") },
+  { name: "real-size", load: () => import("./real-size.js"), onlyWhenNamed: true },
 ];
 
-const only = process.argv.slice(2);
+const only = process.argv.slice(2).filter((a) => !a.startsWith("--")); // --options belong to the sections
 for (const s of sections) {
-  if (only.length > 0 && !only.includes(s.name)) continue;
+  if ((only.length > 0 || s.onlyWhenNamed) && !only.includes(s.name)) continue;
   const mod = await s.load();
   const md = await mod.bench();
   process.stdout.write(md.endsWith("\n") ? md : md + "\n");

@@ -21,6 +21,8 @@
 napi_status lt_train_register(napi_env env, napi_value exports);
 /* quantised-weight products (quant_addon.c) */
 napi_status lt_quant_register(napi_env env, napi_value exports);
+/* read-only file mappings (mmap.c) */
+napi_status lt_mmap_register(napi_env env, napi_value exports);
 
 /* ---- instruction sets ---- */
 
@@ -322,6 +324,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (lt_train_register(env, exports) != napi_ok) return NULL;
   if (lt_quant_register(env, exports) != napi_ok) return NULL;
+  if (lt_mmap_register(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

@@ -45,6 +45,7 @@
 #include "par.h"
 #include "quant.h"
 #include "quant_k8.h"
+#include "quant_bf16.h"
 
 #define QK_K 256
 
@@ -691,6 +692,11 @@ KQ_KERNELS(q2_K, 84)
 
 /* ---- the per-type table (the C side of src/kernels/quant/index.ts) ---- */
 
+/* bf16 (quant_bf16.c): float activations as they are, like f16 */
+static float dot_bf16_scalar(const uint8_t *w, const qact_t *A, size_t k) { return lt_bf16_dot_scalar(w, A->x, k); }
+static float dot_bf16_avx2(const uint8_t *w, const qact_t *A, size_t k) { return lt_bf16_dot_avx2(w, A->x, k); }
+static float dot_bf16_avx512(const uint8_t *w, const qact_t *A, size_t k) { return lt_bf16_dot_avx512(w, A->x, k); }
+
 typedef struct {
   lt_qtype_desc desc;
   int act_q8;         /* activations: 1: 8-bit blocks of 32, 2: 8-bit super-blocks of 256 (quant_k8.h), 0: float32 as they are */
@@ -731,6 +737,7 @@ static const qtype_t qtypes[] = {
   {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 2, ISA3(dot8_q6_K_scalar, dot8_q6_K_avx2, dot8_q6_K_avx512), ISA3(widen_q6_K_scalar, widen_q6_K_avx2, widen_q6_K_avx512)},
   {{LT_QT_Q3_K, "q3_K", QK_K, 110}, 2, ISA3(dot8_q3_K_scalar, dot8_q3_K_avx2, dot8_q3_K_avx512), ISA3(widen_q3_K_scalar, widen_q3_K_avx2, widen_q3_K_avx512)},
   {{LT_QT_Q2_K, "q2_K", QK_K, 84}, 2, ISA3(dot8_q2_K_scalar, dot8_q2_K_avx2, dot8_q2_K_avx512), ISA3(widen_q2_K_scalar, widen_q2_K_avx2, widen_q2_K_avx512)},
+  {{LT_QT_BF16, "bf16", 1, 2}, 0, ISA3(dot_bf16_scalar, dot_bf16_avx2, dot_bf16_avx512), ISA3(lt_bf16_widen_scalar, lt_bf16_widen_avx2, lt_bf16_widen_avx512)},
 };
 
 static const qtype_t *qtype(int id) {

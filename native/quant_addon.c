@@ -46,7 +46,7 @@ static napi_value lt_js_qmatmul(napi_env env, napi_callback_info info) {
   if (!size_arg(env, argv[3], &type) || !size_arg(env, argv[4], &m) || !size_arg(env, argv[5], &n) || !size_arg(env, argv[6], &k))
     return qthrow(env, "type, m, n and k must be non-negative integers");
   const lt_qtype_desc *T = type < 1024 ? lt_q_type((int)type) : NULL;
-  if (!T) return qthrow(env, "type is not a registered ggml type id (f16 1, q4_0 2, q8_0 8, q2_K 10, q3_K 11, q4_K 12, q5_K 13, q6_K 14)");
+  if (!T) return qthrow(env, "type is not a registered ggml type id (f16 1, q4_0 2, q8_0 8, q2_K 10, q3_K 11, q4_K 12, q5_K 13, q6_K 14, bf16 30)");
   const size_t rb = lt_q_row_bytes((int)type, k);
   if (k > 0 && rb == 0) {
     char msg[128];

@@ -17,7 +17,7 @@ import { quoteForTerminal as q, UserError } from "../util/errors.js";
 import type { LlamaConfig } from "../model/config.js";
 import { CONFIG_LIMITS, headDim, validateConfig } from "../model/config.js";
 import { llama3FromFreqFactors, ropeFreqFactors, ropeScalingProblem, type RopeScaling } from "../model/rope.js";
-import type { LayerTensors, ModelTensors } from "../model/params.js";
+import type { LayerTensors, ModelTensors, ParamSpec } from "../model/params.js";
 import { LAYER_TENSOR_NAMES, checkConfigFitsBytes, modelTensorsFrom, paramLayout } from "../model/params.js";
 import {
   GGML_TYPE_ID,
@@ -33,7 +33,7 @@ import {
 } from "../kernels/quant.js";
 import { GGUF_FILE_TYPES, GGUF_FILE_TYPE_ID, ggufTensorType, type GgufFileType } from "./gguf-mixture.js";
 import { bf16ArrayToF32, f16ArrayToF32 } from "./half.js";
-import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, ggufBytes, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
+import { GGML_TYPES, GgufFile, GgufValueType, ggmlTypeName, gguf, ggufBytes, writeGguf, type GgufOpenOptions, type GgufTensorToWrite, type GgufValue } from "./gguf.js";
 import { ModelType, PieceType, parseModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import type { HfTokenizer } from "../tokenizer/hf-json.js";
 import { bpeTokenizerMetadata, tokenizerJsonFromGguf } from "./gguf-bpe-vocab.js";
@@ -230,20 +230,38 @@ export interface GgufExportOptions {
  * order (HF naming, rotate_half q/k). Tensors are converted one at a time while writing.
  */
 export function saveGguf(path: string, config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): void {
-  const { metadata, tensors } = ggufModelContents(config, params, opts);
+  const { metadata, tensors } = ggufModelContents(config, paramsTensors(config, params), opts);
+  writeGguf(path, metadata, tensors);
+}
+
+/**
+ * `saveGguf` with the float32 values of each tensor (HF naming and layout) produced on demand by
+ * `tensor` while the file is written, so that a model larger than memory can be written one
+ * tensor at a time (the real-size benchmark's random 1B and 7B files).
+ */
+export function saveGgufFrom(path: string, config: LlamaConfig, tensor: (spec: ParamSpec) => Float32Array, opts: GgufExportOptions): void {
+  const { metadata, tensors } = ggufModelContents(config, tensor, opts);
   writeGguf(path, metadata, tensors);
 }
 
 /** `saveGguf` into memory: the whole .gguf file's bytes (what a page offers as a download). */
 export function ggufModelBytes(config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): Uint8Array {
-  const { metadata, tensors } = ggufModelContents(config, params, opts);
+  const { metadata, tensors } = ggufModelContents(config, paramsTensors(config, params), opts);
   return ggufBytes(metadata, tensors);
 }
 
-/** The metadata and (lazily converted) tensors of a model's GGUF file. */
-function ggufModelContents(config: LlamaConfig, params: Float32Array, opts: GgufExportOptions): { metadata: Map<string, GgufValue>; tensors: GgufTensorToWrite[] } {
+/** Each tensor's values as a view into the contiguous float32 parameters. */
+function paramsTensors(config: LlamaConfig, params: Float32Array): (spec: ParamSpec) => Float32Array {
   const layout = paramLayout(config);
   if (params.length !== layout.total) throw new Error(`params has ${params.length} floats, the config needs ${layout.total}`);
+  return (spec) => params.subarray(spec.offset, spec.offset + spec.size);
+}
+
+/** The metadata and (lazily converted) tensors of a model's GGUF file. */
+function ggufModelContents(
+  config: LlamaConfig, tensor: (spec: ParamSpec) => Float32Array, opts: GgufExportOptions,
+): { metadata: Map<string, GgufValue>; tensors: GgufTensorToWrite[] } {
+  const layout = paramLayout(config);
   const hd = headDim(config);
   const md = new Map<string, GgufValue>();
   md.set("general.architecture", gguf.str("llama"));
@@ -283,7 +301,7 @@ function ggufModelContents(config: LlamaConfig, params: Float32Array, opts: Gguf
       dims: [...spec.shape].reverse(),
       type: GGML_TYPE_ID[t],
       data: () => {
-        let v = params.subarray(spec.offset, spec.offset + spec.size);
+        let v = tensor(spec);
         if (h.endsWith("q_proj.weight")) v = permuteRows(v, spec.shape[1]!, ropeToInterleavedPerm(spec.shape[0]!, config.numAttentionHeads));
         else if (h.endsWith("k_proj.weight")) v = permuteRows(v, spec.shape[1]!, ropeToInterleavedPerm(spec.shape[0]!, config.numKeyValueHeads));
         if (t === "f32") return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
@@ -365,6 +383,7 @@ const MIN_BYTES_PER_WEIGHT = Math.min(...Object.values(GGML_TYPES).map((t) => t.
 /** f16 / bf16 bit patterns with an all-ones exponent are Inf or NaN. */
 const F16_EXP = 0x7c00;
 const BF16_EXP = 0x7f80;
+const F32_EXP = 0x7f800000;
 
 /**
  * Throws a UserError naming the tensor when its stored values hold NaN or ±Inf. One check at
@@ -373,23 +392,31 @@ const BF16_EXP = 0x7f80;
  * small integers is finite, so the scales are all that can be non-finite there).
  */
 export function checkTensorFinite(file: string, name: string, type: number, bytes: Uint8Array): void {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = (i: number, what: string): never => {
     throw new UserError(`${file}: tensor ${q(name)} holds a non-finite value (${what} at byte ${i}); the file is corrupt`);
   };
+  // Plain loops over integer views (the bit patterns: Inf/NaN have an all-ones exponent): these
+  // scan every weight of a mapped file at load, so they run at memory speed, not DataView speed.
+  const exponentScan = (words: Uint16Array | Uint32Array, exp: number, width: number, what: string): void => {
+    if (fastExponentScan) {
+      const at = fastExponentScan(words, exp);
+      if (at >= 0) bad(at * width, what);
+      return;
+    }
+    for (let i = 0; i < words.length; i++) if ((words[i]! & exp) === exp) bad(i * width, what);
+  };
   switch (type) {
-    case GGML_TYPE_ID.f32:
-      for (let i = 0; i + 4 <= bytes.length; i += 4) {
-        const v = view.getFloat32(i, true);
-        if (v - v !== 0) bad(i, String(v));
+    case GGML_TYPE_ID.f32: {
+      const w = typedView(bytes.subarray(0, bytes.length & ~3), Uint32Array);
+      for (let i = 0; i < w.length; i++) {
+        if ((w[i]! & F32_EXP) === F32_EXP) bad(i * 4, String(new Float32Array(w.buffer, w.byteOffset + 4 * i, 1)[0]));
       }
       return;
+    }
     case GGML_TYPE_ID.f16:
-      for (let i = 0; i + 2 <= bytes.length; i += 2) if ((view.getUint16(i, true) & F16_EXP) === F16_EXP) bad(i, "f16 Inf/NaN");
-      return;
-    case 30: // BF16
-      for (let i = 0; i + 2 <= bytes.length; i += 2) if ((view.getUint16(i, true) & BF16_EXP) === BF16_EXP) bad(i, "bf16 Inf/NaN");
-      return;
+      return exponentScan(typedView(bytes.subarray(0, bytes.length & ~1), Uint16Array), F16_EXP, 2, "f16 Inf/NaN");
+    case GGML_TYPE_ID.bf16:
+      return exponentScan(typedView(bytes.subarray(0, bytes.length & ~1), Uint16Array), BF16_EXP, 2, "bf16 Inf/NaN");
     default: {
       // Block types (q8_0, q4_0, K-quants): their f16 scales, at the offsets the registry names.
       const fmt = quantFormatById(type);
@@ -398,6 +425,18 @@ export function checkTensorFinite(file: string, name: string, type: number, byte
       if (at >= 0) bad(at, "block scale Inf/NaN");
     }
   }
+}
+
+/** Index of the first element whose `mask` bits are all set, or −1 (checkTensorFinite's scan). */
+export type ExponentScan = (words: Uint16Array | Uint32Array, mask: number) => number;
+let fastExponentScan: ExponentScan | undefined;
+
+/**
+ * Installs a faster scan for checkTensorFinite (the native addon's, installed by the Node file
+ * layer, runtime/mapped-file.ts); this module itself stays plain TypeScript for the browser.
+ */
+export function setExponentScan(scan: ExponentScan | undefined): void {
+  fastExponentScan = scan;
 }
 
 /** The LlamaConfig a GGUF file describes (architecture `llama`). */
@@ -448,7 +487,7 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
  * Reads one tensor for the model: checked against the expected PyTorch shape; q/k rows
  * un-permuted to the rotate_half layout. `keepQuant` keeps matrices of the registry types (src/kernels/quant/) quantised.
  */
-function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shape: readonly number[], keepQuant: boolean): Weight {
+function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shape: readonly number[], keepQuant: boolean, keepQkOrder = false): Weight {
   const info = f.tensorsByName.get(g);
   if (!info) throw new UserError(`${f.path}: tensor ${g} is missing`);
   const want = [...shape].reverse();
@@ -456,37 +495,46 @@ function readModelTensor(f: GgufFile, c: LlamaConfig, g: string, h: string, shap
   if (info.dims.length !== want.length || info.dims.some((d, i) => d !== want[i])) {
     throw new UserError(`${f.path}: tensor ${g} has dims [${info.dims.join(", ")}], the metadata implies [${want.join(", ")}]`);
   }
-  const bytes = f.readTensorBytes(g);
+  const bytes = f.readTensorBytes(g); // a view into a mapping, or a fresh read
   checkTensorFinite(f.path, g, info.type, bytes);
   const rows = shape.length === 2 ? shape[0]! : 1;
   const cols = shape.length === 2 ? shape[1]! : shape[0]!;
   let perm: number[] | undefined;
-  if (h.endsWith("q_proj.weight")) perm = interleavedToRopePerm(rows, c.numAttentionHeads);
+  if (keepQkOrder) perm = undefined; // used as stored: the model reorders the activations (ModelTensors.qkInterleaved)
+  else if (h.endsWith("q_proj.weight")) perm = interleavedToRopePerm(rows, c.numAttentionHeads);
   else if (h.endsWith("k_proj.weight")) perm = interleavedToRopePerm(rows, c.numKeyValueHeads);
-  // readTensorBytes returns a fresh, zero-offset buffer: typed views need no copy.
-  const buf = bytes.buffer as ArrayBuffer;
   let out: Weight;
-  switch (info.type) {
-    case GGML_TYPE_ID.f32:
-      out = new Float32Array(buf, 0, bytes.length / 4);
-      break;
-    case 30: // BF16
-      out = bf16ArrayToF32(new Uint16Array(buf, 0, bytes.length / 2));
-      break;
-    default: {
-      const fmt = quantFormatById(info.type);
-      if (!fmt) {
-        const known = ["F32", "BF16", ...QUANT_FORMATS.map((q) => q.ggmlName)].join(", ");
-        throw new UserError(`${f.path}: tensor ${g} is ${ggmlTypeName(info.type)}; llama-ts reads ${known} tensors (re-quantise to one of those)`);
-      }
-      if (!canQuantize(fmt.name, cols)) throw new UserError(`${f.path}: tensor ${g} is ${fmt.ggmlName} with rows of ${cols} values, not a multiple of its block (${fmt.blockSize})`);
-      const q: QuantMatrix = { kind: "quant", type: fmt.name, rows, cols, data: bytes };
-      if (keepQuant && shape.length === 2) return perm ? permuteQuantRows(q, perm) : q;
-      out = fmt.name === "f16" ? f16ArrayToF32(new Uint16Array(buf, 0, bytes.length / 2)) : dequantize(q);
-      break;
+  if (info.type === GGML_TYPE_ID.f32) {
+    out = typedView(bytes, Float32Array);
+  } else {
+    const fmt = quantFormatById(info.type);
+    if (!fmt) {
+      const known = ["F32", ...QUANT_FORMATS.map((q) => q.ggmlName)].join(", ");
+      throw new UserError(`${f.path}: tensor ${g} is ${ggmlTypeName(info.type)}; llama-ts reads ${known} tensors (re-quantise to one of those)`);
     }
+    if (!canQuantize(fmt.name, cols)) throw new UserError(`${f.path}: tensor ${g} is ${fmt.ggmlName} with rows of ${cols} values, not a multiple of its block (${fmt.blockSize})`);
+    // Matrices stay in their stored type (a view: no copy); q/k rows are reordered into a copy.
+    const q: QuantMatrix = { kind: "quant", type: fmt.name, rows, cols, data: bytes };
+    if (keepQuant && shape.length === 2) return perm ? permuteQuantRows(q, perm) : q;
+    if (fmt.name === "f16") out = f16ArrayToF32(typedView(bytes, Uint16Array));
+    else if (fmt.name === "bf16") out = bf16ArrayToF32(typedView(bytes, Uint16Array));
+    else out = dequantize(q);
   }
   return perm ? permuteRows(out, cols, perm) : out;
+}
+
+/**
+ * `bytes` as a typed array without a copy when its offset is aligned for the element size (a
+ * fresh read always is; a mapped tensor is when the file's alignment is a multiple of the
+ * element size, as GGUF's default 32 and safetensors' usual 8-byte-aligned offsets are).
+ * Otherwise a copy: a typed array cannot start at an unaligned byte offset.
+ */
+export function typedView<T extends Float32Array | Uint16Array | Uint32Array>(bytes: Uint8Array, Ctor: { new (b: ArrayBuffer, off: number, len: number): T; new (len: number): T; BYTES_PER_ELEMENT: number }): T {
+  const n = bytes.length / Ctor.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
+  const out = new Ctor(n);
+  new Uint8Array(out.buffer, 0, bytes.length).set(bytes);
+  return out;
 }
 
 function checkTensorSet(f: GgufFile, c: LlamaConfig): Map<string, string> {
@@ -533,20 +581,23 @@ export function loadGgufParams(path: string): GgufModel & { params: Float32Array
 }
 
 /**
- * A GGUF model's tensors for inference: linear matrices stay in their stored registry type (F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) (q/k rows
- * un-permuted), everything else float32.
+ * A GGUF model's tensors for inference: linear matrices and the embedding stay in their stored
+ * registry type (F16, BF16, Q8_0, Q4_0, K-quants; q/k rows un-permuted into a copy when read), norms are
+ * float32. With `opts.bytes` (the file mapped, runtime/mapped-file.ts) every matrix is a view
+ * into the mapping, q/k included (left in the interleaved order, `qkInterleaved`): nothing is
+ * read, copied or converted here but the finiteness scan.
  */
-export function loadGgufTensors(path: string): GgufModel & { tensors: ModelTensors<Weight> } {
-  const f = GgufFile.open(path);
+export function loadGgufTensors(path: string, opts: GgufOpenOptions = {}): GgufModel & { tensors: ModelTensors<Weight>; chatTemplate: string | undefined } {
+  const f = GgufFile.open(path, opts);
   try {
-    return ggufModelTensors(f);
+    return ggufModelTensors(f, opts.bytes !== undefined);
   } finally {
     f.close();
   }
 }
 
 /** `loadGgufTensors` over an open GgufFile (from a path or from bytes); the caller closes it. */
-export function ggufModelTensors(f: GgufFile): GgufModel & { tensors: ModelTensors<Weight> } {
+export function ggufModelTensors(f: GgufFile, mapped = false): GgufModel & { tensors: ModelTensors<Weight>; chatTemplate: string | undefined } {
   const config = configFromGguf(f);
   const names = checkTensorSet(f, config);
   const layout = paramLayout(config);
@@ -554,11 +605,16 @@ export function ggufModelTensors(f: GgufFile): GgufModel & { tensors: ModelTenso
   for (const [g, h] of names) {
     const spec = layout.byName.get(h)!;
     const keepQuant = spec.shape.length === 2;
-    byHf.set(h, readModelTensor(f, config, g, h, spec.shape, keepQuant));
+    // Mapped: q/k rows stay in the file's interleaved order (no copy of read-only memory).
+    byHf.set(h, readModelTensor(f, config, g, h, spec.shape, keepQuant, mapped));
   }
   // checkTensorSet made sure every name is there
   const tensors: ModelTensors<Weight> = modelTensorsFrom(config, (h) => byHf.get(h)!);
-  return { path: f.path, config, tensors, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getInteger("general.file_type"), tensorTypes: tensorTypeNames(f) };
+  if (mapped) tensors.qkInterleaved = true;
+  return {
+    path: f.path, config, tensors, tokenizer: tokenizerFromGguf(f), tokenizerJson: tokenizerJsonFromGguf(f), fileType: f.getInteger("general.file_type"),
+    tensorTypes: tensorTypeNames(f), chatTemplate: f.getString("tokenizer.chat_template"),
+  };
 }
 
 /** True when the path looks like a GGUF file (by extension, or by magic if it is a regular file). */

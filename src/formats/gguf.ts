@@ -158,6 +158,11 @@ class HeaderReader {
   }
 }
 
+export interface GgufOpenOptions {
+  /** The file's whole contents (e.g. a read-only mapping): tensor bytes are then views into it. */
+  bytes?: Uint8Array<ArrayBuffer>;
+}
+
 export class GgufFile {
   readonly version: number;
   readonly metadata = new Map<string, GgufValue>();
@@ -169,13 +174,19 @@ export class GgufFile {
   /** The file's path, or the name of the bytes it was read from (messages name it). */
   readonly path: string;
   private src: ByteSource | undefined;
+  /** The whole file when the caller mapped it (runtime/mapped-file.ts): tensors are views into it. */
+  private readonly bytes: Uint8Array<ArrayBuffer> | undefined;
 
-  private constructor(src: ByteSource) {
+  private constructor(src: ByteSource, bytes?: Uint8Array<ArrayBuffer>) {
     this.src = src;
+    this.bytes = bytes;
     this.path = src.name;
     const path = src.name;
     try {
       this.fileSize = src.size;
+      if (bytes !== undefined && bytes.length !== src.size) {
+        throw new UserError(`${path}: the file changed while it was being opened (${bytes.length} bytes mapped, ${src.size} now)`);
+      }
       const r = new HeaderReader(src, this.fileSize, path);
       if (this.fileSize < 24) r.fail(`not a GGUF file (only ${this.fileSize} bytes)`);
       const magic = r.u32("magic");
@@ -254,9 +265,12 @@ export class GgufFile {
     }
   }
 
-  /** Opens a GGUF file on disk (Node): the header is read now, tensors when asked for. */
-  static open(path: string): GgufFile {
-    return new GgufFile(fileSource(path, "GGUF file"));
+  /**
+   * Opens a GGUF file on disk (Node): the header is read now, tensors when asked for; with
+   * `opts.bytes` (the file mapped) tensors are views into those bytes instead of reads.
+   */
+  static open(path: string, opts: GgufOpenOptions = {}): GgufFile {
+    return new GgufFile(fileSource(path, "GGUF file"), opts.bytes);
   }
 
   /** Parses GGUF bytes from any source (`bytesSource(arrayBuffer, name)` for bytes in memory). */
@@ -308,10 +322,15 @@ export class GgufFile {
     return v.value as string;
   }
 
-  /** The raw bytes of a tensor (one positioned read). */
+  /**
+   * The raw bytes of a tensor: a view into the file's bytes when it was opened with them (no
+   * copy; read-only when they are a mapping), else one positioned read. The header checks (in
+   * the file, no overlaps) hold for both.
+   */
   readTensorBytes(name: string): Uint8Array<ArrayBuffer> {
     const t = this.tensorsByName.get(name);
     if (!t) throw new UserError(`${this.path}: no tensor named ${q(name)}`);
+    if (this.bytes) return this.bytes.subarray(t.fileOffset, t.fileOffset + t.nbytes);
     if (this.src === undefined) throw new Error(`${this.path} is closed`);
     return this.src.read(t.fileOffset, t.nbytes);
   }

@@ -11,10 +11,12 @@ import path from "node:path";
 import { UserError } from "../util/errors.js";
 import type { LlamaConfig } from "../model/config.js";
 import { configToHf } from "../model/config.js";
-import { paramLayout } from "../model/params.js";
+import { modelTensorsFrom, paramLayout, type ModelTensors } from "../model/params.js";
+import { GGML_TYPE_ID, dequantize, isQuantMatrix, type Weight } from "../kernels/quant.js";
+import { checkTensorFinite, typedView } from "./gguf-model.js";
 import { MAX_TOKENIZER_BYTES, makeDir, readRegularFile, readRegularText, resolveInside, writeFileAtomic } from "../util/files.js";
-import { openSafetensorsSet, writeSafetensorsRaw } from "./safetensors.js";
-import { configFromJsonText, paramsFromSafetensors } from "./hf-params.js";
+import { assertFinite, openSafetensorsSet, readTensorBytes, writeSafetensorsRaw, type SafetensorsFile } from "./safetensors.js";
+import { checkSafetensorsSet, configFromJsonText, paramsFromSafetensors } from "./hf-params.js";
 import { f32ToBf16, f32ToF16 } from "./half.js";
 import { parseModelProto, serializeModelProto, type ModelProto } from "../tokenizer/model-proto.js";
 import { modelProtoToTokenizerJson, specialTokensMapFor, tokenizerConfigFor } from "../tokenizer/hf-write.js";
@@ -50,8 +52,95 @@ export function loadModelFolder(dir: string): ModelFolder {
   } finally {
     set.close();
   }
-  const tok = path.join(dir, "tokenizer.model");
-  return { dir, config, params, tokenizerPath: fs.existsSync(tok) ? resolveInside(dir, "tokenizer.model") : undefined };
+  return { dir, config, params, tokenizerPath: folderTokenizerPath(dir) };
+}
+
+function folderTokenizerPath(dir: string): string | undefined {
+  return fs.existsSync(path.join(dir, "tokenizer.model")) ? resolveInside(dir, "tokenizer.model") : undefined;
+}
+
+export interface FolderTensorsOptions {
+  /**
+   * Maps a weight file read-only (runtime/mapped-file.ts's mapFile; undefined: not available):
+   * tensors are then views into the mapping. Without it, each tensor is read once.
+   */
+  mapFile?: (file: string) => Uint8Array | undefined;
+}
+
+/** A model folder for inference: tensors in their stored types (see loadModelFolderTensors). */
+export interface ModelFolderTensors {
+  dir: string;
+  config: LlamaConfig;
+  tensors: ModelTensors<Weight>;
+  tokenizerPath: string | undefined;
+}
+
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * A model folder's tensors as the inference model takes them, in their stored type: F16 and
+ * BF16 matrices (and the embedding) as f16 / bf16 registry matrices, F32 tensors as float32
+ * arrays, each a view into the mapped file (or one read of its bytes); 1-D norms stored in
+ * F16/BF16 and F64 tensors are widened to float32. Checked as loadModelFolder checks (names,
+ * shapes, NaN/Inf, a tied head copy equal to the embedding).
+ */
+export function loadModelFolderTensors(dir: string, opts: FolderTensorsOptions = {}): ModelFolderTensors {
+  const config = readConfig(dir);
+  const set = openSafetensorsSet(dir);
+  try {
+    const { tiedHeadCopy } = checkSafetensorsSet(config, set, dir, path.join(dir, "config.json"));
+    const maps = new Map<SafetensorsFile, Uint8Array | undefined>();
+    for (const f of set.files) {
+      const m = HOST_LITTLE_ENDIAN ? opts.mapFile?.(f.path) : undefined;
+      if (m !== undefined && m.length !== f.fileSize) throw new UserError(`${f.path}: the file changed while it was being opened`);
+      maps.set(f, m);
+    }
+    const bytesOf = (name: string): Uint8Array => {
+      const { file, entry } = set.tensors.get(name)!;
+      const m = maps.get(file);
+      return m ? m.subarray(entry.byteOffset, entry.byteOffset + entry.byteLength) : readTensorBytes(file, name);
+    };
+    const loaded = new Map<string, Weight>();
+    const weight = (name: string): Weight => {
+      const have = loaded.get(name);
+      if (have) return have;
+      const { file, entry } = set.tensors.get(name)!;
+      const stored = entry.dtype === "F16" ? "f16" : entry.dtype === "BF16" ? "bf16" : undefined;
+      let w: Weight;
+      if (stored !== undefined && entry.shape.length === 2 && HOST_LITTLE_ENDIAN) {
+        const data = bytesOf(name);
+        checkTensorFinite(file.path, name, GGML_TYPE_ID[stored], data);
+        w = { kind: "quant", type: stored, rows: entry.shape[0]!, cols: entry.shape[1]!, data };
+      } else if (entry.dtype === "F32" && HOST_LITTLE_ENDIAN) {
+        w = typedView(bytesOf(name), Float32Array);
+        assertFinite(name, w, file);
+      } else {
+        w = set.readF32(name);
+        assertFinite(name, w, file);
+      }
+      loaded.set(name, w);
+      return w;
+    };
+    const tensors = modelTensorsFrom(config, weight);
+    if (tiedHeadCopy) {
+      const same = sameValues(weight("lm_head.weight"), tensors.embedTokens);
+      if (!same) throw new UserError(`${dir}: tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight`);
+    }
+    return { dir, config, tensors, tokenizerPath: folderTokenizerPath(dir) };
+  } finally {
+    set.close(); // the mappings outlive the descriptors
+  }
+}
+
+/** Whether two weights hold the same values (the same stored bytes, or equal floats). */
+function sameValues(a: Weight, b: Weight): boolean {
+  const sameType = isQuantMatrix(a) && isQuantMatrix(b) && a.type === b.type;
+  const values = (w: Weight): ArrayLike<number> => (isQuantMatrix(w) ? (sameType ? w.data : dequantize(w)) : w);
+  const fa = values(a);
+  const fb = values(b);
+  if (fa.length !== fb.length) return false;
+  for (let i = 0; i < fa.length; i++) if (fa[i] !== fb[i]) return false;
+  return true;
 }
 
 /** Writes config.json and model.safetensors (F32), each atomically; copies a tokenizer if given. */

@@ -9,7 +9,7 @@
 import { quoteForTerminal, UserError } from "../util/errors.js";
 import type { LlamaConfig } from "../model/config.js";
 import { configFromHf } from "../model/config.js";
-import { checkConfigFitsBytes, paramLayout } from "../model/params.js";
+import { checkConfigFitsBytes, paramLayout, type ParamLayout } from "../model/params.js";
 import type { SafetensorsSet } from "./safetensors-read.js";
 
 /** Tensors some checkpoints carry that hold nothing we need (recomputed buffers). */
@@ -27,16 +27,21 @@ export function configFromJsonText(text: string, file: string): LlamaConfig {
 }
 
 /** The parameters of `config` from the tensors of `set` (see the module comment); `where` names the folder. */
-export function paramsFromSafetensors(config: LlamaConfig, set: SafetensorsSet, where: string, configFile: string): Float32Array {
+/**
+ * The set's tensors against the config: no unknown tensor, none missing, every shape as the
+ * config implies, and a config the files can hold. Returns the layout and whether a tied
+ * checkpoint also carries a copy of the head (it must then equal the embedding: the caller
+ * checks). Run before anything is sized from the config.
+ */
+export function checkSafetensorsSet(config: LlamaConfig, set: SafetensorsSet, where: string, configFile: string): { layout: ParamLayout; tiedHeadCopy: boolean } {
   // Every readable dtype takes at least 2 bytes (F16/BF16): refuse a config that cannot fit.
   const dataBytes = set.files.reduce((a, f) => a + (f.fileSize - f.dataStart), 0);
   checkConfigFitsBytes(config, dataBytes, 2, configFile);
   const layout = paramLayout(config);
-  const params = new Float32Array(layout.total);
   const expected = new Set(layout.specs.map((s) => s.name));
   const extra = [...set.tensors.keys()].filter((n) => !expected.has(n) && !IGNORED.test(n));
   // A tied checkpoint may still carry a copy of the head; it must then equal the embedding,
-  // which we check below, rather than being silently dropped.
+  // which the caller checks, rather than being silently dropped.
   const tiedHeadCopy = config.tieWordEmbeddings && extra.includes("lm_head.weight");
   const unknown = extra.filter((n) => !(tiedHeadCopy && n === "lm_head.weight"));
   if (unknown.length > 0) {
@@ -52,6 +57,15 @@ export function paramsFromSafetensors(config: LlamaConfig, set: SafetensorsSet, 
     if (shape.length !== spec.shape.length || shape.some((v, i) => v !== spec.shape[i])) {
       throw new UserError(`${hit.file.path}: tensor ${spec.name} has shape [${shape.join(", ")}], config.json implies [${spec.shape.join(", ")}]`);
     }
+  }
+  return { layout, tiedHeadCopy };
+}
+
+export function paramsFromSafetensors(config: LlamaConfig, set: SafetensorsSet, where: string, configFile: string): Float32Array {
+  const { layout, tiedHeadCopy } = checkSafetensorsSet(config, set, where, configFile);
+  const params = new Float32Array(layout.total);
+  for (const spec of layout.specs) {
+    const hit = set.tensors.get(spec.name)!;
     const data = set.readF32(spec.name);
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i]!)) throw new UserError(`${hit.file.path}: tensor ${spec.name} holds a non-finite value (${data[i]}) at index ${i}`);

@@ -62,6 +62,13 @@ type Addon = Omit<KernelOps, "adamwSegment" | "qmatmul" | "qmatmulMany"> & {
 
 const ADDON_FILE = path.join("build", "Release", "llama_ts_native.node");
 
+/** The addon's path when it is built (for Node-only helpers beside the kernels: runtime/mapped-file.ts). */
+export function nativeAddonFile(): string | undefined {
+  const root = packageRoot();
+  const file = root === undefined ? undefined : path.join(root, ADDON_FILE);
+  return file !== undefined && existsSync(file) ? file : undefined;
+}
+
 /** The llama-ts package root: the nearest folder above this file whose package.json names it. */
 function packageRoot(): string | undefined {
   let dir = path.dirname(fileURLToPath(import.meta.url));

@@ -109,6 +109,8 @@ export class LlamaModel {
   private ropeCos: Float32Array;
   private ropeSin: Float32Array;
   private scratch: Scratch | undefined;
+  /** For weights with interleaved q/k rows (ModelTensors.qkInterleaved): the HF order of q and k outputs. */
+  private readonly qkOrder: { q: Int32Array; k: Int32Array; row: Float32Array } | undefined;
   /** forwardBatch's new keys and values, [rows × kvDim] each, before they go to their caches. */
   private batchKv: { k: Float32Array; v: Float32Array; rows: number } | undefined;
 
@@ -128,6 +130,10 @@ export class LlamaModel {
       this.params = undefined;
       this.weights = params;
       checkTensors(config, this.layout, params);
+    }
+    if (this.weights.qkInterleaved) {
+      const hd = headDim(config);
+      this.qkOrder = { q: interleavedOrder(config.numAttentionHeads, hd), k: interleavedOrder(config.numKeyValueHeads, hd), row: new Float32Array(config.numAttentionHeads * hd) };
     }
     const t = ropeTables(headDim(config), Math.min(config.maxPositionEmbeddings, INITIAL_POSITIONS), config.ropeTheta, config.ropeScaling);
     this.ropeCos = t.cos;
@@ -242,6 +248,10 @@ export class LlamaModel {
       const L = w.layers[l]!;
       k.rmsnorm(xn, x, L.inputNorm as Float32Array, M, d, c.rmsNormEps);
       this.linearMany([q, kNew, vNew], xn, [L.wq, L.wk, L.wv], M, [qDim, kvDim, kvDim], d);
+      if (this.qkOrder) {
+        reorderRows(q, M, this.qkOrder.q, this.qkOrder.row);
+        reorderRows(kNew, M, this.qkOrder.k, this.qkOrder.row);
+      }
       let r0 = 0;
       segments.forEach((seg, i) => {
         const T = seg.tokens.length;
@@ -311,6 +321,31 @@ export class LlamaModel {
       this.backend.qmatmul(out, a, w, rows);
     } else if (rows === 1) this.backend.matvec(out, w, a, n, kDim);
     else this.backend.matmul(out, a, w, rows, n, kDim);
+  }
+}
+
+/**
+ * order[r] = the position, in a q/k output row computed with interleaved weight rows, of HF
+ * element r: within each head, r = j·hd/2 + i comes from 2i + j (formats/gguf-model.ts).
+ */
+function interleavedOrder(heads: number, hd: number): Int32Array {
+  const order = new Int32Array(heads * hd);
+  const half = hd / 2;
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) order[h * hd + j * half + i] = h * hd + 2 * i + j;
+    }
+  }
+  return order;
+}
+
+/** Each of the `rows` rows of x (width order.length) becomes row[r] = x[order[r]], in place. */
+function reorderRows(x: Float32Array, rows: number, order: Int32Array, tmp: Float32Array): void {
+  const w = order.length;
+  for (let m = 0; m < rows; m++) {
+    const base = m * w;
+    for (let r = 0; r < w; r++) tmp[r] = x[base + order[r]!]!;
+    x.set(tmp.subarray(0, w), base);
   }
 }
 

@@ -71,6 +71,13 @@ export interface ModelTensors<F> {
   finalNorm: F;
   /** The output head: its own tensor, or the embedding when tied. */
   lmHead: F;
+  /**
+   * True when the rows of wq and wk are in the interleaved RoPE order of GGUF files (pairs
+   * (2i, 2i+1) per head, formats/gguf-model.ts) rather than HF's rotate_half order: weights used
+   * straight from a mapped GGUF. The model then reorders the q/k activations instead (the same
+   * values), so the weights need no copy.
+   */
+  qkInterleaved?: boolean;
 }
 
 /**

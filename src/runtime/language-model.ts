@@ -78,8 +78,8 @@ export function assembleLanguageModel(parts: ModelParts, backend?: Backend): Lan
  * `tokenizer.ggml.*` keys (SentencePiece "llama" or byte-level "gpt2" vocabularies) unless
  * `withTokenizer` is false, and `tokenizer.chat_template`.
  */
-export function ggufModelParts(f: GgufFile, name: string, withTokenizer = true): ModelParts {
-  const g = ggufModelTensors(f);
+export function ggufModelParts(f: GgufFile, name: string, withTokenizer = true, mapped = false): ModelParts {
+  const g = ggufModelTensors(f, mapped);
   let tokenizer: Tokenizer | undefined;
   if (withTokenizer) {
     if (g.tokenizer) tokenizer = SentencePieceTokenizer.fromModel(g.tokenizer, `${f.path} (tokenizer.ggml.* keys)`);
@@ -93,6 +93,6 @@ export function ggufModelParts(f: GgufFile, name: string, withTokenizer = true):
     weights: g.tensors,
     tokenizer,
     tokenizerSource: tokenizer ? f.path : undefined,
-    chatTemplate: f.getString("tokenizer.chat_template"),
+    chatTemplate: g.chatTemplate,
   };
 }

@@ -12,6 +12,11 @@
  *
  * This is the Node layer: it finds the files and reads them; the parts are assembled by the
  * source-agnostic core (runtime/language-model.ts), which the browser loader shares.
+ *
+ * Memory: on the native backend, GGUF and safetensors weights are mapped read-only from their
+ * files (./mapped-file.ts; `mmap: false` or LLAMA_TS_MMAP=0 reads them) and kept in their stored
+ * type (f16, bf16, quantised blocks; norms float32), so a model costs about its file size; the
+ * reference backend reads (HF folders as float32 parameters).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -20,9 +25,9 @@ import type { LlamaConfig } from "../model/config.js";
 import { LAYER_TENSOR_NAMES, paramLayout, tensorViews } from "../model/params.js";
 import { dequantizeRows, isQuantMatrix, type Weight } from "../kernels/quant.js";
 import type { ModelFormat } from "../formats/convert.js";
-import { loadModelFolder } from "../formats/hf-folder.js";
+import { loadModelFolder, loadModelFolderTensors } from "../formats/hf-folder.js";
 import { GgufFile } from "../formats/gguf.js";
-import { isGgufPath } from "../formats/gguf-model.js";
+import { interleavedToRopePerm, isGgufPath, permuteRows } from "../formats/gguf-model.js";
 import { loadLlama2c } from "../formats/llama2c.js";
 import { loadMetaCheckpoint, metaCheckpointDir } from "../formats/meta.js";
 import { SentencePieceTokenizer } from "../tokenizer/tokenizer.js";
@@ -32,6 +37,8 @@ import { assembleLanguageModel, ggufModelParts, modelIdFromBaseName, type Langua
 import { loadTokenizer, readTokenizerConfig } from "../tokenizer/load.js";
 import { UserError } from "../util/errors.js";
 import { kindOf } from "../util/files.js";
+import { getBackend } from "../kernels/backend.js";
+import { canMapFiles, mapFile } from "./mapped-file.js";
 
 export type { ModelFormat };
 
@@ -42,6 +49,18 @@ export interface LoadModelOptions {
   tokenizer?: string;
   /** Kernels to run on (default: the process-wide backend). */
   backend?: Backend;
+  /**
+   * Map GGUF and safetensors weight files into memory instead of reading them (no copy; pages
+   * shared with other processes). Default: when the model runs on the native backend and the
+   * addon can map (`LLAMA_TS_MMAP=0` turns it off); the reference backend reads.
+   */
+  mmap?: boolean;
+}
+
+/** Whether this load maps its weight files (see LoadModelOptions.mmap). */
+function useMmap(opts: LoadModelOptions): boolean {
+  if (!canMapFiles()) return false;
+  return opts.mmap ?? (opts.backend ?? getBackend()).name === "native";
 }
 
 /** The format of an existing model path. */
@@ -76,15 +95,20 @@ export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageM
   const withTokenizer = opts.tokenizer === undefined;
   let parts: ModelParts;
   if (format === "gguf") {
-    const f = GgufFile.open(p);
+    const bytes = useMmap(opts) ? mapFile(p) : undefined;
+    const f = GgufFile.open(p, { bytes });
     try {
-      parts = ggufModelParts(f, name, withTokenizer);
+      parts = ggufModelParts(f, name, withTokenizer, bytes !== undefined);
     } finally {
       f.close();
     }
   } else if (format === "hf") {
-    const folder = loadModelFolder(p);
-    parts = { name, path: p, format, config: folder.config, weights: folder.params, chatTemplate: folderChatTemplate(p) };
+    // Native kernels multiply f16/bf16 weights as stored (mapped when possible); the reference
+    // backend takes the float32 parameters.
+    const folder = (opts.backend ?? getBackend()).name === "native"
+      ? loadModelFolderTensors(p, { mapFile: useMmap(opts) ? mapFile : undefined })
+      : loadModelFolder(p);
+    parts = { name, path: p, format, config: folder.config, weights: "params" in folder ? folder.params : folder.tensors, chatTemplate: folderChatTemplate(p) };
     const tokFiles = ["tokenizer.model", "tokenizer.json"].map((f) => path.join(p, f)).filter((f) => fs.existsSync(f));
     if (tokFiles.length > 0 && withTokenizer) {
       parts.tokenizer = loadTokenizer(p); // SentencePiece tokenizer.model first, else tokenizer.json
@@ -144,5 +168,13 @@ export function float32Params(lm: Pick<LanguageModel, "config" | "model">): Floa
   });
   copy(dst.finalNorm, w.finalNorm);
   if (!lm.config.tieWordEmbeddings) copy(dst.lmHead, w.lmHead);
+  if (w.qkInterleaved) {
+    // a mapped GGUF's q/k rows are in the file's order: back to HF's rotate_half order
+    const c = lm.config;
+    for (const L of dst.layers) {
+      L.wq.set(permuteRows(L.wq, c.hiddenSize, interleavedToRopePerm(L.wq.length / c.hiddenSize, c.numAttentionHeads)));
+      L.wk.set(permuteRows(L.wk, c.hiddenSize, interleavedToRopePerm(L.wk.length / c.hiddenSize, c.numKeyValueHeads)));
+    }
+  }
   return out;
 }

@@ -35,7 +35,7 @@ import { loadModelSync, float32Params } from "../runtime/load.js";
 import { UserError } from "../util/errors.js";
 
 /** A storage type the cost model measures: one type for every matrix (no mixtures). */
-export type CostType = QuantType | "f32";
+export type CostType = Exclude<QuantType, "bf16"> | "f32"; // the types saveGguf writes (bf16 is read, not written)
 export const COST_TYPES: readonly CostType[] = ["f32", "f16", "q8_0", "q4_0", "q6_K", "q5_K", "q4_K"];
 export const EXTRAPOLATION_PRESETS = ["7B", "13B", "33B", "65B"] as const;
 /** The figure used when --usd-per-core-hour is not given (a typical cloud vCPU-hour). */

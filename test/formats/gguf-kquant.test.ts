@@ -122,7 +122,7 @@ test("a type llama-ts does not read (Q5_0) gives one clear error naming what it 
   writeGguf(out, md, tensors.map((t) => (t.name === "blk.0.attn_q.weight" ? { ...t, type: 6, data: new Uint8Array((256 * 256 / 32) * 22) } : t)));
   assert.throws(() => loadGgufParams(out), (e: unknown) => {
     assert.ok(e instanceof UserError);
-    assert.match((e as Error).message, /blk\.0\.attn_q\.weight is Q5_0; llama-ts reads F32, BF16, F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q3_K, Q2_K tensors/);
+    assert.match((e as Error).message, /blk\.0\.attn_q\.weight is Q5_0; llama-ts reads F32, F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q3_K, Q2_K, BF16 tensors/);
     return true;
   });
 });

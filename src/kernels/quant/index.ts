@@ -12,11 +12,12 @@ import { q5_K } from "./q5_K.js";
 import { q6_K } from "./q6_K.js";
 import { q3_K } from "./q3_K.js";
 import { q2_K } from "./q2_K.js";
+import { bf16 } from "./bf16.js";
 import type { QuantFormat } from "./format.js";
 
 export type { QuantFormat, ActivationRow } from "./format.js";
 
-export const QUANT_FORMATS = [f16, q8_0, q4_0, q4_K, q5_K, q6_K, q3_K, q2_K] as const;
+export const QUANT_FORMATS = [f16, q8_0, q4_0, q4_K, q5_K, q6_K, q3_K, q2_K, bf16] as const;
 
 export type QuantType = (typeof QUANT_FORMATS)[number]["name"];
 
