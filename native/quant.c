@@ -59,27 +59,7 @@
 
 #define QK 32
 
-static float half_to_float(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    bits = sign;
-  } else {
-    uint32_t e = 113;
-    while (!(mant & 0x400)) {
-      mant <<= 1;
-      e--;
-    }
-    bits = sign | (e << 23) | ((mant & 0x3ff) << 13);
-  }
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
+static inline float half_to_float(uint16_t h) { return lt_half_to_float(h); } /* quant_k8.h */
 
 static inline float rd_half(const uint8_t *p) {
   uint16_t h;

@@ -67,9 +67,8 @@ float lt_q8k_dot_q5_K_avx512(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q6_K_avx512(const uint8_t *w, const lt_q8k_row *a, size_t k);
 #endif
 
-/* f16 bits to float (exact), for the block scales. */
-static inline float lt_q8k_half(const uint8_t *p) {
-  const uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
+/* f16 bits to float (exact): the one decoder of the quantised kernels' f16 block scales (quant.c uses it too). */
+static inline float lt_half_to_float(uint16_t h) {
   const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
   if (exp == 0x1f) {
@@ -91,6 +90,11 @@ static inline float lt_q8k_half(const uint8_t *p) {
     float f;
   } v = {bits};
   return v.f;
+}
+
+/* The f16 at p (little-endian bytes, any alignment). */
+static inline float lt_q8k_half(const uint8_t *p) {
+  return lt_half_to_float((uint16_t)(p[0] | (p[1] << 8)));
 }
 
 /*
