@@ -103,9 +103,9 @@ static napi_value js_map_file(napi_env env, napi_callback_info info) {
   m->addr = addr;
   m->len = len;
   if (napi_create_external_arraybuffer(env, addr, len, unmap_finalize, m, &ab) != napi_ok) {
-    munmap(addr, len);
-    free(m);
-    napi_throw_error(env, NULL, "mapFile: this runtime does not allow external ArrayBuffers");
+    /* No munmap/free here: when V8 refuses the buffer (e.g. longer than its largest ArrayBuffer)
+       it has already run unmap_finalize on it; the JS side does not ask for such files. */
+    napi_throw_error(env, NULL, "mapFile: this runtime did not accept the mapping as an ArrayBuffer");
     return NULL;
   }
   return ab;

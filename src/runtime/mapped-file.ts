@@ -11,10 +11,15 @@
  * The bytes are read-only memory: writing through a view faults the process, so loaders give
  * them only to code that reads weights (any rearrangement, e.g. GGUF's q/k row order, copies).
  */
+import fs from "node:fs";
+import { constants as bufferConstants } from "node:buffer";
 import { createRequire } from "node:module";
 import { loadNativeBackend, nativeAddonFile } from "../kernels/native.js";
 import { UserError } from "../util/errors.js";
 import { setExponentScan } from "../formats/gguf-model.js";
+
+/** The largest ArrayBuffer this runtime makes (V8's limit; 4 GiB on Node 20, 2^53 − 1 later). */
+const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 
 interface MmapAddon {
   mapFile?(file: string): ArrayBuffer;
@@ -40,9 +45,15 @@ export function canMapFiles(): boolean {
   return process.env["LLAMA_TS_MMAP"] !== "0" && mmapAddon() !== undefined;
 }
 
-/** The whole file as a read-only mapped Uint8Array, or undefined when mapping is not available. */
+/**
+ * The whole file as a read-only mapped Uint8Array, or undefined when mapping is not available
+ * or the file is larger than one ArrayBuffer may be here (buffer.constants.MAX_LENGTH: 4 GiB
+ * on Node 20): such a file (a 7B f16 GGUF is 13 GB) is read tensor by tensor instead, still
+ * kept in its stored type.
+ */
 export function mapFile(file: string): Uint8Array<ArrayBuffer> | undefined {
   if (!canMapFiles()) return undefined;
+  if (fs.statSync(file).size > MAX_LENGTH) return undefined;
   let ab: ArrayBuffer;
   try {
     ab = mmapAddon()!.mapFile!(file);
