@@ -53,7 +53,8 @@ export function canMapFiles(): boolean {
  */
 export function mapFile(file: string): Uint8Array<ArrayBuffer> | undefined {
   if (!canMapFiles()) return undefined;
-  if (fs.statSync(file).size > MAX_LENGTH) return undefined;
+  // (a missing file is left to mapFile's own error below)
+  if ((fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > MAX_LENGTH) return undefined;
   let ab: ArrayBuffer;
   try {
     ab = mmapAddon()!.mapFile!(file);
