@@ -17,7 +17,8 @@
  * predicted_n/predicted_ms of a `createCompletion` with temperature 0, top_k 1, ignore_eos,
  * cache_prompt off), so its JavaScript/worker messaging is not counted against it. wllama runs
  * on the CPU (n_gpu_layers 0), flash attention off, F32 KV cache, like llama-ts. Each engine gets
- * one short warm-up generation, then best of two.
+ * one short warm-up generation per page, then best of two; LLAMA_TS_BROWSER_ROUNDS=N repeats the
+ * engines' pages alternately N times (best over all) for a noisy machine.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -37,6 +38,8 @@ const PROMPT =
 const THREADS = [1, 2];
 const RUNS = 2;
 const WARMUP_TOKENS = 4;
+/** A/B rounds (a fresh page per engine each round; best over all): LLAMA_TS_BROWSER_ROUNDS, default 1. */
+const ROUNDS = Math.max(1, Number.parseInt(process.env.LLAMA_TS_BROWSER_ROUNDS ?? "1", 10) || 1);
 
 const MODELS = [
   { name: "stories15M (dim 288, 6 layers)", config: presetConfig("stories15M"), types: ["f32", "q8_0"], decodeTokens: 64 },
@@ -208,16 +211,19 @@ export async function bench(): Promise<string> {
               model: `/models/${type}.gguf`, threads, prompt: PROMPT, n: m.decodeTokens, runs: RUNS,
               warmup: WARMUP_TOKENS, nCtx: m.config.maxPositionEmbeddings,
             };
-            const results = {} as Record<Engine, EngineResult>;
-            for (const engine of ["llama-ts", "wllama"] as const) {
-              const { page, problems } = await openPage(browser, server.url, 120_000);
-              try {
-                if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error("the bench page is not cross-origin isolated");
-                results[engine] = await measure(page, engine, args, problems);
-              } finally {
-                await page.close();
+            const results: Record<Engine, EngineResult> = { "llama-ts": { threads, runs: [] }, wllama: { threads, runs: [] } };
+            for (let round = 0; round < ROUNDS; round++) {
+              for (const engine of ["llama-ts", "wllama"] as const) {
+                const { page, problems } = await openPage(browser, server.url, 120_000);
+                try {
+                  if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error("the bench page is not cross-origin isolated");
+                  const r = await measure(page, engine, args, problems);
+                  results[engine].runs.push(...r.runs);
+                  if (r.threads !== threads) notes.add(`${engine} ran ${r.threads} thread(s) when asked for ${threads}.`);
+                } finally {
+                  await page.close();
+                }
               }
-              if (results[engine].threads !== threads) notes.add(`${engine} ran ${results[engine].threads} thread(s) when asked for ${threads}.`);
             }
             const o = results["llama-ts"], w = results.wllama;
             const oPrompt = o.runs[0]!.promptTokens, wPrompt = w.runs[0]!.promptTokens;
@@ -246,7 +252,7 @@ export async function bench(): Promise<string> {
       `(the prompt in one call, then one call + argmax per token). wllama ${wllamaVersion}: \`createCompletion\` greedy (temperature 0, top_k 1, ignore_eos), ` +
       `CPU only (n_gpu_layers 0), flash attention off, F32 KV cache; its figures are llama.cpp's own timings (prompt_ms, predicted_ms), worker messaging excluded. ` +
       `Decode: tokens/s over the generated tokens after a ${PROMPT.split(" ").length}-word prompt; prefill: that prompt. ` +
-      `Ratio = llama-ts / wllama (> 1: llama-ts faster). Best of ${RUNS} after a warm-up; ${secs.toFixed(0)} s in all.` +
+      `Ratio = llama-ts / wllama (> 1: llama-ts faster). Best of ${RUNS * ROUNDS} (${ROUNDS} A/B round(s) of a fresh page per engine, ${RUNS} runs each after a warm-up); ${secs.toFixed(0)} s in all.` +
       (notes.size > 0 ? ` Notes: ${[...notes].join(" ")}` : ""),
     "",
     "| shape | type | threads | llama-ts decode tok/s | wllama decode tok/s | decode ratio | llama-ts prefill tok/s | wllama prefill tok/s | prefill ratio |",
