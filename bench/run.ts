@@ -21,6 +21,7 @@ const sections: Section[] = [
   { name: "serve", load: () => import("./serve.js") },
   { name: "wasm", load: () => import("./wasm.js") },
   { name: "real-size", load: () => import("./real-size.js"), onlyWhenNamed: true },
+  { name: "browser", load: () => import("./browser.js"), onlyWhenNamed: true },
 ];
 
 const only = process.argv.slice(2).filter((a) => !a.startsWith("--")); // --options belong to the sections
