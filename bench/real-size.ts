@@ -14,8 +14,9 @@
  * llama.cpp (node-llama-cpp, bench/peers/llama-cpp.ts) is timed by its own perf counters for
  * decode and prefill, as in `npm run bench -- peers`; it is skipped when not installed.
  *
- *   npm run bench -- real-size [--layers=N] [--threads=1,2] [--decode=N] [--f32] [--7b]
+ *   npm run bench -- real-size [--layers=N] [--threads=1,2] [--decode=N] [--f32] [--types=q8_0,f16,...] [--7b]
  *
+ * --types=LIST picks the file types (default q8_0,f16; --f32 adds f32; any GGUF export type, e.g. q4_0, q4_K_M).
  * --layers=N builds and runs the shape with N layers (a quick check of the bench itself; the
  * files are cached per layer count). --7b adds the LLaMA 7B shape (dim 4096, 32 layers, FFN
  * 11008; 13.5 GB as f16) and reports peak RSS while generating a few tokens: weights stay f16
@@ -46,11 +47,12 @@ interface Options {
   threads: number[];
   decode: number;
   f32: boolean;
+  types: GgufExportType[] | undefined;
   big: boolean;
 }
 
 function options(argv: readonly string[]): Options {
-  const o: Options = { layers: undefined, threads: [1, 2], decode: 32, f32: false, big: false };
+  const o: Options = { layers: undefined, threads: [1, 2], decode: 32, f32: false, types: undefined, big: false };
   for (const a of argv) {
     const [k, v] = a.split("=", 2) as [string, string | undefined];
     const int = (): number => {
@@ -62,6 +64,7 @@ function options(argv: readonly string[]): Options {
     else if (k === "--decode") o.decode = int();
     else if (k === "--threads") o.threads = (v ?? "").split(",").map(Number).filter((n) => Number.isInteger(n) && n >= 1);
     else if (k === "--f32") o.f32 = true;
+    else if (k === "--types") o.types = (v ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "") as GgufExportType[];
     else if (k === "--7b") o.big = true;
   }
   return o;
@@ -185,7 +188,7 @@ export async function bench(argv: readonly string[] = process.argv.slice(2)): Pr
   const st = peerStatus();
   const withPeer = st.installed;
   const config = o.layers === undefined ? TINYLLAMA : { ...TINYLLAMA, numHiddenLayers: o.layers };
-  const types: GgufExportType[] = o.f32 ? ["q8_0", "f16", "f32"] : ["q8_0", "f16"];
+  const types: GgufExportType[] = o.types ?? (o.f32 ? ["q8_0", "f16", "f32"] : ["q8_0", "f16"]);
   const rows: string[] = [];
   const failures: string[] = [];
   const note = (what: string, r: ChildResult | string | undefined): void => {
