@@ -20,6 +20,7 @@ import { referenceBackend } from "./reference-backend.js";
 import { loadNativeBackend } from "./native.js";
 import { calibrateThreads } from "./thread-count.js";
 import { loadWasmBackend } from "./wasm-node.js";
+import { UserError } from "../util/errors.js";
 
 /** A loader's answer: the backend, or a short reason it is unavailable. */
 export interface BackendLoad {
@@ -88,7 +89,7 @@ function threadsFromEnv(): number | undefined {
   const env = process.env.LLAMA_TS_THREADS;
   if (env !== undefined && env !== "") {
     const n = Number(env);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`LLAMA_TS_THREADS must be a positive integer, got "${env}"`);
+    if (!Number.isInteger(n) || n < 1) throw new UserError(`LLAMA_TS_THREADS must be a positive integer, got "${env}"`);
     return n;
   }
   return undefined;
@@ -98,10 +99,10 @@ function choose(): Backend {
   const forced = process.env.LLAMA_TS_BACKEND;
   if (forced !== undefined && forced !== "") {
     const entry = registry.get(forced);
-    if (!entry) throw new Error(`LLAMA_TS_BACKEND must be one of ${backendNames().map((n) => `"${n}"`).join(", ")}, got "${forced}"`);
+    if (!entry) throw new UserError(`LLAMA_TS_BACKEND must be one of ${backendNames().map((n) => `"${n}"`).join(", ")}, got "${forced}"`);
     const r = entry.load();
     if (r.backend) return r.backend;
-    throw new Error(`LLAMA_TS_BACKEND=${forced}, but the ${forced} backend could not be loaded: ${r.error}.${entry.hint ? ` ${entry.hint}` : ""}`);
+    throw new UserError(`LLAMA_TS_BACKEND=${forced}, but the ${forced} backend could not be loaded: ${r.error}.${entry.hint ? ` ${entry.hint}` : ""}`);
   }
   const reasons: string[] = [];
   for (const [name, entry] of registry) {

@@ -16,7 +16,7 @@ export function register(program: Command): void {
       "Serve the llama-ts page (web/app) and the browser bundle (dist/browser/llama-ts.js) over HTTP with the " +
         "cross-origin isolation headers (COOP/COEP) that let the page use threads. The page loads a .gguf you pick " +
         "or drop (or the files of a Hugging Face model folder), or the --model file on its own, and streams a " +
-        "completion computed in the browser, showing tokens/s and the kernel backend. Prints 'listening on URL' " +
+        "completion computed in the browser, showing tokens/s and the kernel backend (WebAssembly by default; ?backend=reference in the URL for the TypeScript kernels); its training panel trains a tiny LLaMA on a bundled book and offers the result as a .gguf download. Prints 'listening on URL' " +
         "when ready; Ctrl-C stops it. See docs/browser.md.\n\n" +
         "Examples:\n" +
         "  llama-ts web\n" +
