@@ -98,6 +98,10 @@ function llamaCppRounding(inner: Backend): Backend {
     if (q) q(out, r, w, m);
     else quantMatmulReference(out, r, w, m);
   };
+  // The model runs q/k/v and gate/up as one qmatmulMany: each matrix through the rounding above.
+  b.qmatmulMany = (outs: readonly Float32Array[], a: Float32Array, ws: readonly QuantMatrix[], m: number): void => {
+    ws.forEach((w, i) => b.qmatmul(outs[i]!, a, w, m));
+  };
   return b;
 }
 
