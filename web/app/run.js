@@ -134,6 +134,8 @@ ui.drop.addEventListener("drop", (e) => {
 const backend = await lib.initBackend({ backend: new URLSearchParams(location.search).get("backend") ?? "auto" });
 ui.backend.textContent = `${backend.name}${backend.threads > 1 ? ` (${backend.threads} threads)` : ""}`;
 ui.isolation.textContent = lib.canUseThreads() ? "yes (cross-origin isolated)" : "no (not cross-origin isolated)";
+// Only now, with every listener attached, does the page say it takes a file (index.html starts
+// at "starting").
 setState("no-model");
 const config = await fetch("/app-config.json").then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
 if (config.model) await load(config.model, decodeURIComponent(config.model.split("/").pop()));
