@@ -583,14 +583,14 @@ export function loadGgufParams(path: string): GgufModel & { params: Float32Array
 /**
  * A GGUF model's tensors for inference: linear matrices and the embedding stay in their stored
  * registry type (F16, BF16, Q8_0, Q4_0, K-quants; q/k rows un-permuted into a copy when read), norms are
- * float32. With `opts.bytes` (the file mapped, runtime/mapped-file.ts) every matrix is a view
+ * float32. With `opts.mapped` (the file mapped, runtime/mapped-file.ts) every matrix is a view
  * into the mapping, q/k included (left in the interleaved order, `qkInterleaved`): nothing is
  * read, copied or converted here but the finiteness scan.
  */
 export function loadGgufTensors(path: string, opts: GgufOpenOptions = {}): GgufModel & { tensors: ModelTensors<Weight>; chatTemplate: string | undefined } {
   const f = GgufFile.open(path, opts);
   try {
-    return ggufModelTensors(f, opts.bytes !== undefined);
+    return ggufModelTensors(f, opts.mapped !== undefined);
   } finally {
     f.close();
   }

@@ -15,7 +15,7 @@
  * failure is a UserError naming the file.
  */
 import { quoteForTerminal as q, UserError } from "../util/errors.js";
-import { bytesSource, utf8Decoder, utf8Encoder, type ByteSource } from "../util/byte-source.js";
+import { bytesSource, utf8Decoder, utf8Encoder, type ByteSource, type ByteViews } from "../util/byte-source.js";
 import { fileSource, writeFileAtomicWith, type WriteFn } from "../util/files.js";
 import { QUANT_FORMATS } from "../kernels/quant/index.js";
 
@@ -159,8 +159,8 @@ class HeaderReader {
 }
 
 export interface GgufOpenOptions {
-  /** The file's whole contents (e.g. a read-only mapping): tensor bytes are then views into it. */
-  bytes?: Uint8Array<ArrayBuffer>;
+  /** The file mapped (runtime/mapped-file.ts): tensor bytes are then views into it, not reads. */
+  mapped?: ByteViews;
 }
 
 export class GgufFile {
@@ -174,18 +174,18 @@ export class GgufFile {
   /** The file's path, or the name of the bytes it was read from (messages name it). */
   readonly path: string;
   private src: ByteSource | undefined;
-  /** The whole file when the caller mapped it (runtime/mapped-file.ts): tensors are views into it. */
-  private readonly bytes: Uint8Array<ArrayBuffer> | undefined;
+  /** The file when the caller mapped it (runtime/mapped-file.ts): tensors are views into it. */
+  private readonly mapped: ByteViews | undefined;
 
-  private constructor(src: ByteSource, bytes?: Uint8Array<ArrayBuffer>) {
+  private constructor(src: ByteSource, mapped?: ByteViews) {
     this.src = src;
-    this.bytes = bytes;
+    this.mapped = mapped;
     this.path = src.name;
     const path = src.name;
     try {
       this.fileSize = src.size;
-      if (bytes !== undefined && bytes.length !== src.size) {
-        throw new UserError(`${path}: the file changed while it was being opened (${bytes.length} bytes mapped, ${src.size} now)`);
+      if (mapped !== undefined && mapped.size !== src.size) {
+        throw new UserError(`${path}: the file changed while it was being opened (${mapped.size} bytes mapped, ${src.size} now)`);
       }
       const r = new HeaderReader(src, this.fileSize, path);
       if (this.fileSize < 24) r.fail(`not a GGUF file (only ${this.fileSize} bytes)`);
@@ -267,10 +267,10 @@ export class GgufFile {
 
   /**
    * Opens a GGUF file on disk (Node): the header is read now, tensors when asked for; with
-   * `opts.bytes` (the file mapped) tensors are views into those bytes instead of reads.
+   * `opts.mapped` (the file mapped) tensors are views into the mapping instead of reads.
    */
   static open(path: string, opts: GgufOpenOptions = {}): GgufFile {
-    return new GgufFile(fileSource(path, "GGUF file"), opts.bytes);
+    return new GgufFile(fileSource(path, "GGUF file"), opts.mapped);
   }
 
   /** Parses GGUF bytes from any source (`bytesSource(arrayBuffer, name)` for bytes in memory). */
@@ -330,7 +330,7 @@ export class GgufFile {
   readTensorBytes(name: string): Uint8Array<ArrayBuffer> {
     const t = this.tensorsByName.get(name);
     if (!t) throw new UserError(`${this.path}: no tensor named ${q(name)}`);
-    if (this.bytes) return this.bytes.subarray(t.fileOffset, t.fileOffset + t.nbytes);
+    if (this.mapped) return this.mapped.view(t.fileOffset, t.nbytes);
     if (this.src === undefined) throw new Error(`${this.path} is closed`);
     return this.src.read(t.fileOffset, t.nbytes);
   }

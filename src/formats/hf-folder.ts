@@ -9,6 +9,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../util/errors.js";
+import type { ByteViews } from "../util/byte-source.js";
 import type { LlamaConfig } from "../model/config.js";
 import { configToHf } from "../model/config.js";
 import { modelTensorsFrom, paramLayout, type ModelTensors } from "../model/params.js";
@@ -64,7 +65,7 @@ export interface FolderTensorsOptions {
    * Maps a weight file read-only (runtime/mapped-file.ts's mapFile; undefined: not available):
    * tensors are then views into the mapping. Without it, each tensor is read once.
    */
-  mapFile?: (file: string) => Uint8Array | undefined;
+  mapFile?: (file: string) => ByteViews | undefined;
 }
 
 /** A model folder for inference: tensors in their stored types (see loadModelFolderTensors). */
@@ -89,16 +90,16 @@ export function loadModelFolderTensors(dir: string, opts: FolderTensorsOptions =
   const set = openSafetensorsSet(dir);
   try {
     const { tiedHeadCopy } = checkSafetensorsSet(config, set, dir, path.join(dir, "config.json"));
-    const maps = new Map<SafetensorsFile, Uint8Array | undefined>();
+    const maps = new Map<SafetensorsFile, ByteViews | undefined>();
     for (const f of set.files) {
       const m = HOST_LITTLE_ENDIAN ? opts.mapFile?.(f.path) : undefined;
-      if (m !== undefined && m.length !== f.fileSize) throw new UserError(`${f.path}: the file changed while it was being opened`);
+      if (m !== undefined && m.size !== f.fileSize) throw new UserError(`${f.path}: the file changed while it was being opened`);
       maps.set(f, m);
     }
     const bytesOf = (name: string): Uint8Array => {
       const { file, entry } = set.tensors.get(name)!;
       const m = maps.get(file);
-      return m ? m.subarray(entry.byteOffset, entry.byteOffset + entry.byteLength) : readTensorBytes(file, name);
+      return m ? m.view(entry.byteOffset, entry.byteLength) : readTensorBytes(file, name);
     };
     const loaded = new Map<string, Weight>();
     const weight = (name: string): Weight => {

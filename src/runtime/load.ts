@@ -95,10 +95,10 @@ export function loadModelSync(p: string, opts: LoadModelOptions = {}): LanguageM
   const withTokenizer = opts.tokenizer === undefined;
   let parts: ModelParts;
   if (format === "gguf") {
-    const bytes = useMmap(opts) ? mapFile(p) : undefined;
-    const f = GgufFile.open(p, { bytes });
+    const mapped = useMmap(opts) ? mapFile(p) : undefined;
+    const f = GgufFile.open(p, { mapped });
     try {
-      parts = ggufModelParts(f, name, withTokenizer, bytes !== undefined);
+      parts = ggufModelParts(f, name, withTokenizer, mapped !== undefined);
     } finally {
       f.close();
     }

@@ -1,8 +1,9 @@
 /**
- * Weight files mapped into memory (Node with the native addon; native/mmap.c): the file's bytes
- * as a read-only Uint8Array over mmap(PROT_READ, MAP_SHARED), so loading costs no read and no
- * copy, pages come from the disk cache when first touched, and processes that load the same file
- * share its physical pages. The mapping lives as long as a view into it does.
+ * Weight files mapped into memory (Node with the native addon; native/mmap.c): the file is mapped
+ * whole with mmap(PROT_READ, MAP_SHARED) and each tensor is a read-only Uint8Array view over its
+ * range, so loading costs no read and no copy, pages come from the disk cache when first touched,
+ * and processes that load the same file share its physical pages. Files of any size map: only one
+ * tensor must fit in an ArrayBuffer. The mapping lives as long as a view into it does.
  *
  * This is the Node file layer's business only: the format readers take bytes (a view into a
  * mapping or a buffer that was read), and the browser and the reference backend keep plain
@@ -11,7 +12,6 @@
  * The bytes are read-only memory: writing through a view faults the process, so loaders give
  * them only to code that reads weights (any rearrangement, e.g. GGUF's q/k row order, copies).
  */
-import fs from "node:fs";
 import { constants as bufferConstants } from "node:buffer";
 import { createRequire } from "node:module";
 import { loadNativeBackend, nativeAddonFile } from "../kernels/native.js";
@@ -21,8 +21,12 @@ import { setExponentScan } from "../formats/gguf-model.js";
 /** The largest ArrayBuffer this runtime makes (V8's limit; 4 GiB on Node 20, 2^53 − 1 later). */
 const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 
+/** The addon's handle on one mapping (native/mmap.c): opaque to JS. */
+type MappingHandle = object;
+
 interface MmapAddon {
-  mapFile?(file: string): ArrayBuffer;
+  mapOpen?(file: string): [MappingHandle, number];
+  mapView?(handle: MappingHandle, offset: number, length: number): ArrayBuffer;
   exponentScan?(words: Uint16Array | Uint32Array, mask: number): number;
 }
 
@@ -33,7 +37,7 @@ function mmapAddon(): MmapAddon | undefined {
     const file = loadNativeBackend().backend ? nativeAddonFile() : undefined;
     // The same module object the kernels use (require caches it by path).
     const a = file === undefined ? undefined : (createRequire(import.meta.url)(file) as MmapAddon);
-    addon = a && typeof a.mapFile === "function" ? a : null;
+    addon = a && typeof a.mapOpen === "function" && typeof a.mapView === "function" ? a : null;
     // The load-time Inf/NaN scan of every weight at memory speed (gguf-model.ts checkTensorFinite).
     if (a?.exponentScan) setExponentScan(a.exponentScan.bind(a));
   }
@@ -46,20 +50,46 @@ export function canMapFiles(): boolean {
 }
 
 /**
- * The whole file as a read-only mapped Uint8Array, or undefined when mapping is not available
- * or the file is larger than one ArrayBuffer may be here (buffer.constants.MAX_LENGTH: 4 GiB
- * on Node 20): such a file (a 7B f16 GGUF is 13 GB) is read tensor by tensor instead, still
- * kept in its stored type.
+ * A file mapped read-only, whole, at any size. `view(offset, length)` gives bytes of it without
+ * a copy: each view is its own ArrayBuffer over its range, so only a view (one tensor) must fit
+ * in an ArrayBuffer (4 GiB on Node 20), not the file. The mapping lives while the MappedFile or
+ * any view does.
  */
-export function mapFile(file: string): Uint8Array<ArrayBuffer> | undefined {
+export interface MappedFile {
+  readonly path: string;
+  readonly size: number;
+  view(offset: number, length: number): Uint8Array<ArrayBuffer>;
+}
+
+/** The ArrayBuffers of every view handed out (tests and checks ask isMapped). */
+const views = new WeakSet<ArrayBuffer>();
+
+/** Whether these bytes are (part of) a view into a mapped file, not a copy. */
+export function isMapped(bytes: ArrayBufferView): boolean {
+  return bytes.buffer instanceof ArrayBuffer && views.has(bytes.buffer);
+}
+
+/** The file mapped read-only, or undefined when mapping is not available (see canMapFiles). */
+export function mapFile(file: string): MappedFile | undefined {
   if (!canMapFiles()) return undefined;
-  // (a missing file is left to mapFile's own error below)
-  if ((fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > MAX_LENGTH) return undefined;
-  let ab: ArrayBuffer;
+  const a = mmapAddon()!;
+  let handle: MappingHandle;
+  let size: number;
   try {
-    ab = mmapAddon()!.mapFile!(file);
+    [handle, size] = a.mapOpen!(file);
   } catch (e) {
     throw new UserError(`cannot map ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return new Uint8Array(ab);
+  return {
+    path: file,
+    size,
+    view(offset: number, length: number): Uint8Array<ArrayBuffer> {
+      if (length > MAX_LENGTH) {
+        throw new UserError(`${file}: a tensor of ${length} bytes at offset ${offset} is larger than this runtime's largest ArrayBuffer (${MAX_LENGTH} bytes); a newer Node.js takes it`);
+      }
+      const ab = a.mapView!(handle, offset, length);
+      views.add(ab);
+      return new Uint8Array(ab);
+    },
+  };
 }

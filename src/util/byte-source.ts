@@ -23,6 +23,16 @@ export interface ByteSource {
   close(): void;
 }
 
+/**
+ * Bytes that can be looked at in place, without a copy: a read-only file mapping
+ * (runtime/mapped-file.ts). A view may be read-only memory: only code that reads weights gets it.
+ */
+export interface ByteViews {
+  readonly size: number;
+  /** Bytes [offset, offset + length), not copied. */
+  view(offset: number, length: number): Uint8Array<ArrayBuffer>;
+}
+
 /** A ByteSource over bytes in memory (not copied: reads copy out of it). */
 export function bytesSource(bytes: ArrayBuffer | Uint8Array, name: string): ByteSource {
   const all = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);

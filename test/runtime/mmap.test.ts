@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { float32Params, loadModel } from "../../src/runtime/load.js";
-import { canMapFiles, mapFile } from "../../src/runtime/mapped-file.js";
+import { canMapFiles, isMapped, mapFile } from "../../src/runtime/mapped-file.js";
 import { loadModelFolderTensors } from "../../src/formats/hf-folder.js";
 import { checkTensorFinite, saveGguf, setExponentScan, typedView } from "../../src/formats/gguf-model.js";
 import { LlamaModel } from "../../src/model/llama.js";
@@ -45,25 +45,23 @@ function logitsOf(model: LlamaModel): Float32Array {
   return model.forward(TOKENS, model.newCache(), true);
 }
 
-/** Whether `w`'s bytes lie in an ArrayBuffer of `size` bytes (the whole mapped file). */
-function isViewOfFile(w: Weight, size: number): boolean {
-  const v = isQuantMatrix(w) ? w.data : w;
-  return v.buffer.byteLength === size && v.byteOffset > 0;
+/** Whether `w`'s bytes are a view into a mapped file, not a copy. */
+function isViewOfFile(w: Weight): boolean {
+  return isMapped(isQuantMatrix(w) ? w.data : w);
 }
 
 for (const type of ["q8_0", "f32"] as const) {
   test(`GGUF ${type}: mapped and read loads give bit-identical logits; mapped tensors are views into the file`, { skip: !canMap }, async () => {
     const file = path.join(tmp, `m-${type}.gguf`);
     saveGguf(file, config, randomParams(config, 7), { type });
-    const size = fs.statSync(file).size;
     const mapped = await loadModel(file, { mmap: true });
     const read = await loadModel(file, { mmap: false });
     const wm = mapped.model.weights;
     const wr = read.model.weights;
     // every matrix is used as stored, q/k too (the model reorders their activations instead)
-    for (const w of [wm.layers[1]!.wv, wm.layers[0]!.wq, wm.layers[1]!.wk, wm.lmHead, wm.embedTokens]) assert.ok(isViewOfFile(w, size));
+    for (const w of [wm.layers[1]!.wv, wm.layers[0]!.wq, wm.layers[1]!.wk, wm.lmHead, wm.embedTokens]) assert.ok(isViewOfFile(w));
     assert.ok(wm.qkInterleaved === true && wr.qkInterleaved === undefined);
-    assert.ok(!isViewOfFile(wr.layers[1]!.wv, size));
+    assert.ok(!isViewOfFile(wr.layers[1]!.wv));
     if (type === "q8_0") assert.ok(isQuantMatrix(wm.layers[0]!.wDown) && wm.layers[0]!.wDown.type === "q8_0");
     assert.deepEqual(logitsOf(mapped.model), logitsOf(read.model));
     // one token at a time through the cache (decode) too
@@ -87,7 +85,8 @@ for (const [name, stored] of FOLDERS) {
     assert.ok(isQuantMatrix(wq) && wq.type === stored, `q_proj kept as ${stored}`);
     assert.ok(isQuantMatrix(m.tensors.embedTokens) && m.tensors.embedTokens.type === stored);
     assert.ok(m.tensors.finalNorm instanceof Float32Array, "norms are float32");
-    assert.ok(wq.data.buffer.byteLength > wq.data.length, "a view into the mapped file");
+    assert.ok(isViewOfFile(wq), "a view into the mapped file");
+    assert.ok(!isViewOfFile(r.tensors.layers[0]!.wq), "read, not mapped");
     const lm = new LlamaModel(m.config, m.tensors, native);
     const lr = new LlamaModel(r.config, r.tensors, native);
     const a = lm.forward(expected.tokens, lm.newCache(), true);
@@ -110,7 +109,7 @@ test("the reference backend loads GGUF q8_0 by plain reads and matches the mappe
   saveGguf(file, config, randomParams(config, 11), { type: "q8_0" });
   const ref = await loadModel(file, { backend: referenceBackend() });
   const nat = await loadModel(file, { backend: native });
-  assert.ok(!isViewOfFile(ref.model.weights.layers[0]!.wv, fs.statSync(file).size), "the reference backend reads");
+  assert.ok(!isViewOfFile(ref.model.weights.layers[0]!.wv), "the reference backend reads");
   assertClose(logitsOf(ref.model), logitsOf(nat.model), 1e-4, "reference vs native q8_0");
 });
 
@@ -121,13 +120,23 @@ test("a mapped GGUF whose tensor runs past the end of the file is refused before
   await assert.rejects(loadModel(file, { mmap: true }), (e: unknown) => e instanceof UserError && /extends past the end of the file/.test(e.message));
 });
 
-test("mapFile: a missing file is one clear error; an empty file is an empty buffer", { skip: !canMap }, () => {
+test("mapFile: a missing file is one clear error; an empty file has size 0; views equal the file's bytes and outlive the MappedFile", { skip: !canMap }, () => {
   assert.throws(() => mapFile(path.join(tmp, "nope.gguf")), (e: unknown) => e instanceof UserError && /cannot map .*nope\.gguf: cannot open: No such file/.test(e.message));
   const empty = path.join(tmp, "empty.bin");
   fs.writeFileSync(empty, "");
-  assert.equal(mapFile(empty)!.length, 0);
-  const bytes = mapFile(path.join(fixturesDir, "models", "tied-bf16", "config.json"))!;
-  assert.equal(Buffer.from(bytes).toString("utf8"), fs.readFileSync(path.join(fixturesDir, "models", "tied-bf16", "config.json"), "utf8"));
+  assert.equal(mapFile(empty)!.size, 0);
+  assert.equal(mapFile(empty)!.view(0, 0).length, 0);
+  const file = path.join(fixturesDir, "models", "tied-bf16", "config.json");
+  const want = fs.readFileSync(file);
+  let m = mapFile(file);
+  assert.equal(m!.size, want.length);
+  const views = [m!.view(0, want.length), m!.view(5, 17), m!.view(want.length - 3, 3), m!.view(want.length, 0)];
+  m = undefined; // the views keep the mapping
+  (globalThis as { gc?: () => void }).gc?.();
+  assert.deepEqual([...views].map((v) => Buffer.from(v)), [want, want.subarray(5, 22), want.subarray(want.length - 3), Buffer.alloc(0)]);
+  const again = mapFile(file)!;
+  assert.throws(() => again.view(want.length - 2, 3), RangeError, "a range past the end is refused");
+  assert.throws(() => again.view(-1, 2), RangeError);
 });
 
 test("typedView: no copy at an aligned offset, a copy with the same values at an unaligned one", () => {
