@@ -25,20 +25,22 @@
  * quantised once, one threaded job for all their rows.
  *
  * Many activation rows (m >= LT_Q_GEMM_MIN_ROWS: prefill, evaluation, batched scoring) take a
- * second path with the same numbers: dequantise-on-pack into the float32 packed gemm. The
- * activations are quantised by the same quantiser and widened back to float (d_a*q_a), the
- * weight rows are widened (d_w*q_w, exact in float32) panel by panel straight into the layout
- * the sgemm packs its B operand in, and the ISA's packed micro-kernel (lt_ops.ukernel) does the
- * products: each weight is read and widened once per panel and reused by every activation row.
- * A block product is then sum_j (d_w q_w_j)(d_a q_a_j) summed in float instead of
- * d_w d_a sum_j q_w_j q_a_j summed in integers: the same value to float rounding, so prefill and
- * one-token decoding agree as closely as the f32 matmul and matvec do, and both equal
- * quantMatmulReference (8-bit activations, as llama.cpp) to float rounding.
- * Why this and not an integer gemm sharing weight loads over several activation rows: a block
- * product needs its own scale d_w*d_a per (activation row, weight row, block), so an integer
- * gemm spends a convert, a multiply and an FMA per 32- or 64-wide integer dot product, which
- * puts it at best at the float gemm's rate on this machine (vpdpbusd and vcvtdq2ps share one
- * port), for far more code per ISA; widening costs O(n*k) per call against O(m*n*k) products.
+ * gemm path with the same numbers. q8_0 and q4_0 on AVX-512 VNNI: the 8-bit gemm (i8gemm
+ * below): the activations quantised by the same quantiser, the stored integers of 16 weight
+ * rows interleaved per 4-byte group so that one vpdpbusd makes 4 products for each of 16 rows,
+ * and each (activation row, block) scaled once for all 16 lanes: exact integer block dots, as
+ * decoding computes them, at ~2.1x the float path's rate (1.1B shape, 1 and 2 threads). An
+ * earlier note here judged an integer gemm no faster than the float one; that held for one
+ * weight row per vector, where every 32-wide dot product pays its own convert and scale.
+ * Everything else (f16, bf16, K-quants, q8_0/q4_0 without VNNI): dequantise-on-pack into the
+ * float32 packed gemm. The activations are quantised by the same quantiser and widened back to
+ * float (d_a*q_a), the weight rows are widened (d_w*q_w, exact in float32) panel by panel
+ * straight into the layout the sgemm packs its B operand in, and the ISA's packed micro-kernel
+ * (lt_ops.ukernel) does the products: each weight is read and widened once per panel and
+ * reused by every activation row. A block product is then sum_j (d_w q_w_j)(d_a q_a_j) summed
+ * in float instead of d_w d_a sum_j q_w_j q_a_j summed in integers: the same value to float
+ * rounding, so prefill and one-token decoding agree as closely as the f32 matmul and matvec
+ * do, and both equal quantMatmulReference (8-bit activations, as llama.cpp) to float rounding.
  * Measured (stories15M shape, 1 thread, AVX-512): see bench/decode.ts and BENCHMARKS.md.
  */
 #include "lt.h"
@@ -895,6 +897,229 @@ static int qgemm_product(qgemm_t *G, float *out, const uint8_t *w, const qtype_t
   return atomic_load(&G->oom) ? -1 : 0;
 }
 
+/* ---- the 8-bit gemm (AVX-512 VNNI): q8_0 / q4_0 prefill in integers, as decoding computes ---- */
+/*
+ * On CPUs with AVX-512 VNNI, q8_0 and q4_0 products of several rows skip the float widening and
+ * multiply the stored integers by the activations quantised to 8 bits (quantize_act: the same
+ * int8 values and block scales as the row path):
+ *
+ *   out[i][j] = sum_b (dw[j][b] * da[i][b]) * sum_{e<32} (u[j][32b+e] - off) * qa[i][32b+e]
+ *
+ * with u the weights made unsigned (q8_0: q + 128, off = 128; q4_0: the nibbles 0..15, off = 8).
+ * vpdpbusd adds 4 (unsigned byte x signed byte) products into each int32 lane; a weight panel
+ * interleaves 16 rows so that lane r of one product belongs to row j0 + r:
+ *
+ *   panel[b][t][r][0..3] = u[j0 + r][32b + 4t .. 32b + 4t + 3]     (t < 8, r < 16: 512 bytes/block)
+ *
+ * and the activation's bytes 32b + 4t .. + 3 are broadcast to every lane. Each block's int32 sum
+ * starts at -off * sum(qa block), so it ends at the exact integer block dot; then
+ * acc[r] += (dw[r] * da) * float(sum), block after block. 16 x 32 products take 8 vpdpbusd
+ * instead of 32 float FMAs, which is what makes llama.cpp's q4_0 prefill fast too.
+ * Panels are packed per task (16-lane gathers), and stay in L1/L2 while the rows pass.
+ */
+#define I8_NR 16  /* weight rows per panel: one 512-bit lane each */
+#define I8_MR 8   /* activation rows per micro-tile */
+#define I8_MB 64  /* activation rows per pass over a chunk of panels (64 x k bytes in L2) */
+
+typedef struct {
+  float *out;
+  const uint8_t *w;
+  int type;
+  size_t m, n, k, nb, row_bytes, block_bytes;
+  const int8_t *aq;  /* m x k int8 activations */
+  const float *ad;   /* m x nb block scales */
+  const int32_t *as; /* m x nb block sums */
+  size_t chunk_panels, nchunks, msplit;
+  _Atomic size_t next;
+  _Atomic int oom;
+} i8gemm_t;
+
+#ifdef LT_X86_64
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512vnni,avx2,fma,f16c")
+
+/* Packs weight rows [0, rows) (rows <= 16) of all nb blocks into panel P (nb * 512 bytes) and S (nb * 16 scales). */
+static void i8_pack(uint8_t *P, float *S, const uint8_t *w, size_t row_bytes, size_t block_bytes, size_t rows, size_t nb, int type) {
+  const __mmask16 live = (__mmask16)((1u << rows) - 1u);
+  const __m512i rowoff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)row_bytes));
+  const __m512i zero = _mm512_setzero_si512(), flip = _mm512_set1_epi8((char)0x80), m4 = _mm512_set1_epi8(15);
+  for (size_t b = 0; b < nb; b++) {
+    const uint8_t *blk = w + b * block_bytes;
+    __m512i *pb = (__m512i *)(P + b * 512);
+    const __m512i h = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk, 1);
+    _mm512_store_ps(S + b * 16, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)));
+    if (type == LT_QT_Q8_0) {
+      for (int t = 0; t < 8; t++) {
+        const __m512i v = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 2 + 4 * t, 1);
+        _mm512_store_si512(pb + t, _mm512_xor_si512(v, flip));
+      }
+    } else {
+      for (int t = 0; t < 4; t++) {
+        const __m512i v = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 2 + 4 * t, 1);
+        _mm512_store_si512(pb + t, _mm512_and_si512(v, m4));
+        _mm512_store_si512(pb + 4 + t, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+      }
+    }
+  }
+}
+
+/* MR activation rows x one 16-row panel over all nb blocks; `cols` masks the panel's live rows. */
+static inline __attribute__((always_inline)) void i8_tile(const int MR, const uint8_t *P, const float *S, size_t nb, size_t k,
+                                                          const int8_t *aq, const float *ad, const int32_t *as, int off,
+                                                          float *out, size_t ldo, __mmask16 cols) {
+  __m512 acc[I8_MR];
+  for (int i = 0; i < MR; i++) acc[i] = _mm512_setzero_ps();
+  for (size_t b = 0; b < nb; b++) {
+    const __m512i *W = (const __m512i *)(P + b * 512);
+    __m512i sum[I8_MR];
+    for (int i = 0; i < MR; i++) sum[i] = _mm512_set1_epi32(-off * as[i * nb + b]);
+    for (int t = 0; t < 8; t++) {
+      const __m512i wt = _mm512_load_si512(W + t);
+      for (int i = 0; i < MR; i++) {
+        int32_t a4;
+        memcpy(&a4, aq + i * k + b * QK + 4 * t, 4);
+        sum[i] = _mm512_dpbusd_epi32(sum[i], wt, _mm512_set1_epi32(a4));
+      }
+    }
+    const __m512 dw = _mm512_load_ps(S + b * 16);
+    for (int i = 0; i < MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[i]), _mm512_mul_ps(dw, _mm512_set1_ps(ad[i * nb + b])), acc[i]);
+  }
+  for (int i = 0; i < MR; i++) _mm512_mask_storeu_ps(out + i * ldo, cols, acc[i]);
+}
+
+static void i8_run(void *v, int tid, int nt) {
+  (void)tid;
+  (void)nt;
+  i8gemm_t *G = v;
+  const size_t nb = G->nb, k = G->k, pbytes = nb * 512 + nb * 16 * sizeof(float);
+  const int off = G->type == LT_QT_Q8_0 ? 128 : 8;
+  const size_t mtiles = cdiv(G->m, I8_MR);
+  uint8_t *pack = NULL;
+  for (;;) {
+    const size_t t = atomic_fetch_add_explicit(&G->next, 1, memory_order_relaxed);
+    if (t >= G->nchunks * G->msplit) break;
+    if (!pack) {
+      pack = (uint8_t *)lt_scratch(0, G->chunk_panels * pbytes / sizeof(float) + 16);
+      if (!pack) {
+        atomic_store(&G->oom, 1);
+        break;
+      }
+    }
+    const size_t c = t / G->msplit, sp = t % G->msplit;
+    const size_t j0 = c * G->chunk_panels * I8_NR, nrows = zmin(G->chunk_panels * I8_NR, G->n - j0);
+    const size_t panels = cdiv(nrows, I8_NR);
+    for (size_t p = 0; p < panels; p++) {
+      const size_t rows = zmin(I8_NR, nrows - p * I8_NR);
+      uint8_t *P = pack + p * pbytes;
+      i8_pack(P, (float *)(P + nb * 512), G->w + (j0 + p * I8_NR) * G->row_bytes, G->row_bytes, G->block_bytes, rows, nb, G->type);
+    }
+    const size_t i_begin = mtiles * sp / G->msplit * I8_MR, i_end = zmin(G->m, mtiles * (sp + 1) / G->msplit * I8_MR);
+    for (size_t i0 = i_begin; i0 < i_end; i0 += I8_MB) {
+      const size_t i1 = zmin(i_end, i0 + I8_MB);
+      for (size_t p = 0; p < panels; p++) {
+        const uint8_t *P = pack + p * pbytes;
+        const float *S = (const float *)(P + nb * 512);
+        const size_t rows = zmin(I8_NR, nrows - p * I8_NR);
+        const __mmask16 cols = (__mmask16)((1u << rows) - 1u);
+        float *o = G->out + j0 + p * I8_NR;
+        for (size_t i = i0; i < i1; i += I8_MR) {
+          const int8_t *aq = G->aq + i * k;
+          const float *ad = G->ad + i * nb;
+          const int32_t *as = G->as + i * nb;
+          float *oi = o + i * G->n;
+          switch (zmin(I8_MR, i1 - i)) {
+            case 8: i8_tile(8, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 7: i8_tile(7, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 6: i8_tile(6, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 5: i8_tile(5, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 4: i8_tile(4, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 3: i8_tile(3, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 2: i8_tile(2, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            default: i8_tile(1, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Quantises a[m x k] into the caller's scratch (slot 1) as i8gemm reads it; -1 when out of memory. */
+static int i8_prepare(i8gemm_t *G, const float *a, size_t m, size_t k) {
+  const size_t nb = k / QK;
+  const size_t qbytes = (m * k + 63) & ~(size_t)63;
+  uint8_t *buf = (uint8_t *)lt_scratch(1, (qbytes + 2 * m * nb * 4) / sizeof(float) + 1);
+  if (!buf) return -1;
+  memset(G, 0, sizeof *G);
+  G->m = m;
+  G->k = k;
+  G->nb = nb;
+  int8_t *q = (int8_t *)buf;
+  float *d = (float *)(buf + qbytes);
+  int32_t *sums = (int32_t *)(d + m * nb);
+  for (size_t i = 0; i < m; i++) {
+    quantize_act_avx512(a + i * k, k, q + i * k, d + i * nb);
+    for (size_t b = 0; b < nb; b++) {
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(q + i * k + b * QK));
+      /* sum of 32 int8: sad against zero on the biased bytes, minus the bias */
+      const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
+      const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+      sums[i * nb + b] = (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 32 * 128;
+    }
+  }
+  G->aq = q;
+  G->ad = d;
+  G->as = sums;
+  return 0;
+}
+
+#pragma GCC pop_options
+
+/* out[m x n] = a . w^T on the 8-bit gemm for a prepared G (i8_prepare); -1 when out of memory. */
+static int i8_product(i8gemm_t *G, float *out, const uint8_t *w, int type, size_t n, int threads) {
+  G->out = out;
+  G->w = w;
+  G->type = type;
+  G->n = n;
+  G->row_bytes = lt_q_row_bytes(type, G->k);
+  G->block_bytes = type == LT_QT_Q8_0 ? 34 : 18;
+  const size_t npanels = cdiv(n, I8_NR), mtiles = cdiv(G->m, I8_MR);
+  /* chunks of up to 128 KiB of packed panels, fewer when threads need more tasks */
+  size_t cp = zmax(1, zmin(4, ((size_t)128 << 10) / (G->nb * 576)));
+  if (threads > 1) {
+    const size_t want = (size_t)threads * 4;
+    while (cp > 1 && cdiv(npanels, cp) < want) cp /= 2;
+  }
+  G->chunk_panels = cp;
+  G->nchunks = cdiv(npanels, cp);
+  G->msplit = 1;
+  if (threads > 1 && G->nchunks < (size_t)threads * 4) {
+    G->msplit = cdiv((size_t)threads * 4, G->nchunks);
+    const size_t most = mtiles / 4 > 0 ? mtiles / 4 : 1;
+    if (G->msplit > most) G->msplit = most;
+  }
+  atomic_init(&G->next, 0);
+  atomic_init(&G->oom, 0);
+  if (threads <= 1) i8_run(G, 0, 1);
+  else lt_parallel(i8_run, G, threads);
+  return atomic_load(&G->oom) ? -1 : 0;
+}
+#endif
+
+/* Whether the 8-bit gemm takes weights of `type` here (q8_0 / q4_0 on AVX-512 VNNI; LT_I8GEMM=0 turns it off). */
+static int i8_takes(int type) {
+#ifdef LT_X86_64
+  static int enabled = -1;
+  if (enabled < 0) {
+    const char *e = getenv("LT_I8GEMM");
+    enabled = !(e && strcmp(e, "0") == 0);
+  }
+  return enabled && (type == LT_QT_Q8_0 || type == LT_QT_Q4_0) && variant() == 2;
+#else
+  (void)type;
+  return 0;
+#endif
+}
+
 /* ---- row by row: block dot products, threads over weight rows ---- */
 
 /* Bytes of one prepared activation row (q, d, dx, bias; each part 64-byte aligned). */
@@ -1100,6 +1325,19 @@ int lt_qmatmul_multi(const lt_qmat *mats, size_t count, const float *a, size_t m
       if (q_rows_multi(mats + i0, zmin(Q_MULTI_MAX, count - i0), a, m, k) != 0) return -1;
     return 0;
   }
+#ifdef LT_X86_64
+  /* q8_0 / q4_0 on the 8-bit gemm: the activations quantised once for all of them */
+  i8gemm_t I;
+  int i8_ready = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (!i8_takes(mats[i].type) || mats[i].n == 0) continue;
+    if (!i8_ready) {
+      if (i8_prepare(&I, a, m, k) != 0) return -1;
+      i8_ready = 1;
+    }
+    if (i8_product(&I, mats[i].out, mats[i].w, mats[i].type, mats[i].n, q_threads(m * mats[i].n * k)) != 0) return -1;
+  }
+#endif
   /* the gemm path: activations packed once per (8-bit or not, depth block), reused by every matrix that reads them so */
   qgemm_t G;
   int prepared = 0, prep_q8 = 0;
@@ -1109,7 +1347,7 @@ int lt_qmatmul_multi(const lt_qmat *mats, size_t count, const float *a, size_t m
     for (size_t i = 0; i < count; i++) {
       const qtype_t *T = qtype(mats[i].type);
       if (T->act_q8 != act_order[pass]) continue;
-      if (mats[i].n == 0) continue;
+      if (mats[i].n == 0 || i8_takes(mats[i].type)) continue;
       const size_t kc = qgemm_kc(T);
       const int threads = q_threads(m * mats[i].n * k);
       if (!prepared || prep_q8 != T->act_q8 || prep_kc != kc) {
