@@ -351,11 +351,20 @@ static float dot_q4_vnni(const uint8_t *w, const qact_t *A, size_t k) {
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_castps256_ps512(t)));
 }
 
+/*
+ * f16 rows stream 2 bytes per weight, and one core's demand misses alone do not reach the
+ * memory's bandwidth (the hardware prefetchers stop at 4 KiB pages): each 64-byte step also
+ * asks for the line F16_PREFETCH bytes ahead, usually in the next row. Measured (1.1B shape
+ * matvecs, 1 thread, 8 interleaved runs each): median 23.7 GB/s without, 25.2 / 25.4 with 2 /
+ * 8 KiB ahead.
+ */
+#define F16_PREFETCH 4096
 static float dot_f16_avx512(const uint8_t *w, const qact_t *A, size_t k) {
   QACT_UNPACK;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 32 <= k; i += 32) {
+    _mm_prefetch((const char *)(w + 2 * i) + F16_PREFETCH, _MM_HINT_T0);
     const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i)));
     const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i + 32)));
     acc0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), acc0);
