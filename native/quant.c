@@ -25,14 +25,14 @@
  * quantised once, one threaded job for all their rows.
  *
  * Many activation rows (m >= LT_Q_GEMM_MIN_ROWS: prefill, evaluation, batched scoring) take a
- * gemm path with the same numbers. q8_0 and q4_0 on AVX-512 VNNI: the 8-bit gemm (i8gemm
- * below): the activations quantised by the same quantiser, the stored integers of 16 weight
+ * gemm path with the same numbers. q8_0, q4_0 and q4_K on AVX-512 VNNI: the 8-bit gemm (i8gemm
+ * below): the activations quantised by the same quantiser (q4_K: per 256, as its row path), the stored integers of 16 weight
  * rows interleaved per 4-byte group so that one vpdpbusd makes 4 products for each of 16 rows,
  * and each (activation row, block) scaled once for all 16 lanes: exact integer block dots, as
  * decoding computes them, at ~2.1x the float path's rate (1.1B shape, 1 and 2 threads). An
  * earlier note here judged an integer gemm no faster than the float one; that held for one
  * weight row per vector, where every 32-wide dot product pays its own convert and scale.
- * Everything else (f16, bf16, K-quants, q8_0/q4_0 without VNNI): dequantise-on-pack into the
+ * Everything else (f16, bf16, the other K-quants, all of them without VNNI): dequantise-on-pack into the
  * float32 packed gemm. The activations are quantised by the same quantiser and widened back to
  * float (d_a*q_a), the weight rows are widened (d_w*q_w, exact in float32) panel by panel
  * straight into the layout the sgemm packs its B operand in, and the ISA's packed micro-kernel
@@ -908,13 +908,15 @@ static int qgemm_product(qgemm_t *G, float *out, const uint8_t *w, const qtype_t
 
 /* ---- the 8-bit gemm (AVX-512 VNNI): q8_0 / q4_0 prefill in integers, as decoding computes ---- */
 /*
- * On CPUs with AVX-512 VNNI, q8_0 and q4_0 products of several rows skip the float widening and
- * multiply the stored integers by the activations quantised to 8 bits (quantize_act: the same
- * int8 values and block scales as the row path):
+ * On CPUs with AVX-512 VNNI, q8_0, q4_0 and q4_K products of several rows skip the float
+ * widening and multiply the stored integers by the activations quantised to 8 bits (the same
+ * int8 values and scales as the row path: quantize_act per 32; lt_q8k_quantize per 256 for q4_K):
  *
  *   out[i][j] = sum_b (dw[j][b] * da[i][b]) * sum_{e<32} (u[j][32b+e] - off) * qa[i][32b+e]
+ *               - (q4_K only) sum_b mw[j][b] * da[i][b] * sum_{e<32} qa[i][32b+e]
  *
- * with u the weights made unsigned (q8_0: q + 128, off = 128; q4_0: the nibbles 0..15, off = 8).
+ * with u the weights made unsigned (q8_0: q + 128, off = 128; q4_0: the nibbles 0..15, off = 8;
+ * q4_K: the nibbles, off = 0, dw = d * sc_j and mw = dmin * m_j of the 32-value sub-block).
  * vpdpbusd adds 4 (unsigned byte x signed byte) products into each int32 lane; a weight panel
  * interleaves 16 rows so that lane r of one product belongs to row j0 + r:
  *
@@ -938,6 +940,7 @@ typedef struct {
   const int8_t *aq;  /* m x k int8 activations */
   const float *ad;   /* m x nb block scales */
   const int32_t *as; /* m x nb block sums */
+  int kmin;          /* q4_K: per-block float mins (the panel's third part), off = 0 */
   size_t chunk_panels, nchunks, msplit;
   _Atomic size_t next;
   _Atomic int oom;
@@ -946,6 +949,37 @@ typedef struct {
 #ifdef LT_X86_64
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512vnni,avx2,fma,f16c")
+
+/*
+ * q4_K's panels: super-block sb holds sub-blocks j = 8sb .. 8sb+7 of 32 values; sub-blocks 2p and
+ * 2p+1 are the low and high nibbles of qs[32p .. 32p+31]; S gets d*sc_j, Mn gets dmin*m_j.
+ */
+static void i8_pack_q4k(uint8_t *P, float *S, float *Mn, const uint8_t *w, size_t row_bytes, size_t rows, size_t nb) {
+  const __mmask16 live = (__mmask16)((1u << rows) - 1u);
+  const __m512i rowoff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)row_bytes));
+  const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
+  for (size_t sb = 0; sb < nb / 8; sb++) {
+    const uint8_t *blk = w + sb * 144;
+    for (int p = 0; p < 4; p++) {
+      __m512i *lo = (__m512i *)(P + (sb * 8 + 2 * p) * 512), *hi = lo + 8;
+      for (int t = 0; t < 8; t++) {
+        const __m512i v = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 16 + 32 * p + 4 * t, 1);
+        _mm512_store_si512(lo + t, _mm512_and_si512(v, m4));
+        _mm512_store_si512(hi + t, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+      }
+    }
+    for (size_t r = 0; r < 16; r++) {
+      const uint8_t *rb = blk + r * row_bytes;
+      const float d = r < rows ? rd_half(rb) : 0.0f, dmin = r < rows ? rd_half(rb + 2) : 0.0f;
+      for (int j = 0; j < 8; j++) {
+        int sc = 0, mn = 0;
+        if (r < rows) scale_min_k4_avx512(j, rb + 4, &sc, &mn);
+        S[(sb * 8 + j) * 16 + r] = d * (float)sc;
+        Mn[(sb * 8 + j) * 16 + r] = dmin * (float)mn;
+      }
+    }
+  }
+}
 
 /* Packs weight rows [0, rows) (rows <= 16) of all nb blocks into panel P (nb * 512 bytes) and S (nb * 16 scales). */
 static void i8_pack(uint8_t *P, float *S, const uint8_t *w, size_t row_bytes, size_t block_bytes, size_t rows, size_t nb, int type) {
@@ -962,7 +996,7 @@ static void i8_pack(uint8_t *P, float *S, const uint8_t *w, size_t row_bytes, si
         const __m512i v = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 2 + 4 * t, 1);
         _mm512_store_si512(pb + t, _mm512_xor_si512(v, flip));
       }
-    } else {
+    } else if (type == LT_QT_Q4_0) {
       for (int t = 0; t < 4; t++) {
         const __m512i v = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 2 + 4 * t, 1);
         _mm512_store_si512(pb + t, _mm512_and_si512(v, m4));
@@ -973,9 +1007,9 @@ static void i8_pack(uint8_t *P, float *S, const uint8_t *w, size_t row_bytes, si
 }
 
 /* MR activation rows x one 16-row panel over all nb blocks; `cols` masks the panel's live rows. */
-static inline __attribute__((always_inline)) void i8_tile(const int MR, const uint8_t *P, const float *S, size_t nb, size_t k,
-                                                          const int8_t *aq, const float *ad, const int32_t *as, int off,
-                                                          float *out, size_t ldo, __mmask16 cols) {
+static inline __attribute__((always_inline)) void i8_tile(const int MR, const int KMIN, const uint8_t *P, const float *S, const float *Mn,
+                                                          size_t nb, size_t k, const int8_t *aq, const float *ad, const int32_t *as,
+                                                          int off, float *out, size_t ldo, __mmask16 cols) {
   __m512 acc[I8_MR];
   for (int i = 0; i < MR; i++) acc[i] = _mm512_setzero_ps();
   for (size_t b = 0; b < nb; b++) {
@@ -992,6 +1026,10 @@ static inline __attribute__((always_inline)) void i8_tile(const int MR, const ui
     }
     const __m512 dw = _mm512_load_ps(S + b * 16);
     for (int i = 0; i < MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[i]), _mm512_mul_ps(dw, _mm512_set1_ps(ad[i * nb + b])), acc[i]);
+    if (KMIN) {
+      const __m512 mw = _mm512_load_ps(Mn + b * 16);
+      for (int i = 0; i < MR; i++) acc[i] = _mm512_fnmadd_ps(mw, _mm512_set1_ps(ad[i * nb + b] * (float)as[i * nb + b]), acc[i]);
+    }
   }
   for (int i = 0; i < MR; i++) _mm512_mask_storeu_ps(out + i * ldo, cols, acc[i]);
 }
@@ -1000,8 +1038,8 @@ static void i8_run(void *v, int tid, int nt) {
   (void)tid;
   (void)nt;
   i8gemm_t *G = v;
-  const size_t nb = G->nb, k = G->k, pbytes = nb * 512 + nb * 16 * sizeof(float);
-  const int off = G->type == LT_QT_Q8_0 ? 128 : 8;
+  const size_t nb = G->nb, k = G->k, pbytes = nb * 512 + (G->kmin ? 2 : 1) * nb * 16 * sizeof(float);
+  const int off = G->type == LT_QT_Q8_0 ? 128 : G->type == LT_QT_Q4_0 ? 8 : 0;
   const size_t mtiles = cdiv(G->m, I8_MR);
   uint8_t *pack = NULL;
   for (;;) {
@@ -1020,14 +1058,16 @@ static void i8_run(void *v, int tid, int nt) {
     for (size_t p = 0; p < panels; p++) {
       const size_t rows = zmin(I8_NR, nrows - p * I8_NR);
       uint8_t *P = pack + p * pbytes;
-      i8_pack(P, (float *)(P + nb * 512), G->w + (j0 + p * I8_NR) * G->row_bytes, G->row_bytes, G->block_bytes, rows, nb, G->type);
+      const uint8_t *wp = G->w + (j0 + p * I8_NR) * G->row_bytes;
+      if (G->kmin) i8_pack_q4k(P, (float *)(P + nb * 512), (float *)(P + nb * 512) + nb * 16, wp, G->row_bytes, rows, nb);
+      else i8_pack(P, (float *)(P + nb * 512), wp, G->row_bytes, G->block_bytes, rows, nb, G->type);
     }
     const size_t i_begin = mtiles * sp / G->msplit * I8_MR, i_end = zmin(G->m, mtiles * (sp + 1) / G->msplit * I8_MR);
     for (size_t i0 = i_begin; i0 < i_end; i0 += I8_MB) {
       const size_t i1 = zmin(i_end, i0 + I8_MB);
       for (size_t p = 0; p < panels; p++) {
         const uint8_t *P = pack + p * pbytes;
-        const float *S = (const float *)(P + nb * 512);
+        const float *S = (const float *)(P + nb * 512), *Mn = S + nb * 16;
         const size_t rows = zmin(I8_NR, nrows - p * I8_NR);
         const __mmask16 cols = (__mmask16)((1u << rows) - 1u);
         float *o = G->out + j0 + p * I8_NR;
@@ -1037,19 +1077,57 @@ static void i8_run(void *v, int tid, int nt) {
           const int32_t *as = G->as + i * nb;
           float *oi = o + i * G->n;
           switch (zmin(I8_MR, i1 - i)) {
-            case 8: i8_tile(8, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
-            case 7: i8_tile(7, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
-            case 6: i8_tile(6, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
-            case 5: i8_tile(5, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
-            case 4: i8_tile(4, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
-            case 3: i8_tile(3, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
-            case 2: i8_tile(2, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
-            default: i8_tile(1, P, S, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 8: if (G->kmin) i8_tile(8, 1, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); else i8_tile(8, 0, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 7: if (G->kmin) i8_tile(7, 1, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); else i8_tile(7, 0, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 6: if (G->kmin) i8_tile(6, 1, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); else i8_tile(6, 0, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 5: if (G->kmin) i8_tile(5, 1, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); else i8_tile(5, 0, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 4: if (G->kmin) i8_tile(4, 1, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); else i8_tile(4, 0, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 3: if (G->kmin) i8_tile(3, 1, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); else i8_tile(3, 0, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            case 2: if (G->kmin) i8_tile(2, 1, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); else i8_tile(2, 0, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); break;
+            default: if (G->kmin) i8_tile(1, 1, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); else i8_tile(1, 0, P, S, Mn, nb, k, aq, ad, as, off, oi, G->n, cols); break;
           }
         }
       }
     }
   }
+}
+
+/*
+ * The q4_K kind: a[m x k] quantised per 256 values as the K-quant row path does (lt_q8k_quantize,
+ * so prefill and decoding see the same integers), with each 32-block's d the super-block's and
+ * its sum from the two 16-value bsums.
+ */
+static int i8_prepare_k(i8gemm_t *G, const float *a, size_t m, size_t k) {
+  const size_t nb = k / QK;
+  const size_t qbytes = (m * k + 63) & ~(size_t)63;
+  uint8_t *buf = (uint8_t *)lt_scratch(1, (qbytes + 2 * m * nb * 4) / sizeof(float) + 1);
+  uint8_t *row = aligned_alloc(64, (lt_q8k_row_bytes(k) + 63) & ~(size_t)63);
+  if (!buf || !row) {
+    free(row);
+    return -1;
+  }
+  memset(G, 0, sizeof *G);
+  G->m = m;
+  G->k = k;
+  G->nb = nb;
+  G->kmin = 1;
+  int8_t *q = (int8_t *)buf;
+  float *d = (float *)(buf + qbytes);
+  int32_t *sums = (int32_t *)(d + m * nb);
+  for (size_t i = 0; i < m; i++) {
+    lt_q8k_row R;
+    lt_q8k_quantize(a + i * k, k, row, &R);
+    memcpy(q + i * k, R.q, k);
+    for (size_t b = 0; b < nb; b++) {
+      d[i * nb + b] = R.d[b / 8];
+      sums[i * nb + b] = (int32_t)R.bsums[2 * b] + R.bsums[2 * b + 1];
+    }
+  }
+  free(row);
+  G->aq = q;
+  G->ad = d;
+  G->as = sums;
+  return 0;
 }
 
 /* Quantises a[m x k] into the caller's scratch (slot 1) as i8gemm reads it; -1 when out of memory. */
@@ -1090,10 +1168,10 @@ static int i8_product(i8gemm_t *G, float *out, const uint8_t *w, int type, size_
   G->type = type;
   G->n = n;
   G->row_bytes = lt_q_row_bytes(type, G->k);
-  G->block_bytes = type == LT_QT_Q8_0 ? 34 : 18;
+  G->block_bytes = type == LT_QT_Q8_0 ? 34 : type == LT_QT_Q4_0 ? 18 : 144;
   const size_t npanels = cdiv(n, I8_NR), mtiles = cdiv(G->m, I8_MR);
   /* chunks of up to 128 KiB of packed panels, fewer when threads need more tasks */
-  size_t cp = zmax(1, zmin(4, ((size_t)128 << 10) / (G->nb * 576)));
+  size_t cp = zmax(1, zmin(4, ((size_t)128 << 10) / (G->nb * (G->kmin ? 640 : 576))));
   if (threads > 1) {
     const size_t want = (size_t)threads * 4;
     while (cp > 1 && cdiv(npanels, cp) < want) cp /= 2;
@@ -1114,7 +1192,7 @@ static int i8_product(i8gemm_t *G, float *out, const uint8_t *w, int type, size_
 }
 #endif
 
-/* Whether the 8-bit gemm takes weights of `type` here (q8_0 / q4_0 on AVX-512 VNNI; LT_I8GEMM=0 turns it off). */
+/* Whether the 8-bit gemm takes weights of `type` here (q8_0 / q4_0 / q4_K on AVX-512 VNNI; LT_I8GEMM=0 turns it off). */
 static int i8_takes(int type) {
 #ifdef LT_X86_64
   static int enabled = -1;
@@ -1122,7 +1200,7 @@ static int i8_takes(int type) {
     const char *e = getenv("LT_I8GEMM");
     enabled = !(e && strcmp(e, "0") == 0);
   }
-  return enabled && (type == LT_QT_Q8_0 || type == LT_QT_Q4_0) && variant() == 2;
+  return enabled && (type == LT_QT_Q8_0 || type == LT_QT_Q4_0 || type == LT_QT_Q4_K) && variant() == 2;
 #else
   (void)type;
   return 0;
@@ -1336,15 +1414,18 @@ int lt_qmatmul_multi(const lt_qmat *mats, size_t count, const float *a, size_t m
   }
 #ifdef LT_X86_64
   /* q8_0 / q4_0 on the 8-bit gemm: the activations quantised once for all of them */
-  i8gemm_t I;
-  int i8_ready = 0;
-  for (size_t i = 0; i < count; i++) {
-    if (!i8_takes(mats[i].type) || mats[i].n == 0) continue;
-    if (!i8_ready) {
-      if (i8_prepare(&I, a, m, k) != 0) return -1;
-      i8_ready = 1;
+  /* q8_0 / q4_0 / q4_K on the 8-bit gemm: the activations quantised once per kind (per 32, or per 256 for q4_K), one kind after the other (both use scratch slot 1) */
+  for (int kind = 0; kind < 2; kind++) {
+    i8gemm_t I;
+    int i8_ready = 0;
+    for (size_t i = 0; i < count; i++) {
+      if (!i8_takes(mats[i].type) || mats[i].n == 0 || (mats[i].type == LT_QT_Q4_K) != kind) continue;
+      if (!i8_ready) {
+        if ((kind ? i8_prepare_k(&I, a, m, k) : i8_prepare(&I, a, m, k)) != 0) return -1;
+        i8_ready = 1;
+      }
+      if (i8_product(&I, mats[i].out, mats[i].w, mats[i].type, mats[i].n, q_threads(m * mats[i].n * k)) != 0) return -1;
     }
-    if (i8_product(&I, mats[i].out, mats[i].w, mats[i].type, mats[i].n, q_threads(m * mats[i].n * k)) != 0) return -1;
   }
 #endif
   /* the gemm path: activations packed once per (8-bit or not, depth block), reused by every matrix that reads them so */
