@@ -25,8 +25,8 @@
  * quantised once, one threaded job for all their rows.
  *
  * Many activation rows (m >= LT_Q_GEMM_MIN_ROWS: prefill, evaluation, batched scoring) take a
- * gemm path with the same numbers. q8_0, q4_0 and q4_K on AVX-512 VNNI: the 8-bit gemm (i8gemm
- * below): the activations quantised by the same quantiser (q4_K: per 256, as its row path), the stored integers of 16 weight
+ * gemm path with the same numbers. q8_0, q4_0, q4_K and q5_K on AVX-512 VNNI: the 8-bit gemm
+ * (i8gemm below): the activations quantised by the same quantiser (K: per 256, as their row path), the stored integers of 16 weight
  * rows interleaved per 4-byte group so that one vpdpbusd makes 4 products for each of 16 rows,
  * and each (activation row, block) scaled once for all 16 lanes: exact integer block dots, as
  * decoding computes them, at ~2.1x the float path's rate (1.1B shape, 1 and 2 threads). An
@@ -908,15 +908,16 @@ static int qgemm_product(qgemm_t *G, float *out, const uint8_t *w, const qtype_t
 
 /* ---- the 8-bit gemm (AVX-512 VNNI): q8_0 / q4_0 prefill in integers, as decoding computes ---- */
 /*
- * On CPUs with AVX-512 VNNI, q8_0, q4_0 and q4_K products of several rows skip the float
+ * On CPUs with AVX-512 VNNI, q8_0, q4_0, q4_K and q5_K products of several rows skip the float
  * widening and multiply the stored integers by the activations quantised to 8 bits (the same
  * int8 values and scales as the row path: quantize_act per 32; lt_q8k_quantize per 256 for q4_K):
  *
  *   out[i][j] = sum_b (dw[j][b] * da[i][b]) * sum_{e<32} (u[j][32b+e] - off) * qa[i][32b+e]
- *               - (q4_K only) sum_b mw[j][b] * da[i][b] * sum_{e<32} qa[i][32b+e]
+ *               - (q4_K, q5_K) sum_b mw[j][b] * da[i][b] * sum_{e<32} qa[i][32b+e]
  *
  * with u the weights made unsigned (q8_0: q + 128, off = 128; q4_0: the nibbles 0..15, off = 8;
- * q4_K: the nibbles, off = 0, dw = d * sc_j and mw = dmin * m_j of the 32-value sub-block).
+ * q4_K / q5_K: the 4- / 5-bit values, off = 0, dw = d * sc_j and mw = dmin * m_j of the 32-value
+ * sub-block).
  * vpdpbusd adds 4 (unsigned byte x signed byte) products into each int32 lane; a weight panel
  * interleaves 16 rows so that lane r of one product belongs to row j0 + r:
  *
@@ -940,7 +941,7 @@ typedef struct {
   const int8_t *aq;  /* m x k int8 activations */
   const float *ad;   /* m x nb block scales */
   const int32_t *as; /* m x nb block sums */
-  int kmin;          /* q4_K: per-block float mins (the panel's third part), off = 0 */
+  int kmin;          /* q4_K, q5_K: per-block float mins (the panel's third part), off = 0 */
   size_t chunk_panels, nchunks, msplit;
   _Atomic size_t next;
   _Atomic int oom;
@@ -951,21 +952,31 @@ typedef struct {
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512vnni,avx2,fma,f16c")
 
 /*
- * q4_K's panels: super-block sb holds sub-blocks j = 8sb .. 8sb+7 of 32 values; sub-blocks 2p and
- * 2p+1 are the low and high nibbles of qs[32p .. 32p+31]; S gets d*sc_j, Mn gets dmin*m_j.
+ * q4_K's and q5_K's panels: super-block sb holds sub-blocks j = 8sb .. 8sb+7 of 32 values;
+ * sub-blocks 2p and 2p+1 are the low and high nibbles of qs[32p .. 32p+31] (q5_K: plus bit j of
+ * qh[e] as the value's bit 4); S gets d*sc_j, Mn gets dmin*m_j.
  */
-static void i8_pack_q4k(uint8_t *P, float *S, float *Mn, const uint8_t *w, size_t row_bytes, size_t rows, size_t nb) {
+static void i8_pack_q4k(uint8_t *P, float *S, float *Mn, const uint8_t *w, size_t row_bytes, size_t rows, size_t nb, int type) {
   const __mmask16 live = (__mmask16)((1u << rows) - 1u);
   const __m512i rowoff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)row_bytes));
-  const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
+  const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
+  const int q5 = type == LT_QT_Q5_K;
+  const size_t bbytes = q5 ? 176 : 144, qs = q5 ? 48 : 16;
   for (size_t sb = 0; sb < nb / 8; sb++) {
-    const uint8_t *blk = w + sb * 144;
+    const uint8_t *blk = w + sb * bbytes;
     for (int p = 0; p < 4; p++) {
       __m512i *lo = (__m512i *)(P + (sb * 8 + 2 * p) * 512), *hi = lo + 8;
       for (int t = 0; t < 8; t++) {
-        const __m512i v = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 16 + 32 * p + 4 * t, 1);
-        _mm512_store_si512(lo + t, _mm512_and_si512(v, m4));
-        _mm512_store_si512(hi + t, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        const __m512i v = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + qs + 32 * p + 4 * t, 1);
+        __m512i l = _mm512_and_si512(v, m4), h = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if (q5) {
+          /* the 5th bits: bit j of qh[e] for element e of sub-block j (2p: low nibbles, 2p+1: high) */
+          const __m512i b = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 16 + 4 * t, 1);
+          l = _mm512_or_si512(l, _mm512_and_si512(_mm512_slli_epi16(_mm512_srli_epi16(b, 2 * p), 4), bit4));
+          h = _mm512_or_si512(h, _mm512_and_si512(_mm512_slli_epi16(_mm512_srli_epi16(b, 2 * p + 1), 4), bit4));
+        }
+        _mm512_store_si512(lo + t, l);
+        _mm512_store_si512(hi + t, h);
       }
     }
     for (size_t r = 0; r < 16; r++) {
@@ -1059,7 +1070,7 @@ static void i8_run(void *v, int tid, int nt) {
       const size_t rows = zmin(I8_NR, nrows - p * I8_NR);
       uint8_t *P = pack + p * pbytes;
       const uint8_t *wp = G->w + (j0 + p * I8_NR) * G->row_bytes;
-      if (G->kmin) i8_pack_q4k(P, (float *)(P + nb * 512), (float *)(P + nb * 512) + nb * 16, wp, G->row_bytes, rows, nb);
+      if (G->kmin) i8_pack_q4k(P, (float *)(P + nb * 512), (float *)(P + nb * 512) + nb * 16, wp, G->row_bytes, rows, nb, G->type);
       else i8_pack(P, (float *)(P + nb * 512), wp, G->row_bytes, G->block_bytes, rows, nb, G->type);
     }
     const size_t i_begin = mtiles * sp / G->msplit * I8_MR, i_end = zmin(G->m, mtiles * (sp + 1) / G->msplit * I8_MR);
@@ -1093,7 +1104,7 @@ static void i8_run(void *v, int tid, int nt) {
 }
 
 /*
- * The q4_K kind: a[m x k] quantised per 256 values as the K-quant row path does (lt_q8k_quantize,
+ * The K kind (q4_K, q5_K): a[m x k] quantised per 256 values as the K-quant row path does (lt_q8k_quantize,
  * so prefill and decoding see the same integers), with each 32-block's d the super-block's and
  * its sum from the two 16-value bsums.
  */
@@ -1168,7 +1179,7 @@ static int i8_product(i8gemm_t *G, float *out, const uint8_t *w, int type, size_
   G->type = type;
   G->n = n;
   G->row_bytes = lt_q_row_bytes(type, G->k);
-  G->block_bytes = type == LT_QT_Q8_0 ? 34 : type == LT_QT_Q4_0 ? 18 : 144;
+  G->block_bytes = type == LT_QT_Q8_0 ? 34 : type == LT_QT_Q4_0 ? 18 : type == LT_QT_Q4_K ? 144 : 176;
   const size_t npanels = cdiv(n, I8_NR), mtiles = cdiv(G->m, I8_MR);
   /* chunks of up to 128 KiB of packed panels, fewer when threads need more tasks */
   size_t cp = zmax(1, zmin(4, ((size_t)128 << 10) / (G->nb * (G->kmin ? 640 : 576))));
@@ -1192,7 +1203,7 @@ static int i8_product(i8gemm_t *G, float *out, const uint8_t *w, int type, size_
 }
 #endif
 
-/* Whether the 8-bit gemm takes weights of `type` here (q8_0 / q4_0 / q4_K on AVX-512 VNNI; LT_I8GEMM=0 turns it off). */
+/* Whether the 8-bit gemm takes weights of `type` here (q8_0 / q4_0 / q4_K / q5_K on AVX-512 VNNI; LT_I8GEMM=0 turns it off). */
 static int i8_takes(int type) {
 #ifdef LT_X86_64
   static int enabled = -1;
@@ -1200,7 +1211,7 @@ static int i8_takes(int type) {
     const char *e = getenv("LT_I8GEMM");
     enabled = !(e && strcmp(e, "0") == 0);
   }
-  return enabled && (type == LT_QT_Q8_0 || type == LT_QT_Q4_0 || type == LT_QT_Q4_K) && variant() == 2;
+  return enabled && (type == LT_QT_Q8_0 || type == LT_QT_Q4_0 || type == LT_QT_Q4_K || type == LT_QT_Q5_K) && variant() == 2;
 #else
   (void)type;
   return 0;
@@ -1414,12 +1425,12 @@ int lt_qmatmul_multi(const lt_qmat *mats, size_t count, const float *a, size_t m
   }
 #ifdef LT_X86_64
   /* q8_0 / q4_0 on the 8-bit gemm: the activations quantised once for all of them */
-  /* q8_0 / q4_0 / q4_K on the 8-bit gemm: the activations quantised once per kind (per 32, or per 256 for q4_K), one kind after the other (both use scratch slot 1) */
+  /* q8_0 / q4_0 / q4_K / q5_K on the 8-bit gemm: the activations quantised once per kind (per 32, or per 256 for K), one kind after the other (both use scratch slot 1) */
   for (int kind = 0; kind < 2; kind++) {
     i8gemm_t I;
     int i8_ready = 0;
     for (size_t i = 0; i < count; i++) {
-      if (!i8_takes(mats[i].type) || mats[i].n == 0 || (mats[i].type == LT_QT_Q4_K) != kind) continue;
+      if (!i8_takes(mats[i].type) || mats[i].n == 0 || (mats[i].type == LT_QT_Q4_K || mats[i].type == LT_QT_Q5_K) != kind) continue;
       if (!i8_ready) {
         if ((kind ? i8_prepare_k(&I, a, m, k) : i8_prepare(&I, a, m, k)) != 0) return -1;
         i8_ready = 1;
