@@ -1103,46 +1103,62 @@ static void i8_run(void *v, int tid, int nt) {
   }
 }
 
-/*
- * The K kind (q4_K, q5_K): a[m x k] quantised per 256 values as the K-quant row path does (lt_q8k_quantize,
- * so prefill and decoding see the same integers), with each 32-block's d the super-block's and
- * its sum from the two 16-value bsums.
- */
-static int i8_prepare_k(i8gemm_t *G, const float *a, size_t m, size_t k) {
-  const size_t nb = k / QK;
-  const size_t qbytes = (m * k + 63) & ~(size_t)63;
-  uint8_t *buf = (uint8_t *)lt_scratch(1, (qbytes + 2 * m * nb * 4) / sizeof(float) + 1);
-  uint8_t *row = aligned_alloc(64, (lt_q8k_row_bytes(k) + 63) & ~(size_t)63);
-  if (!buf || !row) {
-    free(row);
-    return -1;
-  }
-  memset(G, 0, sizeof *G);
-  G->m = m;
-  G->k = k;
-  G->nb = nb;
-  G->kmin = 1;
-  int8_t *q = (int8_t *)buf;
-  float *d = (float *)(buf + qbytes);
-  int32_t *sums = (int32_t *)(d + m * nb);
-  for (size_t i = 0; i < m; i++) {
-    lt_q8k_row R;
-    lt_q8k_quantize(a + i * k, k, row, &R);
-    memcpy(q + i * k, R.q, k);
-    for (size_t b = 0; b < nb; b++) {
-      d[i * nb + b] = R.d[b / 8];
-      sums[i * nb + b] = (int32_t)R.bsums[2 * b] + R.bsums[2 * b + 1];
+/* The activation rows' preparation, threaded over rows (see i8_prepare). */
+typedef struct {
+  const i8gemm_t *G;
+  const float *a;
+  int8_t *q;
+  float *d;
+  int32_t *sums;
+  _Atomic size_t next;
+  _Atomic int oom;
+} i8prep_t;
+
+static void i8_prep_rows(void *v, int tid, int nt) {
+  (void)tid;
+  (void)nt;
+  i8prep_t *R = v;
+  const size_t k = R->G->k, nb = R->G->nb;
+  uint8_t *tmp = NULL;
+  for (;;) {
+    const size_t i = atomic_fetch_add_explicit(&R->next, 1, memory_order_relaxed);
+    if (i >= R->G->m) break;
+    int8_t *q = R->q + i * k;
+    float *d = R->d + i * nb;
+    int32_t *sums = R->sums + i * nb;
+    if (R->G->kmin) {
+      if (!tmp && !(tmp = (uint8_t *)lt_scratch(0, lt_q8k_row_bytes(k) / sizeof(float) + 16))) {
+        atomic_store(&R->oom, 1);
+        break;
+      }
+      lt_q8k_row row;
+      lt_q8k_quantize(R->a + i * k, k, tmp, &row);
+      memcpy(q, row.q, k);
+      for (size_t b = 0; b < nb; b++) {
+        d[b] = row.d[b / 8];
+        sums[b] = (int32_t)row.bsums[2 * b] + row.bsums[2 * b + 1];
+      }
+    } else {
+      quantize_act_avx512(R->a + i * k, k, q, d);
+      for (size_t b = 0; b < nb; b++) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(q + b * QK));
+        /* sum of 32 int8: sad against zero on the biased bytes, minus the bias */
+        const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(x, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
+        const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+        sums[b] = (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 32 * 128;
+      }
     }
   }
-  free(row);
-  G->aq = q;
-  G->ad = d;
-  G->as = sums;
-  return 0;
 }
 
-/* Quantises a[m x k] into the caller's scratch (slot 1) as i8gemm reads it; -1 when out of memory. */
-static int i8_prepare(i8gemm_t *G, const float *a, size_t m, size_t k) {
+/*
+ * Quantises a[m x k] into the caller's scratch (slot 1) as i8gemm reads it: int8 values, one
+ * scale and one integer sum per 32-value block. q8_0 / q4_0 (kmin = 0): quantize_act per 32, the
+ * row path's quantiser. q4_K / q5_K (kmin = 1): lt_q8k_quantize per 256 as the K-quant row path
+ * does (so prefill and decoding see the same integers), each 32-block taking its super-block's
+ * scale and its sum from two 16-value bsums. -1 when out of memory.
+ */
+static int i8_prepare(i8gemm_t *G, const float *a, size_t m, size_t k, int kmin) {
   const size_t nb = k / QK;
   const size_t qbytes = (m * k + 63) & ~(size_t)63;
   uint8_t *buf = (uint8_t *)lt_scratch(1, (qbytes + 2 * m * nb * 4) / sizeof(float) + 1);
@@ -1151,23 +1167,18 @@ static int i8_prepare(i8gemm_t *G, const float *a, size_t m, size_t k) {
   G->m = m;
   G->k = k;
   G->nb = nb;
-  int8_t *q = (int8_t *)buf;
-  float *d = (float *)(buf + qbytes);
-  int32_t *sums = (int32_t *)(d + m * nb);
-  for (size_t i = 0; i < m; i++) {
-    quantize_act_avx512(a + i * k, k, q + i * k, d + i * nb);
-    for (size_t b = 0; b < nb; b++) {
-      const __m256i v = _mm256_loadu_si256((const __m256i *)(q + i * k + b * QK));
-      /* sum of 32 int8: sad against zero on the biased bytes, minus the bias */
-      const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
-      const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
-      sums[i * nb + b] = (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 32 * 128;
-    }
-  }
-  G->aq = q;
-  G->ad = d;
-  G->as = sums;
-  return 0;
+  G->kmin = kmin;
+  i8prep_t R = {G, a, (int8_t *)buf, (float *)(buf + qbytes), NULL, 0, 0};
+  R.sums = (int32_t *)(R.d + m * nb);
+  atomic_init(&R.next, 0);
+  atomic_init(&R.oom, 0);
+  const int threads = threads_for(m * k, PAR_MIN_ELEMS);
+  if (threads <= 1) i8_prep_rows(&R, 0, 1);
+  else lt_parallel(i8_prep_rows, &R, threads);
+  G->aq = R.q;
+  G->ad = R.d;
+  G->as = R.sums;
+  return atomic_load(&R.oom) ? -1 : 0;
 }
 
 #pragma GCC pop_options
@@ -1432,7 +1443,7 @@ int lt_qmatmul_multi(const lt_qmat *mats, size_t count, const float *a, size_t m
     for (size_t i = 0; i < count; i++) {
       if (!i8_takes(mats[i].type) || mats[i].n == 0 || (mats[i].type == LT_QT_Q4_K || mats[i].type == LT_QT_Q5_K) != kind) continue;
       if (!i8_ready) {
-        if ((kind ? i8_prepare_k(&I, a, m, k) : i8_prepare(&I, a, m, k)) != 0) return -1;
+        if (i8_prepare(&I, a, m, k, kind) != 0) return -1;
         i8_ready = 1;
       }
       if (i8_product(&I, mats[i].out, mats[i].w, mats[i].type, mats[i].n, q_threads(m * mats[i].n * k)) != 0) return -1;
