@@ -26,8 +26,9 @@
  *
  * Many activation rows (m >= LT_Q_GEMM_MIN_ROWS: prefill, evaluation, batched scoring) take a
  * gemm path with the same numbers. q8_0, q4_0, q4_K and q5_K on AVX-512 VNNI: the 8-bit gemm
- * (i8gemm below): the activations quantised by the same quantiser (K: per 256, as their row path), the stored integers of 16 weight
- * rows interleaved per 4-byte group so that one vpdpbusd makes 4 products for each of 16 rows,
+ * (i8gemm below): the activations quantised by the same quantiser (K-quants: per 256, as their
+ * row path), the stored integers of 16 weight rows interleaved per 4-byte group so that one
+ * vpdpbusd makes 4 products for each of 16 rows,
  * and each (activation row, block) scaled once for all 16 lanes: exact integer block dots, as
  * decoding computes them, at ~2.1x the float path's rate (1.1B shape, 1 and 2 threads). An
  * earlier note here judged an integer gemm no faster than the float one; that held for one
@@ -980,13 +981,17 @@ static void i8_pack_q4k(uint8_t *P, float *S, float *Mn, const uint8_t *w, size_
       }
     }
     for (size_t r = 0; r < 16; r++) {
-      const uint8_t *rb = blk + r * row_bytes;
-      const float d = r < rows ? rd_half(rb) : 0.0f, dmin = r < rows ? rd_half(rb + 2) : 0.0f;
+      float d = 0.0f, dmin = 0.0f;
+      int sc[8] = {0}, mn[8] = {0};
+      if (r < rows) { /* padding rows: zero scales and mins */
+        const uint8_t *rb = blk + r * row_bytes;
+        d = rd_half(rb);
+        dmin = rd_half(rb + 2);
+        for (int j = 0; j < 8; j++) scale_min_k4_avx512(j, rb + 4, &sc[j], &mn[j]);
+      }
       for (int j = 0; j < 8; j++) {
-        int sc = 0, mn = 0;
-        if (r < rows) scale_min_k4_avx512(j, rb + 4, &sc, &mn);
-        S[(sb * 8 + j) * 16 + r] = d * (float)sc;
-        Mn[(sb * 8 + j) * 16 + r] = dmin * (float)mn;
+        S[(sb * 8 + j) * 16 + r] = d * (float)sc[j];
+        Mn[(sb * 8 + j) * 16 + r] = dmin * (float)mn[j];
       }
     }
   }
