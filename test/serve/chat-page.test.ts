@@ -13,13 +13,42 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import type { Page } from "puppeteer-core";
+import os from "node:os";
 import { fixturesDir, repoRoot } from "../helpers.js";
+import { loadModelFolder } from "../../src/formats/hf-folder.js";
+import { saveGguf } from "../../src/formats/gguf-model.js";
+import { paramLayout } from "../../src/model/params.js";
+import type { LlamaConfig } from "../../src/model/config.js";
+import { parseModelProto } from "../../src/tokenizer/model-proto.js";
 import { browserSkipReason, launchBrowser, openPage } from "../helpers/browser.js";
 import { spawnServer } from "../helpers/server-process.js";
 
 /** Tiny model with a tokenizer: 2 layers, dim 48, context 512 (max_position_embeddings). */
 const model = path.join(fixturesDir, "eval", "model");
 const context = (JSON.parse(fs.readFileSync(path.join(model, "config.json"), "utf8")) as { max_position_embeddings: number }).max_position_embeddings;
+
+/**
+ * The model the chat server runs: the tiny model, made slow without changing what it says. Its
+ * FFN is widened from 96 to 32768 units whose gate, up and down weights are all zero (each
+ * adds exactly 0 to the residual), so it writes the same kind of story at a few ms per token.
+ * With the tiny model itself a whole 448-token reply takes ~0.1 s: on a fast or busy machine
+ * it could be finished before Stop reached the server, and "the server stopped decoding"
+ * would be luck.
+ */
+function writeServedModel(file: string): void {
+  const tiny = loadModelFolder(model);
+  const config: LlamaConfig = { ...tiny.config, intermediateSize: 32768 };
+  const from = new Map(paramLayout(tiny.config).specs.map((spec) => [spec.name, spec]));
+  const layout = paramLayout(config);
+  const params = new Float32Array(layout.total);
+  for (const spec of layout.specs) {
+    const old = from.get(spec.name)!;
+    const [rows, cols] = old.shape.length === 2 ? old.shape as [number, number] : [1, old.size];
+    const stride = spec.shape.length === 2 ? spec.shape[1]! : spec.size;
+    for (let r = 0; r < rows; r++) params.set(tiny.params.subarray(old.offset + r * cols, old.offset + (r + 1) * cols), spec.offset + r * stride);
+  }
+  saveGguf(file, config, params, { type: "f32", tokenizer: parseModelProto(fs.readFileSync(path.join(model, "tokenizer.model"))) });
+}
 const serveBuilt = fs.existsSync(path.join(repoRoot, "dist", "src", "cli", "commands", "serve.js"));
 const skip = browserSkipReason() ?? (serveBuilt ? undefined : "`llama-ts serve` is not built (dist/src/cli/commands/serve.js missing)");
 
@@ -91,7 +120,10 @@ async function sendAndWait(page: Page, text: string, status: string): Promise<{ 
 
 test("chat page in headless Chromium: streams, matches the API at temperature 0, stops, shows errors, API key", { skip, timeout: 240_000 }, async (t) => {
   // Both take seconds on a busy machine: start them together, and clean up either if the other fails.
-  const [started, launched] = await Promise.allSettled([spawnServer(["serve", "--model", model, "--port", "0"]), launchBrowser()]);
+  const served = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-chat-")), "story-512.gguf");
+  writeServedModel(served);
+  process.on("exit", () => fs.rmSync(path.dirname(served), { recursive: true, force: true }));
+  const [started, launched] = await Promise.allSettled([spawnServer(["serve", "--model", served, "--port", "0"]), launchBrowser()]);
   if (started.status === "rejected" || launched.status === "rejected") {
     if (started.status === "fulfilled") await started.value.stop();
     if (launched.status === "fulfilled") await launched.value.close();
@@ -160,7 +192,8 @@ test("chat page in headless Chromium: streams, matches the API at temperature 0,
       const maxTokens = context - 64;
       await setValue(page, "#max-tokens", String(maxTokens));
       const user = "Tell me a very long story.";
-      const { content: full } = await apiReply(server.url, modelId, [{ role: "system", content: system }, { role: "user", content: user }], { ...sampling, max_tokens: maxTokens });
+      const { content: full, tokens: fullTokens } = await apiReply(server.url, modelId, [{ role: "system", content: system }, { role: "user", content: user }], { ...sampling, max_tokens: maxTokens });
+      assert.equal(fullTokens, maxTokens, "unstopped, the reply runs to max_tokens (no end of sequence), so an early stop is measurable");
       const generatedBefore = await metric(server.url, "llamats_generated_tokens_total");
       // Press Stop from inside the page as soon as the first text arrives.
       await page.evaluate(() => {
@@ -203,7 +236,7 @@ test("chat page in headless Chromium: streams, matches the API at temperature 0,
     });
 
     await t.test("with --api-key the page asks for the key, then works", async () => {
-      const locked = await spawnServer(["serve", "--model", model, "--port", "0", "--api-key", "sesame"]);
+      const locked = await spawnServer(["serve", "--model", served, "--port", "0", "--api-key", "sesame"]);
       try {
         const opened = await openPage(browser, `${locked.url}/`);
         const p = opened.page;
