@@ -1219,12 +1219,12 @@ static int i8_product(i8gemm_t *G, float *out, const uint8_t *w, int type, size_
 }
 #endif
 
-/* Whether the 8-bit gemm takes weights of `type` here (q8_0 / q4_0 / q4_K / q5_K on AVX-512 VNNI; LT_I8GEMM=0 turns it off). */
+/* Whether the 8-bit gemm takes weights of `type` here (q8_0 / q4_0 / q4_K / q5_K on AVX-512 VNNI; LLAMA_TS_I8GEMM=0 turns it off). */
 static int i8_takes(int type) {
 #ifdef LT_X86_64
   static int enabled = -1;
   if (enabled < 0) {
-    const char *e = getenv("LT_I8GEMM");
+    const char *e = getenv("LLAMA_TS_I8GEMM");
     enabled = !(e && strcmp(e, "0") == 0);
   }
   return enabled && (type == LT_QT_Q8_0 || type == LT_QT_Q4_0 || type == LT_QT_Q4_K || type == LT_QT_Q5_K) && variant() == 2;
