@@ -14,8 +14,11 @@
  * llama.cpp (node-llama-cpp, bench/peers/llama-cpp.ts) is timed by its own perf counters for
  * decode and prefill, as in `npm run bench -- peers`; it is skipped when not installed.
  *
- *   npm run bench -- real-size [--layers=N] [--threads=1,2] [--decode=N] [--f32] [--types=q8_0,f16,...] [--7b]
+ *   npm run bench -- real-size [--layers=N] [--threads=1,2] [--decode=N] [--repeat=N] [--f32] [--types=q8_0,f16,...] [--7b]
  *
+ * --repeat=N runs each engine N times per cell, alternating llama-ts and llama.cpp, and reports
+ * the median of each column (this VM's neighbours move one run by ±15 %; a median of
+ * alternating runs compares the engines under the same conditions).
  * --types=LIST picks the file types (default q8_0,f16; --f32 adds f32; any GGUF export type, e.g. q4_0, q4_K_M).
  * --layers=N builds and runs the shape with N layers (a quick check of the bench itself; the
  * files are cached per layer count). --7b adds the LLaMA 7B shape (dim 4096, 32 layers, FFN
@@ -46,13 +49,14 @@ interface Options {
   layers: number | undefined;
   threads: number[];
   decode: number;
+  repeat: number;
   f32: boolean;
   types: GgufExportType[] | undefined;
   big: boolean;
 }
 
 function options(argv: readonly string[]): Options {
-  const o: Options = { layers: undefined, threads: [1, 2], decode: 32, f32: false, types: undefined, big: false };
+  const o: Options = { layers: undefined, threads: [1, 2], decode: 32, repeat: 1, f32: false, types: undefined, big: false };
   for (const a of argv) {
     const [k, v] = a.split("=", 2) as [string, string | undefined];
     const int = (): number => {
@@ -62,6 +66,7 @@ function options(argv: readonly string[]): Options {
     };
     if (k === "--layers") o.layers = int();
     else if (k === "--decode") o.decode = int();
+    else if (k === "--repeat") o.repeat = int();
     else if (k === "--threads") o.threads = (v ?? "").split(",").map(Number).filter((n) => Number.isInteger(n) && n >= 1);
     else if (k === "--f32") o.f32 = true;
     else if (k === "--types") o.types = (v ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "") as GgufExportType[];
@@ -158,6 +163,35 @@ async function child(a: ChildArgs): Promise<ChildResult> {
   return { loadFirstTokenS, decodeTps, prefillTps, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
+/** The median of each column over runs (a failure if any run failed). */
+function median(runs: Array<ChildResult | string>): ChildResult | string {
+  const failed = runs.find((r): r is string => typeof r === "string");
+  if (failed !== undefined) return failed;
+  const ok = runs as ChildResult[];
+  const med = (pick: (r: ChildResult) => number): number => {
+    const v = ok.map(pick).sort((x, y) => x - y);
+    const h = v.length >> 1;
+    return v.length % 2 === 1 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
+  };
+  return {
+    loadFirstTokenS: med((r) => r.loadFirstTokenS),
+    decodeTps: med((r) => r.decodeTps),
+    prefillTps: med((r) => r.prefillTps),
+    peakRssBytes: med((r) => r.peakRssBytes),
+  };
+}
+
+/** Both engines `repeat` times, alternating; the medians. */
+function runPair(a: Omit<ChildArgs, "engine">, repeat: number, withPeer: boolean): [ChildResult | string, ChildResult | string | undefined] {
+  const ours: Array<ChildResult | string> = [];
+  const peer: Array<ChildResult | string> = [];
+  for (let i = 0; i < repeat; i++) {
+    ours.push(runChild({ engine: "llama-ts", ...a }));
+    if (withPeer) peer.push(runChild({ engine: "llama.cpp", ...a }));
+  }
+  return [median(ours), withPeer ? median(peer) : undefined];
+}
+
 function runChild(a: ChildArgs): ChildResult | string {
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", JSON.stringify(a)], {
     encoding: "utf8",
@@ -199,8 +233,7 @@ export async function bench(argv: readonly string[] = process.argv.slice(2)): Pr
     for (const threads of o.threads) {
       const args = { file, threads, decode: o.decode, prefill: PREFILL };
       log(`${path.basename(file)}, ${threads} thread(s) ...`);
-      const ours = runChild({ engine: "llama-ts", ...args });
-      const peer = withPeer ? runChild({ engine: "llama.cpp", ...args }) : undefined;
+      const [ours, peer] = runPair(args, o.repeat, withPeer);
       note(`llama-ts ${type} ${threads}t`, ours);
       note(`llama.cpp ${type} ${threads}t`, peer);
       rows.push(
@@ -214,7 +247,8 @@ export async function bench(argv: readonly string[] = process.argv.slice(2)): Pr
     `## Real size: ${shapeName}, random weights, llama-ts / llama.cpp\n`,
     (withPeer ? `llama.cpp: node-llama-cpp ${st.version} (prebuilt CPU binary, mmap, flash attention off, F32 KV cache; decode and prefill from its perf counters).` : `llama.cpp not installed (${INSTALL_HINT}): its column shows –.`) +
       ` Each engine in its own child process; files in .bench/real-size/ (page cache warm after the first run). ` +
-      `Decode: greedy, ${DECODE_PROMPT}-token prompt, ${o.decode} steps; prefill: one ${PREFILL}-token prompt. Each cell: llama-ts / llama.cpp.`,
+      `Decode: greedy, ${DECODE_PROMPT}-token prompt, ${o.decode} steps; prefill: one ${PREFILL}-token prompt. Each cell: llama-ts / llama.cpp` +
+      (o.repeat > 1 ? `, the median of ${o.repeat} runs of each, alternating.` : "."),
     "",
     "| file | threads | load + first token s | decode tok/s | prefill tok/s | peak RSS GiB |",
     "|---|---|---|---|---|---|",

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const lt_ops *OPS = &lt_ops_scalar;
@@ -29,11 +30,42 @@ typedef struct {
   size_t m, n, k;
 } dots_t;
 
+uintptr_t lt_page_ahead(void) {
+  static int on = -1;
+#ifdef LT_X86_64
+  if (on < 0) {
+    const char *e = getenv("LLAMA_TS_PREFETCH");
+    on = !(e && strcmp(e, "0") == 0);
+  }
+#else
+  on = 0; /* WebAssembly: no prefetch instruction */
+#endif
+  return on ? LT_PAGE_AHEAD : 0;
+}
+
+/* Rows of w per dot_tile call on the first activation row's pass: the pages ahead are asked for between calls (lt_pages_ahead). */
+#define DOTS_STEP 8
+
 static void dots_range(void *v, size_t b, size_t e) {
   const dots_t *D = v;
-  for (size_t i0 = 0; i0 < D->m; i0 += 4)
-    OPS->dot_tile(D->out + i0 * D->n + b, D->n, D->a + i0 * D->k, D->k, zmin(4, D->m - i0), D->w + b * D->k, D->k,
-                  e - b, D->k);
+  const uintptr_t ahead = lt_page_ahead();
+  for (size_t i0 = 0; i0 < D->m; i0 += 4) {
+    const size_t mr = zmin(4, D->m - i0);
+    float *out = D->out + i0 * D->n;
+    const float *a = D->a + i0 * D->k;
+    if (i0 > 0 || !ahead) {
+      OPS->dot_tile(out + b, D->n, a, D->k, mr, D->w + b * D->k, D->k, e - b, D->k);
+      continue;
+    }
+    /* the first pass streams w from memory: page-ahead prefetches between steps of DOTS_STEP rows */
+    const uintptr_t end = (uintptr_t)(D->w + D->n * D->k);
+    uintptr_t next = lt_page_up(D->w + b * D->k);
+    for (size_t j = b; j < e; j += DOTS_STEP) {
+      const size_t j1 = zmin(e, j + DOTS_STEP);
+      next = lt_pages_ahead(next, (uintptr_t)(D->w + j1 * D->k) + ahead, end);
+      OPS->dot_tile(out + j, D->n, a, D->k, mr, D->w + j * D->k, D->k, j1 - j, D->k);
+    }
+  }
 }
 
 static void dots(float *out, const float *a, const float *w, size_t m, size_t n, size_t k) {

@@ -89,6 +89,31 @@ float *lt_scratch(int slot, size_t floats);
 /* A polite spin step (pause; yields the CPU after many). */
 void lt_spin_pause(unsigned *spins);
 
+/* ---- streaming weights (kernels.c) ---- */
+
+/*
+ * Decoding reads every weight once per token, so it runs at the speed one core can pull bytes
+ * from memory. The hardware prefetchers follow a stream only within a 4 KiB page: each new page
+ * starts cold (its TLB walk and its first misses in the open). A loop that walks weights from
+ * `cursor` on asks, as it reaches address a, for every page that starts before a +
+ * LT_PAGE_AHEAD: one software prefetch per page, and the hardware streams the rest of the page.
+ * Measured (AMD EPYC Zen 5, 1.1B-shape decode, median step, 1 thread): f16 12.6 -> 17.2 tok/s,
+ * q8_0 23.9 -> 30.8, q4_0 40.8 -> 48.7; 2 threads +10..30 %; 8 and 16 KiB ahead alike.
+ *
+ * lt_page_ahead() is LT_PAGE_AHEAD, or 0 (off) when LLAMA_TS_PREFETCH=0 (for comparisons).
+ * lt_pages_ahead(cursor, upto, end) prefetches the page starts in [cursor, min(upto, end)) and
+ * returns the new cursor; start a walk at lt_page_up(first address).
+ */
+#define LT_PAGE_AHEAD ((uintptr_t)8192)
+#define LT_PAGE ((uintptr_t)4096)
+uintptr_t lt_page_ahead(void);
+static inline uintptr_t lt_page_up(const void *p) { return ((uintptr_t)p + LT_PAGE - 1) & ~(LT_PAGE - 1); }
+static inline uintptr_t lt_pages_ahead(uintptr_t cursor, uintptr_t upto, uintptr_t end) {
+  if (upto > end) upto = end;
+  for (; cursor < upto; cursor += LT_PAGE) __builtin_prefetch((const void *)cursor);
+  return cursor;
+}
+
 /* ---- kernels (kernels.c) ---- */
 
 void lt_set_ops(const lt_ops *ops);
