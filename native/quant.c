@@ -167,6 +167,62 @@ static float dot_f16_scalar(const uint8_t *w, const qact_t *A, size_t k) {
   return acc;
 }
 
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+
+/*
+ * ---- WebAssembly SIMD128 (the browser build) ----
+ * q8_0 / q4_0 decode: 16 int8 products per instruction pair, widened to 16 bits and summed in
+ * pairs into 4 int32 lanes (i32x4.dot_i16x8_s: exact for any int8 values); each block's 4 lane
+ * sums are converted and scaled in float lanes, added across lanes at the end.
+ */
+static inline v128_t idot16_simd128(v128_t w, v128_t x) {
+  const v128_t lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_i16x8_extend_low_i8x16(x));
+  const v128_t hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_i16x8_extend_high_i8x16(x));
+  return wasm_i32x4_add(lo, hi);
+}
+
+static inline float hsum_f32x4(v128_t v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) +
+         wasm_f32x4_extract_lane(v, 3);
+}
+
+static float dot_q8_simd128(const uint8_t *w, const qact_t *A, size_t k) {
+  QACT_UNPACK;
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  for (size_t b = 0; b < k / QK; b++) {
+    const uint8_t *blk = w + b * 34;
+    const int8_t *qb = q + b * QK;
+    const v128_t s = wasm_i32x4_add(idot16_simd128(wasm_v128_load(blk + 2), wasm_v128_load(qb)),
+                                    idot16_simd128(wasm_v128_load(blk + 18), wasm_v128_load(qb + 16)));
+    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(block_d(blk) * d[b])));
+  }
+  return hsum_f32x4(acc);
+}
+
+/* q4_0: the nibbles (low: values 0..15, high: 16..31 of the block) minus 8, then as q8_0. */
+static float dot_q4_simd128(const uint8_t *w, const qact_t *A, size_t k) {
+  QACT_UNPACK;
+  const v128_t m4 = wasm_i8x16_splat(15), e8 = wasm_i8x16_splat(8);
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  for (size_t b = 0; b < k / QK; b++) {
+    const uint8_t *blk = w + b * 18;
+    const int8_t *qb = q + b * QK;
+    const v128_t v = wasm_v128_load(blk + 2);
+    const v128_t lo = wasm_i8x16_sub(wasm_v128_and(v, m4), e8);
+    const v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(v, 4), e8);
+    const v128_t s = wasm_i32x4_add(idot16_simd128(lo, wasm_v128_load(qb)), idot16_simd128(hi, wasm_v128_load(qb + 16)));
+    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(block_d(blk) * d[b])));
+  }
+  return hsum_f32x4(acc);
+}
+#define dot_q8_portable dot_q8_simd128
+#define dot_q4_portable dot_q4_simd128
+#else
+#define dot_q8_portable dot_q8_scalar
+#define dot_q4_portable dot_q4_scalar
+#endif
+
 #ifdef LT_X86_64
 
 /* ---- AVX2 (+FMA, F16C) ---- */
@@ -721,8 +777,8 @@ K8_DOTS2(q2_K)
 
 static const qtype_t qtypes[] = {
   {{LT_QT_F16, "f16", 1, 2}, 0, ISA3(dot_f16_scalar, dot_f16_avx2, dot_f16_avx512), ISA3(widen_f16_scalar, widen_f16_avx2, widen_f16_avx512)},
-  {{LT_QT_Q8_0, "q8_0", QK, 34}, 1, ISA3(dot_q8_scalar, dot_q8_avx2, dot_q8_vnni), ISA3(widen_q8_scalar, widen_q8_avx2, widen_q8_avx512)},
-  {{LT_QT_Q4_0, "q4_0", QK, 18}, 1, ISA3(dot_q4_scalar, dot_q4_avx2, dot_q4_vnni), ISA3(widen_q4_scalar, widen_q4_avx2, widen_q4_avx512)},
+  {{LT_QT_Q8_0, "q8_0", QK, 34}, 1, ISA3(dot_q8_portable, dot_q8_avx2, dot_q8_vnni), ISA3(widen_q8_scalar, widen_q8_avx2, widen_q8_avx512)},
+  {{LT_QT_Q4_0, "q4_0", QK, 18}, 1, ISA3(dot_q4_portable, dot_q4_avx2, dot_q4_vnni), ISA3(widen_q4_scalar, widen_q4_avx2, widen_q4_avx512)},
   {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 2, ISA3(dot8_q4_K_scalar, dot8_q4_K_avx2, dot8_q4_K_avx512), ISA3(widen_q4_K_scalar, widen_q4_K_avx2, widen_q4_K_avx512)},
   {{LT_QT_Q5_K, "q5_K", QK_K, 176}, 2, ISA3(dot8_q5_K_scalar, dot8_q5_K_avx2, dot8_q5_K_avx512), ISA3(widen_q5_K_scalar, widen_q5_K_avx2, widen_q5_K_avx512)},
   {{LT_QT_Q6_K, "q6_K", QK_K, 210}, 2, ISA3(dot8_q6_K_scalar, dot8_q6_K_avx2, dot8_q6_K_avx512), ISA3(widen_q6_K_scalar, widen_q6_K_avx2, widen_q6_K_avx512)},
