@@ -759,6 +759,13 @@ typedef struct {
 #define K8_DOTS2(T) K8_DOT(T, scalar) K8_DOT(T, avx2) /* the AVX2 kernel on AVX-512 too */
 #define dot8_q3_K_avx512 dot8_q3_K_avx2
 #define dot8_q2_K_avx512 dot8_q2_K_avx2
+#elif defined(__wasm_simd128__)
+/* the browser build: q4_K, q5_K and q6_K on SIMD128 (quant_k8_wasm.c) in the portable slot */
+#define K8_DOTS(T) K8_DOT(T, simd128)
+#define K8_DOTS2(T) K8_DOT(T, scalar)
+#define dot8_q4_K_scalar dot8_q4_K_simd128
+#define dot8_q5_K_scalar dot8_q5_K_simd128
+#define dot8_q6_K_scalar dot8_q6_K_simd128
 #else
 #define K8_DOTS(T) K8_DOT(T, scalar)
 #define K8_DOTS2(T) K8_DOT(T, scalar)

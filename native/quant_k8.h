@@ -21,7 +21,8 @@
  *
  * Files: quant_k8.c (quantiser, portable products, the float round trip the gemm path uses),
  * quant_k8_avx2.c (AVX2: vpmaddubsw + vpmaddwd), quant_k8_avx512.c (AVX-512 BW + VNNI:
- * vpmaddubsw + vpdpwssd on 512 bits; q3_K and q2_K take the AVX2 kernels there);
+ * vpmaddubsw + vpdpwssd on 512 bits; q3_K and q2_K take the AVX2 kernels there),
+ * quant_k8_wasm.c (WebAssembly SIMD128, the browser build: q4_K, q5_K, q6_K);
  * native/quant.c registers them in its per-type table.
  */
 #ifndef LLAMA_TS_QUANT_K8_H
@@ -65,6 +66,11 @@ float lt_q8k_dot_q6_K_avx2(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q4_K_avx512(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q5_K_avx512(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q6_K_avx512(const uint8_t *w, const lt_q8k_row *a, size_t k);
+#endif
+#ifdef __wasm_simd128__
+float lt_q8k_dot_q4_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
+float lt_q8k_dot_q5_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
+float lt_q8k_dot_q6_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
 #endif
 
 /* f16 bits to float (exact): the one decoder of the quantised kernels' f16 block scales (quant.c uses it too). */

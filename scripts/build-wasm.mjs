@@ -22,7 +22,7 @@ const VARIANTS = { "llama_ts.wasm": true, "llama_ts_st.wasm": false };
 
 /** The C sources, in link order (relative to the repository root). */
 export const SOURCES = [
-  "native/kernels.c", "native/train.c", "native/quant.c", "native/quant_k8.c", "native/quant_bf16.c", "native/isa_scalar.c", "native/isa_wasm.c",
+  "native/kernels.c", "native/train.c", "native/quant.c", "native/quant_k8.c", "native/quant_k8_wasm.c", "native/quant_bf16.c", "native/isa_scalar.c", "native/isa_wasm.c",
   "native/wasm/runtime.c", "native/wasm/libm.c", "native/wasm/api.c",
 ];
 
