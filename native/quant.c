@@ -216,11 +216,43 @@ static float dot_q4_simd128(const uint8_t *w, const qact_t *A, size_t k) {
   }
   return hsum_f32x4(acc);
 }
+
+/*
+ * f16: 4 halves (in 32-bit lanes) to floats without a branch: the exponent and mantissa bits
+ * shifted into float position and multiplied by 2^112 rebias normals and subnormals exactly;
+ * the all-ones exponent (Inf / NaN) is then set to all ones in the float; the sign goes back on.
+ */
+static inline v128_t half4_to_f32(v128_t h) {
+  const v128_t em = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x7fff)), 13);
+  v128_t f = wasm_f32x4_mul(em, wasm_f32x4_splat(0x1p112f));
+  f = wasm_v128_or(f, wasm_v128_and(wasm_i32x4_ge(em, wasm_i32x4_splat(0x7c00 << 13)), wasm_i32x4_splat(0x7f800000)));
+  return wasm_v128_or(f, wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16));
+}
+
+static float dot_f16_simd128(const uint8_t *w, const qact_t *A, size_t k) {
+  QACT_UNPACK;
+  v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = wasm_f32x4_splat(0.0f);
+  size_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    const v128_t h = wasm_v128_load(w + 2 * i);
+    acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(half4_to_f32(wasm_u32x4_extend_low_u16x8(h)), wasm_v128_load(x + i)));
+    acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(half4_to_f32(wasm_u32x4_extend_high_u16x8(h)), wasm_v128_load(x + i + 4)));
+  }
+  float acc = hsum_f32x4(wasm_f32x4_add(acc0, acc1));
+  for (; i < k; i++) {
+    uint16_t h;
+    memcpy(&h, w + 2 * i, 2);
+    acc += half_to_float(h) * x[i];
+  }
+  return acc;
+}
 #define dot_q8_portable dot_q8_simd128
 #define dot_q4_portable dot_q4_simd128
+#define dot_f16_portable dot_f16_simd128
 #else
 #define dot_q8_portable dot_q8_scalar
 #define dot_q4_portable dot_q4_scalar
+#define dot_f16_portable dot_f16_scalar
 #endif
 
 #ifdef LT_X86_64
@@ -783,7 +815,7 @@ K8_DOTS2(q2_K)
 #endif
 
 static const qtype_t qtypes[] = {
-  {{LT_QT_F16, "f16", 1, 2}, 0, ISA3(dot_f16_scalar, dot_f16_avx2, dot_f16_avx512), ISA3(widen_f16_scalar, widen_f16_avx2, widen_f16_avx512)},
+  {{LT_QT_F16, "f16", 1, 2}, 0, ISA3(dot_f16_portable, dot_f16_avx2, dot_f16_avx512), ISA3(widen_f16_scalar, widen_f16_avx2, widen_f16_avx512)},
   {{LT_QT_Q8_0, "q8_0", QK, 34}, 1, ISA3(dot_q8_portable, dot_q8_avx2, dot_q8_vnni), ISA3(widen_q8_scalar, widen_q8_avx2, widen_q8_avx512)},
   {{LT_QT_Q4_0, "q4_0", QK, 18}, 1, ISA3(dot_q4_portable, dot_q4_avx2, dot_q4_vnni), ISA3(widen_q4_scalar, widen_q4_avx2, widen_q4_avx512)},
   {{LT_QT_Q4_K, "q4_K", QK_K, 144}, 2, ISA3(dot8_q4_K_scalar, dot8_q4_K_avx2, dot8_q4_K_avx512), ISA3(widen_q4_K_scalar, widen_q4_K_avx2, widen_q4_K_avx512)},

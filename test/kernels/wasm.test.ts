@@ -68,6 +68,33 @@ for (const threads of [1, 2]) {
   });
 }
 
+/** An f16 bit pattern's value from the IEEE 754 binary16 definition. */
+function halfValue(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 31, m = h & 1023;
+  if (e === 31) return m ? NaN : sign * Infinity;
+  return sign * (e === 0 ? (m / 1024) * 2 ** -14 : (1 + m / 1024) * 2 ** (e - 15));
+}
+
+test("wasm f16 decode dot reads every half exactly: subnormals, zeros, infinities, NaN (its SIMD128 conversion)", async () => {
+  const be = await backendWith(1);
+  try {
+    // row h: 8 copies of bit pattern h; activations all 1, so out[h] = 8 * value(h), exact in float32
+    const n = 65536, k = 8;
+    const bytes = new Uint8Array(n * k * 2);
+    const view = new DataView(bytes.buffer);
+    for (let h = 0; h < n; h++) for (let j = 0; j < k; j++) view.setUint16(2 * (h * k + j), h, true);
+    const got = new Float32Array(n);
+    be.qmatmul(got, new Float32Array(k).fill(1), { kind: "quant", type: "f16", rows: n, cols: k, data: bytes }, 1);
+    for (let h = 0; h < n; h++) {
+      const want = Math.fround(8 * halfValue(h));
+      // (a sum starting from +0 gives +0 for -0, as any dot product does)
+      assert.ok(got[h] === want || (Number.isNaN(want) && Number.isNaN(got[h]!)), `half 0x${h.toString(16)}: ${got[h]} != ${want}`);
+    }
+  } finally {
+    be.dispose();
+  }
+});
+
 test("wasm single-thread build (wasm/llama_ts_st.wasm, unshared memory): every op equals the reference, one thread whatever is asked", () => {
   const module = new WebAssembly.Module(fs.readFileSync(wasmModulePath("llama_ts_st.wasm")));
   const be = instantiateWasmBackend(module, { threads: 2, workerFactory: nodeWorkerFactory });
