@@ -156,10 +156,9 @@ static float dot_q4_scalar(const uint8_t *w, const qact_t *A, size_t k) {
   return acc;
 }
 
-static float dot_f16_scalar(const uint8_t *w, const qact_t *A, size_t k) {
-  QACT_UNPACK;
-  float acc = 0.0f;
-  for (size_t i = 0; i < k; i++) {
+/* acc + the f16 row's values i .. k-1 times x's: the f16 dots' tail (all of it for the portable one). */
+static inline float f16_dot_tail(const uint8_t *w, const float *x, size_t i, size_t k, float acc) {
+  for (; i < k; i++) {
     uint16_t h;
     memcpy(&h, w + 2 * i, 2);
     acc += half_to_float(h) * x[i];
@@ -167,8 +166,12 @@ static float dot_f16_scalar(const uint8_t *w, const qact_t *A, size_t k) {
   return acc;
 }
 
+static float dot_f16_scalar(const uint8_t *w, const qact_t *A, size_t k) {
+  QACT_UNPACK;
+  return f16_dot_tail(w, x, 0, k, 0.0f);
+}
+
 #ifdef __wasm_simd128__
-#include <wasm_simd128.h>
 
 /*
  * ---- WebAssembly SIMD128 (the browser build) ----
@@ -176,12 +179,6 @@ static float dot_f16_scalar(const uint8_t *w, const qact_t *A, size_t k) {
  * pairs into 4 int32 lanes (i32x4.dot_i16x8_s: exact for any int8 values); each block's 4 lane
  * sums are converted and scaled in float lanes, added across lanes at the end.
  */
-static inline v128_t idot16_simd128(v128_t w, v128_t x) {
-  const v128_t lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_i16x8_extend_low_i8x16(x));
-  const v128_t hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_i16x8_extend_high_i8x16(x));
-  return wasm_i32x4_add(lo, hi);
-}
-
 static inline float hsum_f32x4(v128_t v) {
   return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) +
          wasm_f32x4_extract_lane(v, 3);
@@ -193,8 +190,8 @@ static float dot_q8_simd128(const uint8_t *w, const qact_t *A, size_t k) {
   for (size_t b = 0; b < k / QK; b++) {
     const uint8_t *blk = w + b * 34;
     const int8_t *qb = q + b * QK;
-    const v128_t s = wasm_i32x4_add(idot16_simd128(wasm_v128_load(blk + 2), wasm_v128_load(qb)),
-                                    idot16_simd128(wasm_v128_load(blk + 18), wasm_v128_load(qb + 16)));
+    const v128_t s = wasm_i32x4_add(lt_idot16_simd128(wasm_v128_load(blk + 2), wasm_v128_load(qb)),
+                                    lt_idot16_simd128(wasm_v128_load(blk + 18), wasm_v128_load(qb + 16)));
     acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(block_d(blk) * d[b])));
   }
   return hsum_f32x4(acc);
@@ -211,7 +208,7 @@ static float dot_q4_simd128(const uint8_t *w, const qact_t *A, size_t k) {
     const v128_t v = wasm_v128_load(blk + 2);
     const v128_t lo = wasm_i8x16_sub(wasm_v128_and(v, m4), e8);
     const v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(v, 4), e8);
-    const v128_t s = wasm_i32x4_add(idot16_simd128(lo, wasm_v128_load(qb)), idot16_simd128(hi, wasm_v128_load(qb + 16)));
+    const v128_t s = wasm_i32x4_add(lt_idot16_simd128(lo, wasm_v128_load(qb)), lt_idot16_simd128(hi, wasm_v128_load(qb + 16)));
     acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(block_d(blk) * d[b])));
   }
   return hsum_f32x4(acc);
@@ -239,12 +236,7 @@ static float dot_f16_simd128(const uint8_t *w, const qact_t *A, size_t k) {
     acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(half4_to_f32(wasm_u32x4_extend_high_u16x8(h)), wasm_v128_load(x + i + 4)));
   }
   float acc = hsum_f32x4(wasm_f32x4_add(acc0, acc1));
-  for (; i < k; i++) {
-    uint16_t h;
-    memcpy(&h, w + 2 * i, 2);
-    acc += half_to_float(h) * x[i];
-  }
-  return acc;
+  return f16_dot_tail(w, x, i, k, acc);
 }
 #define dot_q8_portable dot_q8_simd128
 #define dot_q4_portable dot_q4_simd128
@@ -343,12 +335,7 @@ static float dot_f16_avx2(const uint8_t *w, const qact_t *A, size_t k) {
     acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
   }
   float acc = hsum256(_mm256_add_ps(acc0, acc1));
-  for (; i < k; i++) {
-    uint16_t h;
-    memcpy(&h, w + 2 * i, 2);
-    acc += half_to_float(h) * x[i];
-  }
-  return acc;
+  return f16_dot_tail(w, x, i, k, acc);
 }
 
 #pragma GCC pop_options
@@ -462,12 +449,7 @@ static float dot_f16_avx512(const uint8_t *w, const qact_t *A, size_t k) {
     acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i))), _mm512_loadu_ps(x + i), acc0);
   }
   float acc = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-  for (; i < k; i++) {
-    uint16_t h;
-    memcpy(&h, w + 2 * i, 2);
-    acc += half_to_float(h) * x[i];
-  }
-  return acc;
+  return f16_dot_tail(w, x, i, k, acc);
 }
 
 #pragma GCC pop_options

@@ -74,10 +74,8 @@ static float dot_scale_min(const uint8_t *w, const lt_q8k_row *a, size_t k, int 
     const uint8_t *blk = w + b * bytes, *qh = blk + 16, *qs = blk + (five ? 48 : 16);
     const int8_t *q = a->q + b * LT_QK8;
     const int16_t *bs = a->bsums + b * 16;
-    uint32_t r[4];
     uint8_t sm[16];
-    lt_q8k_scale_min(blk + 4, r);
-    for (int i = 0; i < 16; i++) sm[i] = (uint8_t)(r[i / 4] >> (8 * (i % 4)));
+    lt_q8k_scale_min_bytes(blk + 4, sm);
     int32_t sumi = 0, summ = 0;
     for (int j = 0; j < 8; j++) {
       const int g = j / 2, hi = j & 1;

@@ -68,9 +68,17 @@ float lt_q8k_dot_q5_K_avx512(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q6_K_avx512(const uint8_t *w, const lt_q8k_row *a, size_t k);
 #endif
 #ifdef __wasm_simd128__
+#include <wasm_simd128.h>
 float lt_q8k_dot_q4_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q5_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q6_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
+
+/* SIMD128: 16 int8 products summed into 4 int32 lanes, both operands widened to 16 bits (i32x4.dot_i16x8_s: exact for any int8). */
+static inline v128_t lt_idot16_simd128(v128_t w, v128_t x) {
+  const v128_t lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_i16x8_extend_low_i8x16(x));
+  const v128_t hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_i16x8_extend_high_i8x16(x));
+  return wasm_i32x4_add(lo, hi);
+}
 #endif
 
 /* f16 bits to float (exact): the one decoder of the quantised kernels' f16 block scales (quant.c uses it too). */
@@ -119,6 +127,13 @@ static inline void lt_q8k_scale_min(const uint8_t *s, uint32_t r[4]) {
   r[1] = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
   r[2] = w1 & 0x3f3f3f3fu;
   r[3] = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+}
+
+/* The same as bytes: sm[j] the scale, sm[8 + j] the min of sub-block j. */
+static inline void lt_q8k_scale_min_bytes(const uint8_t *s, uint8_t sm[16]) {
+  uint32_t r[4];
+  lt_q8k_scale_min(s, r);
+  for (int i = 0; i < 16; i++) sm[i] = (uint8_t)(r[i / 4] >> (8 * (i % 4)));
 }
 
 /*

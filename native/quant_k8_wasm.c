@@ -6,15 +6,7 @@
  * min / offset terms are summed once per super-block. q3_K and q2_K keep the portable C.
  */
 #ifdef __wasm_simd128__
-#include <wasm_simd128.h>
-
 #include "quant_k8.h"
-
-static inline v128_t idot16(v128_t w, v128_t x) {
-  const v128_t lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_i16x8_extend_low_i8x16(x));
-  const v128_t hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_i16x8_extend_high_i8x16(x));
-  return wasm_i32x4_add(lo, hi);
-}
 
 static inline int32_t hsum_i32x4(v128_t v) {
   return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) +
@@ -30,10 +22,8 @@ static float dot_scale_min(const uint8_t *w, const lt_q8k_row *a, size_t k, int 
     const uint8_t *blk = w + b * bytes, *qh = blk + 16, *qs = blk + (five ? 48 : 16);
     const int8_t *q = a->q + b * LT_QK8;
     const int16_t *bs = a->bsums + b * 16;
-    uint32_t r[4];
     uint8_t sm[16];
-    lt_q8k_scale_min(blk + 4, r);
-    for (int i = 0; i < 16; i++) sm[i] = (uint8_t)(r[i / 4] >> (8 * (i % 4)));
+    lt_q8k_scale_min_bytes(blk + 4, sm);
     const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
     v128_t sumi = wasm_i32x4_splat(0);
     int32_t summ = 0;
@@ -47,7 +37,7 @@ static float dot_scale_min(const uint8_t *w, const lt_q8k_row *a, size_t k, int 
           c0 = wasm_v128_or(c0, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h0, j), one), 4));
           c1 = wasm_v128_or(c1, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h1, j), one), 4));
         }
-        const v128_t s = wasm_i32x4_add(idot16(c0, wasm_v128_load(q + 32 * j)), idot16(c1, wasm_v128_load(q + 32 * j + 16)));
+        const v128_t s = wasm_i32x4_add(lt_idot16_simd128(c0, wasm_v128_load(q + 32 * j)), lt_idot16_simd128(c1, wasm_v128_load(q + 32 * j + 16)));
         sumi = wasm_i32x4_add(sumi, wasm_i32x4_mul(s, wasm_i32x4_splat(sm[j])));
         summ += sm[8 + j] * (bs[2 * j] + bs[2 * j + 1]);
       }
@@ -80,7 +70,7 @@ float lt_q8k_dot_q6_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k) {
           const v128_t c = wasm_v128_or(part < 2 ? wasm_v128_and(lo, m4) : wasm_u8x16_shr(lo, 4),
                                         wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hb[t], 2 * part), m3), 4));
           const int j = 8 * h + 2 * part + t;
-          const v128_t s = idot16(c, wasm_v128_load(q + 128 * h + 32 * part + 16 * t));
+          const v128_t s = lt_idot16_simd128(c, wasm_v128_load(q + 128 * h + 32 * part + 16 * t));
           sumi = wasm_i32x4_add(sumi, wasm_i32x4_mul(s, wasm_i32x4_splat(sc[j])));
           off += sc[j] * bs[j];
         }
