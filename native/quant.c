@@ -754,7 +754,11 @@ KQ_KERNELS(q2_K, 84)
 /* ---- the per-type table (the C side of src/kernels/quant/index.ts) ---- */
 
 /* bf16 (quant_bf16.c): float activations as they are, like f16 */
+#ifdef __wasm_simd128__
+static float dot_bf16_scalar(const uint8_t *w, const qact_t *A, size_t k) { return lt_bf16_dot_simd128(w, A->x, k); }
+#else
 static float dot_bf16_scalar(const uint8_t *w, const qact_t *A, size_t k) { return lt_bf16_dot_scalar(w, A->x, k); }
+#endif
 static float dot_bf16_avx2(const uint8_t *w, const qact_t *A, size_t k) { return lt_bf16_dot_avx2(w, A->x, k); }
 static float dot_bf16_avx512(const uint8_t *w, const qact_t *A, size_t k) { return lt_bf16_dot_avx512(w, A->x, k); }
 
@@ -774,12 +778,14 @@ typedef struct {
 #define dot8_q3_K_avx512 dot8_q3_K_avx2
 #define dot8_q2_K_avx512 dot8_q2_K_avx2
 #elif defined(__wasm_simd128__)
-/* the browser build: q4_K, q5_K and q6_K on SIMD128 (quant_k8_wasm.c) in the portable slot */
+/* the browser build: the K-quants on SIMD128 (quant_k8_wasm.c) in the portable slot */
 #define K8_DOTS(T) K8_DOT(T, simd128)
-#define K8_DOTS2(T) K8_DOT(T, scalar)
+#define K8_DOTS2(T) K8_DOT(T, simd128)
 #define dot8_q4_K_scalar dot8_q4_K_simd128
 #define dot8_q5_K_scalar dot8_q5_K_simd128
 #define dot8_q6_K_scalar dot8_q6_K_simd128
+#define dot8_q3_K_scalar dot8_q3_K_simd128
+#define dot8_q2_K_scalar dot8_q2_K_simd128
 #else
 #define K8_DOTS(T) K8_DOT(T, scalar)
 #define K8_DOTS2(T) K8_DOT(T, scalar)

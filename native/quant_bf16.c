@@ -1,6 +1,6 @@
 /*
  * bf16 weight kernels (see quant_bf16.h). A bf16 value b is the float with bits b << 16, so the
- * vector paths widen 8 or 16 values with one zero-extension and one shift, then multiply-add in
+ * vector paths (AVX2, AVX-512, WebAssembly SIMD128) widen 4-16 values with one zero-extension and one shift, then multiply-add in
  * float32 like the f16 kernels in quant.c (two accumulators, one horizontal sum at the end).
  */
 #include "quant_bf16.h"
@@ -106,6 +106,23 @@ void lt_bf16_widen_avx512(float *dst, const uint8_t *w, size_t row_bytes, size_t
 
 #pragma GCC pop_options
 #else
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+
+float lt_bf16_dot_simd128(const uint8_t *w, const float *x, size_t k) {
+  v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = wasm_f32x4_splat(0.0f);
+  size_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    const v128_t h = wasm_v128_load(w + 2 * i);
+    acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(h), 16), wasm_v128_load(x + i)));
+    acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(h), 16), wasm_v128_load(x + i + 4)));
+  }
+  const v128_t v = wasm_f32x4_add(acc0, acc1);
+  float acc = wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
+  for (; i < k; i++) acc += bf16_to_float(w + 2 * i) * x[i];
+  return acc;
+}
+#endif
 float lt_bf16_dot_avx2(const uint8_t *w, const float *x, size_t k) { return lt_bf16_dot_scalar(w, x, k); }
 float lt_bf16_dot_avx512(const uint8_t *w, const float *x, size_t k) { return lt_bf16_dot_scalar(w, x, k); }
 void lt_bf16_widen_avx2(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb) { lt_bf16_widen_scalar(dst, w, row_bytes, rows, p0, kcb); }

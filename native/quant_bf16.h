@@ -15,6 +15,9 @@
 float lt_bf16_dot_scalar(const uint8_t *w, const float *x, size_t k);
 float lt_bf16_dot_avx2(const uint8_t *w, const float *x, size_t k);
 float lt_bf16_dot_avx512(const uint8_t *w, const float *x, size_t k);
+#ifdef __wasm_simd128__
+float lt_bf16_dot_simd128(const uint8_t *w, const float *x, size_t k); /* the browser build */
+#endif
 
 /* dst[r*kcb + p] = bf16 value (r, p0 + p) for r < rows, p < kcb, row r at w + r*row_bytes. */
 void lt_bf16_widen_scalar(float *dst, const uint8_t *w, size_t row_bytes, size_t rows, size_t p0, size_t kcb);

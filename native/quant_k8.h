@@ -22,7 +22,7 @@
  * Files: quant_k8.c (quantiser, portable products, the float round trip the gemm path uses),
  * quant_k8_avx2.c (AVX2: vpmaddubsw + vpmaddwd), quant_k8_avx512.c (AVX-512 BW + VNNI:
  * vpmaddubsw + vpdpwssd on 512 bits; q3_K and q2_K take the AVX2 kernels there),
- * quant_k8_wasm.c (WebAssembly SIMD128, the browser build: q4_K, q5_K, q6_K);
+ * quant_k8_wasm.c (WebAssembly SIMD128, the browser build: every K-quant);
  * native/quant.c registers them in its per-type table.
  */
 #ifndef LLAMA_TS_QUANT_K8_H
@@ -72,6 +72,8 @@ float lt_q8k_dot_q6_K_avx512(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q4_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q5_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
 float lt_q8k_dot_q6_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
+float lt_q8k_dot_q3_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
+float lt_q8k_dot_q2_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k);
 
 /* SIMD128: 16 int8 products summed into 4 int32 lanes, both operands widened to 16 bits (i32x4.dot_i16x8_s: exact for any int8). */
 static inline v128_t lt_idot16_simd128(v128_t w, v128_t x) {

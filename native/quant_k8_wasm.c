@@ -1,9 +1,9 @@
 /*
  * K-quant products with 8-bit activations, WebAssembly SIMD128 (the browser build): q4_K, q5_K
- * and q6_K, the sums of quant_k8.h as quant_k8.c states them. 16 weight codes (0..63, as int8)
+ * q6_K, q3_K and q2_K, the sums of quant_k8.h as quant_k8.c states them. 16 weight codes (0..63, as int8)
  * times 16 activations per step: both widened to 16 bits and summed in pairs into 4 int32 lanes
  * (i32x4.dot_i16x8_s), multiplied by the sub-block's scale in the lanes; the lanes and the
- * min / offset terms are summed once per super-block. q3_K and q2_K keep the portable C.
+ * min / offset terms are summed once per super-block.
  */
 #ifdef __wasm_simd128__
 #include "quant_k8.h"
@@ -77,6 +77,54 @@ float lt_q8k_dot_q6_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k) {
       }
     }
     acc += a->d[b] * (lt_q8k_half(blk + 208) * (float)(hsum_i32x4(sumi) - 32 * off));
+  }
+  return acc;
+}
+
+/* q3_K: value i (sub-block j16 = i/16, h = i/128, j = i%128/32, l = i%32) has code ((qs[32h + l] >> 2j) & 3) | (bit i/32 of hm[l]) << 2, minus 4 through bsums. */
+float lt_q8k_dot_q3_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k) {
+  const v128_t m3 = wasm_i8x16_splat(3), one = wasm_i8x16_splat(1);
+  float acc = 0.0f;
+  for (size_t b = 0; b < k / LT_QK8; b++) {
+    const uint8_t *blk = w + b * 110, *hm = blk, *qs = blk + 32;
+    const int8_t *q = a->q + b * LT_QK8;
+    const int16_t *bs = a->bsums + b * 16;
+    uint32_t r[4];
+    lt_q8k_scales_q3(blk + 96, r);
+    v128_t sumi = wasm_i32x4_splat(0);
+    int32_t off = 0;
+    for (int j16 = 0; j16 < 16; j16++) {
+      const int sc = (int8_t)(uint8_t)(r[j16 / 4] >> (8 * (j16 % 4)));
+      const int h = j16 >> 3, j = (j16 & 7) >> 1, l0 = (j16 & 1) * 16;
+      const v128_t lo = wasm_v128_and(wasm_u8x16_shr(wasm_v128_load(qs + 32 * h + l0), 2 * j), m3);
+      const v128_t hi = wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(wasm_v128_load(hm + l0), j16 >> 1), one), 2);
+      const v128_t s = lt_idot16_simd128(wasm_v128_or(lo, hi), wasm_v128_load(q + 16 * j16));
+      sumi = wasm_i32x4_add(sumi, wasm_i32x4_mul(s, wasm_i32x4_splat(sc)));
+      off += sc * bs[j16];
+    }
+    acc += a->d[b] * (lt_q8k_half(blk + 108) * (float)(hsum_i32x4(sumi) - 4 * off));
+  }
+  return acc;
+}
+
+/* q2_K: value i has code (qs[32h + l] >> 2j) & 3 (as q3_K's low bits), scale blk[j16] & 15, min blk[j16] >> 4. */
+float lt_q8k_dot_q2_K_simd128(const uint8_t *w, const lt_q8k_row *a, size_t k) {
+  const v128_t m3 = wasm_i8x16_splat(3);
+  float acc = 0.0f;
+  for (size_t b = 0; b < k / LT_QK8; b++) {
+    const uint8_t *blk = w + b * 84, *qs = blk + 16;
+    const int8_t *q = a->q + b * LT_QK8;
+    const int16_t *bs = a->bsums + b * 16;
+    v128_t sumi = wasm_i32x4_splat(0);
+    int32_t summ = 0;
+    for (int j16 = 0; j16 < 16; j16++) {
+      const int h = j16 >> 3, j = (j16 & 7) >> 1, l0 = (j16 & 1) * 16;
+      const v128_t c = wasm_v128_and(wasm_u8x16_shr(wasm_v128_load(qs + 32 * h + l0), 2 * j), m3);
+      const v128_t s = lt_idot16_simd128(c, wasm_v128_load(q + 16 * j16));
+      sumi = wasm_i32x4_add(sumi, wasm_i32x4_mul(s, wasm_i32x4_splat(blk[j16] & 15)));
+      summ += (blk[j16] >> 4) * bs[j16];
+    }
+    acc += a->d[b] * (lt_q8k_half(blk + 80) * (float)hsum_i32x4(sumi) - lt_q8k_half(blk + 82) * (float)summ);
   }
   return acc;
 }
