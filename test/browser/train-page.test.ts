@@ -92,16 +92,21 @@ function cliTrain(dir: string, env: NodeJS.ProcessEnv): { losses: number[]; run:
   return { losses: state.losses, run };
 }
 
-test("the page's training panel: losses fall and equal llama-ts train's on the same tokens; its .gguf loads and generates", { skip, timeout: 300_000 }, async () => {
+test("the page's training panel (a Web Worker): losses fall and equal llama-ts train's on the same tokens, on the reference and the WebAssembly kernels; its .gguf loads and generates", { skip, timeout: 300_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llama-ts-train-page-"));
   const browser = await launchBrowser();
   try {
     const server = await spawnServer(["web", "--port", "0"]);
     let page: { losses: number[]; gguf: Uint8Array };
+    let wasmPage: { losses: number[]; status: string };
     try {
       const opened = await openPage(browser, `${server.url}/?backend=reference`); // exact equality with the CLI on the reference kernels
       page = await trainInPage(opened.page);
       assert.deepEqual(opened.problems, []);
+      // the page's default kernels: WebAssembly, chosen inside the training worker (threads from a worker)
+      const openedWasm = await openPage(browser, `${server.url}/?backend=wasm`);
+      wasmPage = { losses: (await trainInPage(openedWasm.page)).losses, status: await openedWasm.page.$eval("#train-status", (e) => e.textContent ?? "") };
+      assert.deepEqual(openedWasm.problems, []);
     } finally {
       await server.stop();
     }
@@ -119,7 +124,10 @@ test("the page's training panel: losses fall and equal llama-ts train's on the s
     for (let s = 0; s < RUN.steps; s++) {
       const rel = Math.abs(losses[s]! - native.losses[s]!) / native.losses[s]!;
       assert.ok(rel <= NATIVE_REL_TOL, `step ${s}: page ${losses[s]} vs native ${native.losses[s]} (relative ${rel.toExponential(2)} > ${NATIVE_REL_TOL})`);
+      const relWasm = Math.abs(wasmPage.losses[s]! - native.losses[s]!) / native.losses[s]!;
+      assert.ok(relWasm <= NATIVE_REL_TOL, `step ${s}: page on wasm ${wasmPage.losses[s]} vs native ${native.losses[s]} (relative ${relWasm.toExponential(2)} > ${NATIVE_REL_TOL})`);
     }
+    assert.match(wasmPage.status, /backend wasm.*\(in a Web Worker\)/, wasmPage.status);
 
     // The download: the Node loader reads it, it holds the trained weights, the CLI generates with it.
     const gguf = path.join(dir, "page.gguf");

@@ -2,7 +2,8 @@
 // no build step: it imports the library bundle and uses its public API (TextTrainer).
 // It fetches a bundled public-domain book from /corpus/ (served by `llama-ts web`), trains a
 // SentencePiece BPE tokenizer and a tiny LLaMA on it in this tab, draws the loss curve, shows a
-// sample every few steps, and offers the model as a .gguf download.
+// sample every few steps, and offers the model as a .gguf download. The tokenizer and the steps
+// run in a Web Worker (train-worker.js), so the page stays responsive while it trains.
 // Contract for test/browser/train-page.test.ts: section#train[data-state] is
 // idle | preparing | training | done | stopped | error; when a run ends, data-losses holds
 // every step's loss (comma-separated, full precision) and a#train-download the GGUF.
@@ -60,7 +61,6 @@ section.innerHTML = `
   <ol id="train-samples" reversed></ol>`;
 
 const $ = (id) => document.getElementById(id);
-let stopRequested = false;
 let downloadUrl;
 
 function setState(s) {
@@ -100,24 +100,30 @@ function drawCurve(losses) {
   $("train-ymin").textContent = `${min.toFixed(3)} (step ${losses.length})`;
 }
 
-function addSample(trainer, step) {
+function addSample(step, text) {
   const li = document.createElement("li");
-  const text = trainer.sample($("train-prompt").value || "The", { maxTokens: 40, seed: step });
   li.textContent = `step ${step}: ${text}`;
   $("train-samples").prepend(li);
 }
 
-/** Lets the page paint between steps (the training runs on this thread). */
-const yieldToPage = () => new Promise((r) => setTimeout(r, 0));
+// The steps run in a Web Worker (train-worker.js); this thread only draws.
+let worker;
 
 async function run() {
-  stopRequested = false;
   $("train-error").hidden = true;
   $("train-samples").textContent = "";
   $("train-download").hidden = true;
   if (downloadUrl) URL.revokeObjectURL(downloadUrl);
   delete section.dataset.losses;
   setState("preparing");
+  const fail = (message) => {
+    $("train-error").textContent = message;
+    $("train-error").hidden = false;
+    console.error(message);
+    setState("error");
+    worker?.terminate();
+    worker = undefined;
+  };
   try {
     const { chars, options } = readOptions();
     const book = $("train-book").value;
@@ -125,39 +131,46 @@ async function run() {
     const res = await fetch(`/corpus/${encodeURIComponent(book)}`);
     if (!res.ok) throw new Error(`/corpus/${book}: HTTP ${res.status} (is this page served by \`llama-ts web\`?)`);
     const text = (await res.text()).slice(0, chars);
-    $("train-status").textContent = `training a ${options.vocabSize}-piece tokenizer on ${text.length} characters…`;
-    await yieldToPage();
-    const trainer = new lib.TextTrainer(text, options);
-    const params = lib.parameterCount(trainer.config);
     const sampleEvery = Math.max(10, Math.round(options.steps / 10));
-    setState("training");
-    const t0 = performance.now();
-    while (trainer.step < options.steps && !stopRequested) {
-      const log = trainer.trainStep();
-      drawCurve(trainer.losses);
-      const s = log.step + 1;
-      $("train-status").textContent = `step ${s}/${options.steps} · loss ${log.loss.toFixed(3)} · ${Math.round(log.tokens_per_s)} tokens/s · ` +
-        `${(params / 1e3).toFixed(0)}K parameters, ${trainer.tokens.length} training tokens, backend ${lib.getBackend().name}`;
-      if (s % sampleEvery === 0 || s === options.steps) addSample(trainer, s);
-      await yieldToPage();
-    }
-    section.dataset.losses = trainer.losses.map(String).join(",");
-    const bytes = trainer.gguf(`llama-ts tiny (${book}, ${trainer.step} steps in the browser)`);
-    downloadUrl = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
-    const a = $("train-download");
-    a.href = downloadUrl;
-    a.download = `tiny-${book.replace(/\.txt$/, "")}-${trainer.step}.gguf`;
-    a.textContent = `Download .gguf (${(bytes.length / 1e6).toFixed(2)} MB)`;
-    a.hidden = false;
-    $("train-status").textContent += ` · ${((performance.now() - t0) / 1000).toFixed(1)} s`;
-    setState(stopRequested ? "stopped" : "done");
+    const losses = [];
+    let t0 = performance.now();
+    let about = "";
+    worker?.terminate();
+    worker = new Worker(new URL("./train-worker.js", import.meta.url), { type: "module" });
+    worker.onerror = (e) => fail(`training worker: ${e.message || "failed to start"}`);
+    worker.onmessage = (e) => {
+      const m = e.data;
+      if (m.type === "status") $("train-status").textContent = m.text;
+      else if (m.type === "training") {
+        about = `${(m.params / 1e3).toFixed(0)}K parameters, ${m.tokens} training tokens, backend ${m.backend} (in a Web Worker)`;
+        t0 = performance.now();
+        setState("training");
+      } else if (m.type === "step") {
+        losses.push(m.loss);
+        drawCurve(losses);
+        $("train-status").textContent = `step ${m.step}/${options.steps} · loss ${m.loss.toFixed(3)} · ${Math.round(m.tokensPerS)} tokens/s · ${about}`;
+      } else if (m.type === "sample") addSample(m.step, m.text);
+      else if (m.type === "done") {
+        section.dataset.losses = m.losses.map(String).join(",");
+        downloadUrl = URL.createObjectURL(new Blob([m.gguf], { type: "application/octet-stream" }));
+        const a = $("train-download");
+        a.href = downloadUrl;
+        a.download = `tiny-${book.replace(/\.txt$/, "")}-${m.steps}.gguf`;
+        a.textContent = `Download .gguf (${(m.gguf.byteLength / 1e6).toFixed(2)} MB)`;
+        a.hidden = false;
+        $("train-status").textContent += ` · ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+        setState(m.stopped ? "stopped" : "done");
+        worker.terminate();
+        worker = undefined;
+      } else if (m.type === "error") fail(m.message);
+    };
+    const backend = new URLSearchParams(location.search).get("backend") ?? "auto";
+    worker.postMessage({ type: "start", text, options, book, prompt: $("train-prompt").value, sampleEvery, backend });
   } catch (err) {
-    $("train-error").textContent = err instanceof Error ? err.message : String(err);
-    $("train-error").hidden = false;
-    console.error(err);
-    setState("error");
+    fail(err instanceof Error ? err.message : String(err));
   }
 }
 
+$("train-prompt").addEventListener("input", () => worker?.postMessage({ type: "prompt", prompt: $("train-prompt").value }));
 $("train-start").addEventListener("click", () => void run());
-$("train-stop").addEventListener("click", () => { stopRequested = true; });
+$("train-stop").addEventListener("click", () => worker?.postMessage({ type: "stop" }));
