@@ -42,33 +42,12 @@ export {
   type LoadModelOptions,
   type ModelFormat,
 } from "./runtime/load.js";
-export { GenerationSession, QueueFullError, RequestError, GENERATE_DEFAULTS } from "./generate/session.js";
-export { generate, generateTokens, type GenerateRequest, type GenerateTokensOptions, type GenerateStats } from "./generate/generate.js";
-export type {
-  GenerateOptions,
-  GenerationChunk,
-  GenerationResult,
-  GenerationTimings,
-  SamplingParams,
-  SessionOptions,
-  SessionStats,
-  StopReason,
-  TokenLogprob,
-  TopLogprob,
-} from "./generate/types.js";
-export { renderChat, chatGenerateOptions, FALLBACK_CHAT_TEMPLATE, type ChatMessage } from "./generate/chat.js";
-export { sampleToken, type SamplingOptions } from "./generate/sampler.js";
+export * from "./api-shared.js"; // generation and the model: the names the browser bundle shares
 
 // Serving (OpenAI-compatible HTTP API: docs/serve.md)
 export { LlamaServer, type ServerOptions } from "./serve/server.js";
 export { openServer, type OpenServerOptions } from "./serve/start.js";
 
-// The model
-export { PRESETS, presetConfig, configFromHf, configToHf, ffnHiddenSize, headDim, type LlamaConfig } from "./model/config.js";
-export { parameterCount } from "./model/params.js";
-export { initParams } from "./model/init.js";
-export { LlamaModel, KVCache, type BatchSegment } from "./model/llama.js";
-export { ropeFreqFactors, type RopeScaling } from "./model/rope.js";
 
 // Tokenizers
 export {

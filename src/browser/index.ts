@@ -16,29 +16,7 @@
 // Loading and running models
 export { loadModel, type ModelSource, type BrowserLoadModelOptions } from "./load.js";
 export type { LanguageModel } from "../runtime/language-model.js";
-export { GenerationSession, QueueFullError, RequestError, GENERATE_DEFAULTS } from "../generate/session.js";
-export { generate, generateTokens, type GenerateRequest, type GenerateTokensOptions, type GenerateStats } from "../generate/generate.js";
-export type {
-  GenerateOptions,
-  GenerationChunk,
-  GenerationResult,
-  GenerationTimings,
-  SamplingParams,
-  SessionOptions,
-  SessionStats,
-  StopReason,
-  TokenLogprob,
-  TopLogprob,
-} from "../generate/types.js";
-export { renderChat, chatGenerateOptions, FALLBACK_CHAT_TEMPLATE, type ChatMessage } from "../generate/chat.js";
-export { sampleToken, type SamplingOptions } from "../generate/sampler.js";
-
-// The model
-export { PRESETS, presetConfig, configFromHf, configToHf, ffnHiddenSize, headDim, type LlamaConfig } from "../model/config.js";
-export { parameterCount } from "../model/params.js";
-export { initParams } from "../model/init.js";
-export { LlamaModel, KVCache, type BatchSegment } from "../model/llama.js";
-export { ropeFreqFactors, type RopeScaling } from "../model/rope.js";
+export * from "../api-shared.js"; // generation and the model: the names Node shares
 
 // Tokenizers
 export { SentencePieceTokenizer } from "../tokenizer/tokenizer.js";
