@@ -35,6 +35,7 @@ import { paramLayout } from "../src/model/params.js";
 import { saveGgufFrom, type GgufExportType } from "../src/formats/gguf-model.js";
 import { peerStatus, repoRoot, INSTALL_HINT } from "./peers/llama-cpp.js";
 import { tokenizerPath } from "./peers.js";
+import { UserError } from "../src/util/errors.js";
 
 const PREFILL = 512;
 const DECODE_PROMPT = 16;
@@ -61,7 +62,7 @@ function options(argv: readonly string[]): Options {
     const [k, v] = a.split("=", 2) as [string, string | undefined];
     const int = (): number => {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${k} needs a positive integer, got ${String(v)}`);
+      if (!Number.isInteger(n) || n < 1) throw new UserError(`${k} needs a positive integer, got ${String(v)}`);
       return n;
     };
     if (k === "--layers") o.layers = int();

@@ -97,8 +97,9 @@ void lt_spin_pause(unsigned *spins);
  * starts cold (its TLB walk and its first misses in the open). A loop that walks weights from
  * `cursor` on asks, as it reaches address a, for every page that starts before a +
  * LT_PAGE_AHEAD: one software prefetch per page, and the hardware streams the rest of the page.
- * Measured (AMD EPYC Zen 5, 1.1B-shape decode, median step, 1 thread): f16 12.6 -> 17.2 tok/s,
- * q8_0 23.9 -> 30.8, q4_0 40.8 -> 48.7; 2 threads +10..30 %; 8 and 16 KiB ahead alike.
+ * Measured (AMD EPYC Zen 5, 1.1B-shape decode, median step, 1 thread): f16 12.5 -> 17.5 tok/s,
+ * q8_0 23.2 -> 27.4, q4_0 31.9 -> 46.7, q4_K_M 29.3 -> 38.4; 2 threads +8..35 %; 8 and 16 KiB
+ * ahead alike (BENCHMARKS.md, "Real size").
  *
  * lt_page_ahead() is LT_PAGE_AHEAD, or 0 (off) when LLAMA_TS_PREFETCH=0 (for comparisons).
  * lt_pages_ahead(cursor, upto, end) prefetches the page starts in [cursor, min(upto, end)) and
